@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCollectorFromConfig } from '../collector/from-config.js';
+import { defaultCollectorConfig, defaultSidecarConfig } from '../config/load.js';
+import { ensureKeyFiles } from '../keyfiles.js';
+import { createLogger } from '../log.js';
+import { startSidecar } from '../sidecar/sidecar.js';
+import { drainDeadline, onStopSignal } from './signals.js';
+import { parse, UsageError } from './usage.js';
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+function adminToken(dir: string): { token: string; from: string } {
+  const env = process.env.SEALTRAIL_ADMIN_TOKEN;
+  if (env !== undefined) {
+    if (env.length < 16) throw new UsageError('SEALTRAIL_ADMIN_TOKEN must be at least 16 characters');
+    return { token: env, from: 'SEALTRAIL_ADMIN_TOKEN' };
+  }
+  const file = join(dir, 'admin.token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), from: file };
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return { token, from: `${file} (new)` };
+}
+
+/**
+ * `npm start`: collector and sidecar in one process on an embedded default,
+ * all state under ./.sealtrail/. Ctrl-C drains the sidecar (seal and ship what
+ * was read), then stops the collector, and exits 0.
+ */
+export async function devCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    dir: { type: 'string', default: '.sealtrail' },
+    'collector-listen': { type: 'string', default: '127.0.0.1:7470' },
+    'telemetry-listen': { type: 'string', default: '127.0.0.1:9470' },
+  });
+  const dir = values.dir!;
+  const keys = join(dir, 'keys');
+  for (const d of [dir, keys, join(dir, 'traces')]) mkdirSync(d, { recursive: true });
+  const files = {
+    skey: join(keys, 'sidecar.skey'),
+    vkey: join(keys, 'sidecar.vkey'),
+    hmac: join(keys, 'hmac.key'),
+  };
+  const created = ensureKeyFiles({ ...files, name: 'sealtrail-dev' });
+  const { token, from } = adminToken(dir);
+  const listen = values['collector-listen']!;
+
+  const collectorCfg = defaultCollectorConfig({
+    listen,
+    store: { type: 'sqlite', path: join(dir, 'collector', 'audit.db') },
+    auth: { admin_tokens: [token] },
+    streams: [{ match: '*', vkey_file: files.vkey }],
+    trust_on_first_use: true,
+    hmac_keys: [{ id: 'k1', file: files.hmac }],
+  });
+  const sidecarCfg = defaultSidecarConfig({
+    stream: { name: 'dev' },
+    data_dir: join(dir, 'sidecar'),
+    sources: [{ id: 'traces', type: 'file', include: [join(dir, 'traces', '*.jsonl')] }],
+    redaction: { rules: [join(PACKAGE_ROOT, 'config', 'redaction', 'pii-basic.yaml')] },
+    keys: { signing_key_file: files.skey, hmac_key_file: files.hmac, hmac_key_id: 'k1' },
+    ship: { url: `http://${listen}` },
+    telemetry: { listen: values['telemetry-listen']! },
+  });
+
+  const logger = createLogger('dev');
+  if (created) logger.info({ keys }, 'generated dev signing and HMAC keys');
+  const collector = await startCollectorFromConfig(collectorCfg, logger.child({ component: 'collector' }));
+  let sidecar;
+  try {
+    sidecar = await startSidecar(sidecarCfg, { logger: logger.child({ component: 'sidecar' }) });
+  } catch (err) {
+    await collector.shutdown();
+    throw err;
+  }
+  process.on('SIGHUP', () => sidecar.reload());
+
+  const url = collector.running.url;
+  process.stdout.write(
+    [
+      'sealtrail dev is running',
+      `  collector     ${url}   (store ${collectorCfg.store.path})`,
+      `  sidecar       stream ${sidecar.stream}, tailing ${join(dir, 'traces', '*.jsonl')}`,
+      `  telemetry     ${sidecar.telemetryUrl}/metrics  /healthz  /readyz`,
+      `  verifier key  ${files.vkey}`,
+      `  admin token   ${token}   (from ${from})`,
+      '',
+      'try:',
+      `  echo '{"event_type":"tool_invoked","actor":{"id":"u1","type":"user"},"tool":{"name":"search","arguments":{"q":"mail bob@example.com"}}}' >> ${join(dir, 'traces', 'agent.jsonl')}`,
+      `  curl -s -H "Authorization: Bearer ${token}" '${url}/v1/audit?limit=5'`,
+      `  npx sealtrail verify --url ${url}`,
+      'Ctrl-C drains and stops.',
+      '',
+    ].join('\n'),
+  );
+
+  return onStopSignal(async (signal) => {
+    logger.info({ signal }, 'draining');
+    await sidecar.shutdown(drainDeadline());
+    await collector.shutdown();
+  });
+}

@@ -1,0 +1,23 @@
+import { join } from 'node:path';
+import { createHmacKeyFile, createSigningKeyFiles } from '../keyfiles.js';
+import { EXIT_OK, parse, UsageError } from './usage.js';
+
+export async function keygenCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    name: { type: 'string', default: 'sealtrail' },
+    out: { type: 'string', default: '.' },
+    hmac: { type: 'boolean', default: false },
+  });
+  const name = values.name!;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new UsageError('--name must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  const skey = join(values.out!, `${name}.skey`);
+  const vkeyPath = join(values.out!, `${name}.vkey`);
+  const { vkey } = createSigningKeyFiles(skey, vkeyPath, name);
+  process.stdout.write(`signer key:   ${skey} (mode 0600, keep secret)\nverifier key: ${vkeyPath}\n${vkey}\n`);
+  if (values.hmac) {
+    const hmac = join(values.out!, 'hmac.key');
+    createHmacKeyFile(hmac);
+    process.stdout.write(`HMAC key:     ${hmac} (mode 0600, share with the collector as a secret)\n`);
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { SealtrailError } from '../core/errors.js';
+import { collectorCommand } from './collector.js';
+import { devCommand } from './dev.js';
+import { keygenCommand } from './keygen.js';
+import { sidecarCommand } from './sidecar.js';
+import { EXIT_FAIL, EXIT_USAGE, USAGE, UsageError } from './usage.js';
+import { validateCommand } from './validate.js';
+import { verifyCommand } from './verify.js';
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  dev: devCommand,
+  sidecar: sidecarCommand,
+  collector: collectorCommand,
+  validate: validateCommand,
+  keygen: keygenCommand,
+  verify: verifyCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`sealtrail: unknown command ${JSON.stringify(name)}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sealtrail ${name}: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof SealtrailError) {
+      process.stderr.write(`sealtrail ${name}: error [${err.code}]: ${err.message}\n`);
+      return EXIT_FAIL;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`sealtrail: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = EXIT_FAIL;
+  },
+);

@@ -1,0 +1,37 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit codes shared by every command. */
+export const EXIT_OK = 0;
+export const EXIT_FAIL = 1;
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {
+  readonly code = 'usage';
+}
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+): ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean; strict: true }>> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export const USAGE = `usage: sealtrail <command> [options]
+
+commands:
+  dev                         collector + sidecar on an embedded default (state in ./.sealtrail/)
+  sidecar   --config FILE     run the sidecar
+  collector --config FILE     run the collector
+  validate  --config FILE     check a config file and the rule and key files it names
+  keygen    [--name N] [--out DIR] [--hmac]
+                              create a signed-note Ed25519 key pair (N.skey, N.vkey) and, with --hmac, hmac.key
+  verify    --db FILE | --url URL [--keys DIR] [--vkey FILE]... [--hmac-key FILE[:ID]]...
+            [--checkpoint FILE]... [--token TOKEN]
+                              verify a buffer, a collector store or a live collector; exit 0 when all
+                              verifies, 1 naming the first failure, 2 for usage errors
+`;

@@ -1,0 +1,127 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCheckpoint } from '../core/checkpoint.js';
+import { parseNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
+import { readHmacKey, readVerifierKeyFile } from '../keyfiles.js';
+import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
+import { fetchEvidence } from '../verify/from-url.js';
+import { formatReport, verifyStream, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
+import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
+
+const DEV_KEYS = './.sealtrail/keys';
+
+function loadKeys(keysDir: string | undefined, vkeyFiles: string[], hmacSpecs: string[]): VerifyKeys {
+  const verifiers: NoteVerifier[] = [];
+  const hmac = new Map<string, Buffer>();
+  const dir = keysDir ?? (vkeyFiles.length === 0 && existsSync(DEV_KEYS) ? DEV_KEYS : undefined);
+  const vkeys = [...vkeyFiles];
+  if (dir) {
+    if (!existsSync(dir)) throw new UsageError(`--keys ${dir}: no such directory`);
+    for (const f of readdirSync(dir).sort()) {
+      if (f.endsWith('.vkey')) vkeys.push(join(dir, f));
+      if (f === 'hmac.key' && hmacSpecs.length === 0) hmac.set('k1', readHmacKey(join(dir, f)));
+    }
+  }
+  for (const f of vkeys) {
+    try {
+      verifiers.push(parseVerifierKey(readVerifierKeyFile(f)));
+    } catch (err) {
+      throw new UsageError(`${f}: not a signed-note verifier key (${(err as Error).message})`);
+    }
+  }
+  for (const spec of hmacSpecs) {
+    const i = spec.lastIndexOf(':');
+    const [file, id] = i > 0 ? [spec.slice(0, i), spec.slice(i + 1)] : [spec, 'k1'];
+    hmac.set(id, readHmacKey(file));
+  }
+  if (verifiers.length === 0) {
+    throw new UsageError('no verifier keys: pass --keys DIR (holding *.vkey files) or --vkey FILE');
+  }
+  return { verifiers, hmac };
+}
+
+/** Externally held checkpoints (an auditor's copy) are checked against the evidence too. */
+function loadCheckpointFiles(files: string[]): Map<string, { note: string; label: string }[]> {
+  const byOrigin = new Map<string, { note: string; label: string }[]>();
+  for (const f of files) {
+    let note: string;
+    try {
+      note = readFileSync(f, 'utf8');
+      const origin = parseCheckpoint(parseNote(note).text).origin;
+      const list = byOrigin.get(origin) ?? [];
+      list.push({ note, label: `checkpoint file ${f}` });
+      byOrigin.set(origin, list);
+    } catch (err) {
+      throw new UsageError(`--checkpoint ${f}: not a signed checkpoint (${(err as Error).message})`);
+    }
+  }
+  return byOrigin;
+}
+
+export async function verifyCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    db: { type: 'string' },
+    url: { type: 'string' },
+    keys: { type: 'string' },
+    vkey: { type: 'string', multiple: true, default: [] },
+    'hmac-key': { type: 'string', multiple: true, default: [] },
+    checkpoint: { type: 'string', multiple: true, default: [] },
+    token: { type: 'string' },
+  });
+  if ((values.db === undefined) === (values.url === undefined)) throw new UsageError('verify needs exactly one of --db FILE or --url URL');
+  const keys = loadKeys(values.keys, values.vkey!, values['hmac-key']!);
+  const extra = loadCheckpointFiles(values.checkpoint!);
+
+  let streams: StreamEvidence[];
+  let close = (): void => {};
+  if (values.db !== undefined) {
+    if (!existsSync(values.db)) throw new UsageError(`--db ${values.db}: no such file`);
+    const ev = openEvidenceDb(values.db);
+    streams = ev.streams;
+    close = ev.close;
+  } else {
+    const token = values.token ?? process.env.SEALTRAIL_ADMIN_TOKEN ?? readDevToken();
+    if (!token) throw new UsageError('verify --url needs an admin token: --token, SEALTRAIL_ADMIN_TOKEN or ./.sealtrail/admin.token');
+    streams = await fetchEvidence(values.url!, token);
+  }
+  const reports: StreamReport[] = [];
+  try {
+    const seen = new Set<string>();
+    for (const s of streams) {
+      seen.add(`sealtrail/${s.stream}`);
+      const cps = [...s.checkpoints, ...(extra.get(`sealtrail/${s.stream}`) ?? [])];
+      const r = verifyStream(s.stream, s.records, cps, keys, s.base);
+      reports.push(r);
+      process.stdout.write(`${formatReport(r)}\n`);
+    }
+    for (const [origin, list] of extra) {
+      if (!seen.has(origin)) {
+        const stream = origin.replace(/^sealtrail\//, '');
+        const r = verifyStream(stream, [], list, keys);
+        reports.push(r);
+        process.stdout.write(`${formatReport(r)}\n`);
+      }
+    }
+  } finally {
+    close();
+  }
+  if (reports.length === 0) process.stdout.write('no streams found\n');
+  const failed = reports.find((r) => !r.ok);
+  if (failed) {
+    const f = failed.failure!;
+    process.stderr.write(
+      `verification FAILED: stream ${failed.stream}${f.seq === undefined ? '' : ` seq ${f.seq}`}: ${f.reason}\n`,
+    );
+    return EXIT_FAIL;
+  }
+  process.stdout.write(`verified ${reports.length} stream(s), ${reports.reduce((n, r) => n + r.records, 0)} records\n`);
+  return EXIT_OK;
+}
+
+function readDevToken(): string | undefined {
+  try {
+    return readFileSync('./.sealtrail/admin.token', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

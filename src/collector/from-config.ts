@@ -1,0 +1,61 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { CollectorConfig } from '../config/types.js';
+import { splitHostPort } from '../config/units.js';
+import { ConfigError } from '../core/errors.js';
+import { readHmacKey, readVerifierKeyFile } from '../keyfiles.js';
+import type { Logger } from '../log.js';
+import { startCollector, type RunningCollector } from './app.js';
+import type { CollectorOptions } from './options.js';
+import { openSqliteStore } from './store/sqlite.js';
+import type { AuditStore } from './store/types.js';
+
+/** Reads the key and token files a collector config names into CollectorOptions. */
+export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptions {
+  const tokens = [...cfg.auth.admin_tokens];
+  for (const f of cfg.auth.admin_token_files) {
+    const t = readVerifierKeyFile(f);
+    if (t.length < 16) throw new ConfigError('token_file_invalid', `admin token file ${f} must hold a token of at least 16 characters`);
+    tokens.push(t);
+  }
+  return {
+    listen: splitHostPort(cfg.listen),
+    max_body_bytes: cfg.max_body_bytes,
+    admin_tokens: tokens,
+    streams: cfg.streams.map((s) => ({ match: s.match, vkey: s.vkey ?? readVerifierKeyFile(s.vkey_file!) })),
+    trust_on_first_use: cfg.trust_on_first_use,
+    hmac_keys: cfg.hmac_keys.map((k) => ({ id: k.id, key: readHmacKey(k.file) })),
+  };
+}
+
+export function openStore(cfg: CollectorConfig): AuditStore {
+  mkdirSync(dirname(cfg.store.path), { recursive: true });
+  return openSqliteStore(cfg.store.path);
+}
+
+export interface CollectorHandle {
+  running: RunningCollector;
+  store: AuditStore;
+  shutdown(): Promise<void>;
+}
+
+export async function startCollectorFromConfig(cfg: CollectorConfig, logger: Logger): Promise<CollectorHandle> {
+  const opts = collectorOptionsFromConfig(cfg);
+  if (opts.admin_tokens.length === 0) {
+    logger.warn('no admin tokens configured: the audit query API will refuse every request');
+  }
+  if (opts.trust_on_first_use) {
+    logger.warn('trust_on_first_use is on: an unknown stream\'s first batch pins its own key (use only in development)');
+  }
+  const store = openStore(cfg);
+  const running = await startCollector(opts, store, logger);
+  logger.info({ url: running.url, store: cfg.store.path }, 'collector listening');
+  return {
+    running,
+    store,
+    async shutdown() {
+      await running.close();
+      await store.close();
+    },
+  };
+}

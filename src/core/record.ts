@@ -1,0 +1,189 @@
+import { InputError } from './errors.js';
+import { normaliseTime } from './time.js';
+import {
+  ACTOR_TYPES,
+  OUTCOMES,
+  type ActorType,
+  type AuditEvent,
+  type AuditRecord,
+  type Outcome,
+  type RedactionProvenance,
+} from './types.js';
+
+/**
+ * Normaliser for sealtrail's own JSONL format: one JSON object per line whose
+ * fields are the audit record's "who/what/when/outcome" fields. Anything it
+ * does not know is kept (never dropped) under details._unmapped, and fields
+ * the sidecar owns (id, stream, seq, ...) cannot be forged by the input.
+ *
+ * Error messages name the field only, never its value: the value may be PII.
+ */
+
+const MAX_STRING = 64 * 1024;
+const SIDECAR_FIELDS = new Set(['id', 'stream', 'seq', 'received_at', 'source', 'redaction']);
+const KNOWN_FIELDS = new Set([
+  'time',
+  'event_type',
+  'tenant',
+  'actor',
+  'agent',
+  'action',
+  'tool',
+  'resource',
+  'outcome',
+  'approval',
+  'policy',
+  'model',
+  'trace_id',
+  'span_id',
+  'session_id',
+  'data_classification',
+  'details',
+]);
+
+function invalid(field: string, what: string): InputError {
+  return new InputError('record_invalid', `field ${field}: ${what}`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown, field: string, required = false): string | undefined {
+  if (v === undefined || v === null) {
+    if (required) throw invalid(field, 'is required');
+    return undefined;
+  }
+  if (typeof v !== 'string') throw invalid(field, 'expected a string');
+  if (required && v.length === 0) throw invalid(field, 'must not be empty');
+  if (v.length > MAX_STRING) throw invalid(field, `longer than ${MAX_STRING} characters`);
+  return v;
+}
+
+function obj(v: unknown, field: string): Record<string, unknown> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isPlainObject(v)) throw invalid(field, 'expected an object');
+  return v;
+}
+
+/** Copies only defined string members, refusing unknown members so typos surface. */
+function strFields<K extends string>(
+  v: unknown,
+  field: string,
+  keys: readonly K[],
+  required: readonly K[] = [],
+): Partial<Record<K, string>> | undefined {
+  const o = obj(v, field);
+  if (!o) return undefined;
+  const out: Partial<Record<K, string>> = {};
+  for (const k of Object.keys(o)) {
+    if (!(keys as readonly string[]).includes(k)) throw invalid(`${field}.${k}`, 'unknown member');
+  }
+  for (const k of keys) {
+    const s = str(o[k], `${field}.${k}`, required.includes(k));
+    if (s !== undefined) out[k] = s;
+  }
+  return out;
+}
+
+export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
+  if (!isPlainObject(raw)) {
+    throw new InputError('record_not_object', 'a line must hold one JSON object');
+  }
+  const event: AuditEvent = {
+    time: raw.time === undefined || raw.time === null ? receivedAt : normaliseTime(raw.time, 'time'),
+    event_type: str(raw.event_type, 'event_type', true)!,
+  };
+  if (event.event_type.length > 128) throw invalid('event_type', 'longer than 128 characters');
+
+  const tenant = str(raw.tenant, 'tenant');
+  if (tenant !== undefined) event.tenant = tenant;
+
+  if (raw.actor !== undefined && raw.actor !== null) {
+    const a = strFields(raw.actor, 'actor', ['id', 'type'] as const, ['id']);
+    const type = (a?.type ?? 'user') as ActorType;
+    if (!ACTOR_TYPES.includes(type)) throw invalid('actor.type', `must be one of ${ACTOR_TYPES.join('|')}`);
+    event.actor = { id: a!.id!, type };
+  }
+  const agent = strFields(raw.agent, 'agent', ['id', 'name'] as const);
+  if (agent) event.agent = agent;
+  const action = str(raw.action, 'action');
+  if (action !== undefined) event.action = action;
+
+  const tool = obj(raw.tool, 'tool');
+  if (tool) {
+    for (const k of Object.keys(tool)) {
+      if (k !== 'name' && k !== 'arguments') throw invalid(`tool.${k}`, 'unknown member');
+    }
+    event.tool = { name: str(tool.name, 'tool.name', true)! };
+    if (tool.arguments !== undefined) event.tool.arguments = tool.arguments;
+  }
+  const resource = strFields(raw.resource, 'resource', ['type', 'id'] as const);
+  if (resource) event.resource = resource;
+
+  if (raw.outcome !== undefined && raw.outcome !== null) {
+    const outcome = str(raw.outcome, 'outcome') as Outcome;
+    if (!OUTCOMES.includes(outcome)) throw invalid('outcome', `must be one of ${OUTCOMES.join('|')}`);
+    event.outcome = outcome;
+  }
+  const approval = strFields(raw.approval, 'approval', ['status', 'approver'] as const);
+  if (approval) event.approval = approval;
+  const policy = strFields(raw.policy, 'policy', ['decision', 'rule'] as const);
+  if (policy) event.policy = policy;
+  const model = strFields(raw.model, 'model', ['provider', 'name'] as const);
+  if (model) event.model = model;
+  for (const f of ['trace_id', 'span_id', 'session_id', 'data_classification'] as const) {
+    const v = str(raw[f], f);
+    if (v !== undefined) event[f] = v;
+  }
+  const details = obj(raw.details, 'details');
+
+  let unmapped: Record<string, unknown> | undefined;
+  for (const k of Object.keys(raw)) {
+    if (KNOWN_FIELDS.has(k)) continue;
+    // Sidecar-owned fields are renamed rather than dropped: the input said it, so the audit keeps it.
+    const key = SIDECAR_FIELDS.has(k) ? `input_${k}` : k;
+    (unmapped ??= {})[key] = raw[k];
+  }
+  if (details || unmapped) {
+    event.details = { ...(details ?? {}) };
+    if (unmapped) event.details._unmapped = unmapped;
+  }
+  return event;
+}
+
+export interface SidecarFields {
+  id: string;
+  stream: string;
+  seq: number;
+  received_at: string;
+  source: string;
+  redaction: RedactionProvenance;
+}
+
+export function buildRecord(event: AuditEvent, fields: SidecarFields): AuditRecord {
+  return { ...event, ...fields };
+}
+
+/** Replaces lone UTF-16 surrogates (invalid in I-JSON, RFC 7493) with U+FFFD throughout a value. */
+export function wellFormed(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.toWellFormed();
+  if (depth > 256 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = wellFormed(value[i], depth + 1);
+      if (v !== value[i]) (out ??= value.slice())[i] = v;
+    }
+    return out ?? value;
+  }
+  let changed = false;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const k2 = k.toWellFormed();
+    const v2 = wellFormed(v, depth + 1);
+    if (k2 !== k || v2 !== v) changed = true;
+    out[k2] = v2;
+  }
+  return changed ? out : value;
+}

@@ -1,0 +1,54 @@
+import { InputError } from './errors.js';
+
+// RFC 3339 date-time: full-date "T" full-time, with a mandatory offset.
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses an RFC 3339 timestamp strictly and returns epoch milliseconds.
+ * Date.parse alone accepts many non-RFC forms ("2024", "March 1"), which an
+ * audit trail must not silently reinterpret.
+ */
+export function parseRfc3339(value: string): number | undefined {
+  if (value.length > 40) return undefined;
+  const m = RFC3339.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m;
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return undefined;
+  }
+  const ms = Date.parse(value.replace(/^(.{19})(\.\d{3})\d*/, '$1$2'));
+  if (!Number.isFinite(ms)) return undefined;
+  // Reject calendar overflow such as Feb 30, which Date.parse silently rolls over.
+  const check = new Date(Date.UTC(Number(y), month - 1, day));
+  if (check.getUTCDate() !== day) return undefined;
+  return ms;
+}
+
+/** Normalises to RFC 3339 UTC with millisecond precision: "2026-11-22T17:48:13.000Z". */
+export function toUtcTimestamp(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function normaliseTime(value: unknown, field: string): string {
+  if (typeof value === 'number') {
+    // Epoch milliseconds are common in agent traces; bound them to years 1970..9999.
+    if (!Number.isFinite(value) || value < 0 || value > 253402300799999) {
+      throw new InputError('record_invalid', `field ${field}: epoch milliseconds out of range`);
+    }
+    return toUtcTimestamp(value);
+  }
+  if (typeof value !== 'string') {
+    throw new InputError('record_invalid', `field ${field}: expected an RFC 3339 timestamp`);
+  }
+  const ms = parseRfc3339(value);
+  if (ms === undefined) {
+    throw new InputError('record_invalid', `field ${field}: not an RFC 3339 timestamp`);
+  }
+  return toUtcTimestamp(ms);
+}

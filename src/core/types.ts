@@ -1,0 +1,90 @@
+/** The audit record: exactly the object whose RFC 8785 bytes form the Merkle leaf. */
+export const ACTOR_TYPES = ['user', 'agent', 'admin', 'system'] as const;
+export type ActorType = (typeof ACTOR_TYPES)[number];
+export const OUTCOMES = ['success', 'failure', 'denied', 'error', 'pending'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const KNOWN_EVENT_TYPES = [
+  'conversation_started',
+  'user_message_received',
+  'agent_response_generated',
+  'tool_invoked',
+  'tool_blocked',
+  'policy_evaluation',
+  'policy_violation',
+  'approval_requested',
+  'approval_granted',
+  'approval_denied',
+  'data_accessed',
+  'data_modified',
+  'prompt_changed',
+  'model_changed',
+  'access_granted',
+  'access_revoked',
+  'agent_invocation',
+] as const;
+
+export interface RedactionProvenance {
+  /** hex SHA-256 of the compiled ruleset */
+  ruleset: string;
+  /** rule id -> number of replacements made in this record */
+  hits: Record<string, number>;
+}
+
+/** What the event says; produced by a normaliser from an input line. */
+export interface AuditEvent {
+  time: string;
+  event_type: string;
+  tenant?: string;
+  actor?: { id: string; type: ActorType };
+  agent?: { id?: string; name?: string };
+  action?: string;
+  tool?: { name: string; arguments?: unknown };
+  resource?: { type?: string; id?: string };
+  outcome?: Outcome;
+  approval?: { status?: string; approver?: string };
+  policy?: { decision?: string; rule?: string };
+  model?: { provider?: string; name?: string };
+  trace_id?: string;
+  span_id?: string;
+  session_id?: string;
+  data_classification?: string;
+  details?: Record<string, unknown>;
+}
+
+/** What the sidecar adds. */
+export interface AuditRecord extends AuditEvent {
+  id: string;
+  stream: string;
+  seq: number;
+  received_at: string;
+  source: string;
+  redaction: RedactionProvenance;
+}
+
+/** One record on the wire inside a sealed batch. MACs live beside the record, never inside it. */
+export interface WireRecord {
+  seq: number;
+  /** the record's RFC 8785 canonical JSON text; its UTF-8 bytes are the leaf input */
+  canonical: string;
+  /** hex HMAC-SHA-256 chain value for this record */
+  mac: string;
+  key_id: string;
+}
+
+/** POST /v1/batches body. */
+export interface SealedBatch {
+  v: 1;
+  stream: string;
+  /** 0, 1, 2, ... per stream, no gaps */
+  batch: number;
+  first_seq: number;
+  last_seq: number;
+  records: WireRecord[];
+  /** hex mac of the last record in this batch (the chain head after it) */
+  chain_head: string;
+  /** signed note text of the previous batch's checkpoint, null for batch 0 */
+  prev_checkpoint: string | null;
+  /** signed note text: C2SP tlog-checkpoint over tree size last_seq + 1 */
+  checkpoint: string;
+}

@@ -1,0 +1,146 @@
+import { canonicalize } from '../core/canonical.js';
+import { chainNext } from '../core/chain.js';
+import { SealtrailError } from '../core/errors.js';
+import { leafHash } from '../core/merkle.js';
+import { buildRecord, normaliseEvent, wellFormed } from '../core/record.js';
+import { uuidv7 } from '../core/uuid.js';
+import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
+import type { Ruleset } from './redact/index.js';
+
+export interface IngestLine {
+  offset: number;
+  length: number;
+  text?: string;
+  error?: { code: string; message: string };
+}
+
+export interface IngestChunk {
+  source: string;
+  /** path and identity of the input, for quarantine rows */
+  path: string;
+  fileKey: string;
+  lines: readonly IngestLine[];
+  position?: PositionRow;
+}
+
+export interface IngestResult {
+  records: number;
+  quarantined: Array<{ reason: string }>;
+  blank: number;
+  hits: Record<string, number>;
+  /** seq of the first record written, when any */
+  firstSeq: number | undefined;
+}
+
+export interface IngestOptions {
+  hmacKey: Buffer;
+  keyId: string;
+  /** read on every chunk so a reload (SIGHUP) applies from the next line on */
+  ruleset: () => Ruleset;
+}
+
+/**
+ * Turns input lines into chained records and commits them with the position
+ * they were read up to, in one transaction.
+ *
+ * Order per line (DESIGN invariant 1): JSON.parse → well-formed strings →
+ * redact decoded keys and values → normalise → add sidecar fields →
+ * canonicalise → leaf hash → chain MAC → persist. Nothing derived from the raw
+ * line reaches the buffer, an error message or a log before redaction; a line
+ * that cannot be parsed is quarantined by position and reason only.
+ */
+export class Ingest {
+  private readonly buffer: AuditBuffer;
+  private readonly opts: IngestOptions;
+
+  constructor(buffer: AuditBuffer, opts: IngestOptions) {
+    this.buffer = buffer;
+    this.opts = opts;
+  }
+
+  ingest(chunk: IngestChunk): IngestResult {
+    const cursor = this.buffer.chainCursor();
+    let seq = cursor.nextSeq;
+    let prevMac = cursor.prevMac;
+    const ruleset = this.opts.ruleset();
+    const records: PreparedRecord[] = [];
+    const quarantine: QuarantineRow[] = [];
+    const result: IngestResult = { records: 0, quarantined: [], blank: 0, hits: {}, firstSeq: undefined };
+    const stream = this.buffer.stream;
+
+    const reject = (line: IngestLine, reason: string, message: string): void => {
+      quarantine.push({
+        source: chunk.source,
+        path: chunk.path,
+        fileKey: chunk.fileKey,
+        offset: line.offset,
+        length: line.length,
+        reason,
+        message,
+      });
+      result.quarantined.push({ reason });
+    };
+
+    for (const line of chunk.lines) {
+      if (line.error) {
+        reject(line, line.error.code, line.error.message);
+        continue;
+      }
+      const text = line.text ?? '';
+      if (text.trim().length === 0) {
+        result.blank++;
+        continue;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // V8's SyntaxError quotes the input, which may be PII: keep only a fixed message.
+        reject(line, 'json_invalid', 'line is not valid JSON');
+        continue;
+      }
+      const receivedMs = Date.now();
+      const receivedAt = new Date(receivedMs).toISOString();
+      const hits: Record<string, number> = {};
+      const id = uuidv7(receivedMs);
+      let recordText: string;
+      try {
+        const redacted = ruleset.redact(wellFormed(parsed), hits);
+        const event = normaliseEvent(redacted, receivedAt);
+        const record = buildRecord(event, {
+          id,
+          stream,
+          seq,
+          received_at: receivedAt,
+          source: chunk.source,
+          redaction: { ruleset: ruleset.hash, hits },
+        });
+        recordText = canonicalize(record);
+      } catch (err) {
+        if (err instanceof SealtrailError) {
+          reject(line, err.code, err.message);
+          continue;
+        }
+        throw err;
+      }
+      const leaf = leafHash(Buffer.from(recordText, 'utf8'));
+      const mac = chainNext(this.opts.hmacKey, prevMac, leaf);
+      records.push({
+        seq,
+        id,
+        canonical: recordText,
+        leaf,
+        mac,
+        keyId: this.opts.keyId,
+        receivedAt,
+      });
+      for (const [rule, n] of Object.entries(hits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
+      prevMac = mac;
+      seq++;
+    }
+    this.buffer.commit(records, chunk.position, quarantine);
+    result.records = records.length;
+    result.firstSeq = records[0]?.seq;
+    return result;
+  }
+}

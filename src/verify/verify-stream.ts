@@ -1,0 +1,191 @@
+import { canonicalize } from '../core/canonical.js';
+import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
+import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
+import { SealtrailError } from '../core/errors.js';
+import { Frontier, leafHash } from '../core/merkle.js';
+import { openNote, type NoteVerifier } from '../core/note.js';
+
+/** One stored record as evidence: the canonical text is what was hashed. */
+export interface EvidenceRecord {
+  seq: number;
+  canonical: string;
+  /** stored chain MAC, when the source keeps it */
+  mac?: Buffer;
+  keyId?: string;
+  /** stored leaf hash, when the source keeps it: lets a changed record be named by seq */
+  leaf?: Buffer;
+}
+
+export interface StreamBase {
+  /** tree size before the first record given (records before it were shipped or purged) */
+  size: number;
+  frontier: Frontier;
+  prevMac: Buffer;
+}
+
+export interface VerifyKeys {
+  verifiers: NoteVerifier[];
+  hmac: ReadonlyMap<string, Buffer>;
+}
+
+export interface VerifyFailure {
+  code: string;
+  seq?: number;
+  reason: string;
+}
+
+export interface StreamReport {
+  stream: string;
+  ok: boolean;
+  records: number;
+  checkpoints: number;
+  treeSize: number;
+  chainChecked: boolean;
+  failure?: VerifyFailure;
+}
+
+class Fail extends Error {
+  constructor(readonly failure: VerifyFailure) {
+    super(failure.reason);
+  }
+}
+
+interface VerifiedCheckpoint {
+  cp: Checkpoint;
+  label: string;
+}
+
+function openCheckpoints(stream: string, notes: readonly { note: string; label: string }[], keys: VerifyKeys): VerifiedCheckpoint[] {
+  const out: VerifiedCheckpoint[] = [];
+  for (const { note, label } of notes) {
+    let text: string;
+    try {
+      text = openNote(note, keys.verifiers).text;
+    } catch (err) {
+      const code = err instanceof SealtrailError ? err.code : 'note_malformed';
+      throw new Fail({ code: 'checkpoint_signature', reason: `${label}: signature does not verify with the given verifier keys (${code})` });
+    }
+    let cp: Checkpoint;
+    try {
+      cp = parseCheckpoint(text);
+    } catch {
+      throw new Fail({ code: 'checkpoint_invalid', reason: `${label}: not a valid checkpoint` });
+    }
+    if (cp.origin !== originForStream(stream)) {
+      throw new Fail({ code: 'checkpoint_origin', reason: `${label}: origin ${JSON.stringify(cp.origin)} is not ${originForStream(stream)}` });
+    }
+    out.push({ cp, label });
+  }
+  return out.sort((a, b) => a.cp.size - b.cp.size);
+}
+
+/**
+ * Verifies one stream from evidence alone: every record is canonical and
+ * belongs at its seq; seqs have no gap; stored leaves and chain MACs (when the
+ * HMAC key is held) match; the Merkle root at every signed checkpoint equals
+ * the checkpoint's root; and no signed checkpoint covers more records than the
+ * evidence holds (a dropped tail is detected against the signature).
+ */
+export function verifyStream(
+  stream: string,
+  records: Iterable<EvidenceRecord>,
+  checkpointNotes: readonly { note: string; label: string }[],
+  keys: VerifyKeys,
+  base?: StreamBase,
+): StreamReport {
+  const report: StreamReport = { stream, ok: false, records: 0, checkpoints: checkpointNotes.length, treeSize: 0, chainChecked: false };
+  try {
+    const checkpoints = openCheckpoints(stream, checkpointNotes, keys);
+    const frontier = base ? base.frontier.clone() : Frontier.empty();
+    let prevMac = base ? base.prevMac : CHAIN_GENESIS;
+    let expected = base ? base.size : 0;
+    let chainChecked = false;
+    let ci = 0;
+    let prevCheckpointSize = base ? base.size : 0;
+    while (ci < checkpoints.length && checkpoints[ci]!.cp.size < frontier.size) ci++;
+    const checkRoot = (): void => {
+      while (ci < checkpoints.length && checkpoints[ci]!.cp.size === frontier.size) {
+        const { cp, label } = checkpoints[ci]!;
+        if (!frontier.root().equals(cp.root)) {
+          throw new Fail({
+            code: 'root_mismatch',
+            seq: prevCheckpointSize,
+            reason: `records seq ${prevCheckpointSize}..${cp.size - 1} do not hash to the root signed in ${label}`,
+          });
+        }
+        prevCheckpointSize = cp.size;
+        ci++;
+      }
+    };
+    checkRoot();
+    for (const r of records) {
+      if (r.seq !== expected) {
+        if (r.seq > expected) throw new Fail({ code: 'seq_gap', seq: expected, reason: `record missing (next present is seq ${r.seq})` });
+        throw new Fail({ code: 'seq_duplicate', seq: r.seq, reason: 'record repeated or out of order' });
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(r.canonical);
+      } catch {
+        throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record is not valid JSON' });
+      }
+      let again: string;
+      try {
+        again = canonicalize(parsed);
+      } catch {
+        throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record cannot be canonicalised' });
+      }
+      if (again !== r.canonical) throw new Fail({ code: 'record_not_canonical', seq: r.seq, reason: 'stored record is not in RFC 8785 canonical form' });
+      const rec = parsed as { stream?: unknown; seq?: unknown };
+      if (rec.stream !== stream || rec.seq !== r.seq) {
+        throw new Fail({ code: 'record_misplaced', seq: r.seq, reason: 'record names another stream or seq than where it is stored' });
+      }
+      const leaf = leafHash(Buffer.from(r.canonical, 'utf8'));
+      if (r.leaf && !r.leaf.equals(leaf)) throw new Fail({ code: 'leaf_mismatch', seq: r.seq, reason: 'record bytes do not match their stored leaf hash (record altered)' });
+      if (r.mac) {
+        const key = r.keyId === undefined ? undefined : keys.hmac.get(r.keyId);
+        if (key) {
+          chainChecked = true;
+          if (!chainNext(key, prevMac, leaf).equals(r.mac)) {
+            throw new Fail({ code: 'chain_broken', seq: r.seq, reason: `HMAC chain does not continue here (key id ${r.keyId})` });
+          }
+        }
+        prevMac = r.mac;
+      }
+      frontier.append(leaf);
+      expected++;
+      report.records++;
+      checkRoot();
+    }
+    report.treeSize = frontier.size;
+    report.chainChecked = chainChecked;
+    const last = checkpoints[checkpoints.length - 1];
+    if (last && last.cp.size > frontier.size) {
+      throw new Fail({
+        code: 'records_missing',
+        seq: frontier.size,
+        reason: `${last.label} signs a tree of ${last.cp.size} records but only ${frontier.size} are present`,
+      });
+    }
+    if (ci < checkpoints.length) {
+      const cp = checkpoints[ci]!;
+      throw new Fail({ code: 'root_mismatch', seq: prevCheckpointSize, reason: `no record boundary matches ${cp.label}` });
+    }
+    report.ok = true;
+    return report;
+  } catch (err) {
+    if (err instanceof Fail) {
+      report.failure = err.failure;
+      return report;
+    }
+    throw err;
+  }
+}
+
+export function formatReport(r: StreamReport): string {
+  if (r.ok) {
+    return `ok    stream ${r.stream}: ${r.records} records, ${r.checkpoints} signed checkpoints, tree size ${r.treeSize}${r.chainChecked ? ', HMAC chain checked' : ', HMAC chain not checked (no key)'}`;
+  }
+  const f = r.failure!;
+  return `FAIL  stream ${r.stream}${f.seq === undefined ? '' : ` seq ${f.seq}`}: ${f.code}: ${f.reason}`;
+}
