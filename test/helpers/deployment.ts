@@ -1,0 +1,122 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { freePort, runCli, spawnCli, stop, waitFor, type Proc } from './procs.js';
+
+/** A collector and a sidecar as separate processes, with keys and a config file in a temp dir. */
+export interface Deployment {
+  dir: string;
+  traces: string;
+  config: string;
+  keys: string;
+  token: string;
+  collectorUrl: string;
+  telemetryUrl: string;
+  collectorDb: string;
+  bufferDb: string;
+}
+
+export async function makeDeployment(opts: { sealInterval?: string; maxRecords?: number } = {}): Promise<Deployment> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-e2e-'));
+  const keys = join(dir, 'keys');
+  const traces = join(dir, 'traces');
+  mkdirSync(traces, { recursive: true });
+  const gen = await runCli(['keygen', '--name', 'e2e', '--out', keys, '--hmac']);
+  if (gen.code !== 0) throw new Error(`keygen failed: ${gen.stderr}`);
+  const [cport, tport] = [await freePort(), await freePort()];
+  const token = 'e2e-admin-token-0123456789abcdef';
+  const rules = join(dir, 'rules.yaml');
+  writeFileSync(
+    rules,
+    `rules:\n  - id: email\n    pattern: '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'\n`,
+  );
+  const config = join(dir, 'sealtrail.yaml');
+  writeFileSync(
+    config,
+    `
+collector:
+  listen: 127.0.0.1:${cport}
+  store: { type: sqlite, path: ${join(dir, 'collector', 'audit.db')} }
+  auth: { admin_tokens: ["${token}"] }
+  streams: [{ match: "*", vkey_file: ${join(keys, 'e2e.vkey')} }]
+  hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
+sidecar:
+  stream: { name: e2e }
+  data_dir: ${join(dir, 'sidecar')}
+  sources:
+    - id: traces
+      type: file
+      include: ["${join(traces, '*.jsonl')}", "${join(traces, '*.jsonl.*')}"]
+  redaction: { rules: [${rules}] }
+  keys: { signing_key_file: ${join(keys, 'e2e.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
+  seal: { max_records: ${opts.maxRecords ?? 1000}, max_interval: ${opts.sealInterval ?? '200ms'} }
+  ship: { url: "http://127.0.0.1:${cport}", backoff_initial: 50ms, backoff_max: 1s }
+  telemetry: { listen: 127.0.0.1:${tport} }
+`,
+  );
+  return {
+    dir,
+    traces,
+    config,
+    keys,
+    token,
+    collectorUrl: `http://127.0.0.1:${cport}`,
+    telemetryUrl: `http://127.0.0.1:${tport}`,
+    collectorDb: join(dir, 'collector', 'audit.db'),
+    bufferDb: join(dir, 'sidecar', 'buffer.db'),
+  };
+}
+
+export async function getJson(url: string, token?: string): Promise<{ status: number; body: any }> {
+  const res = await request(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const text = await res.body.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.statusCode, body };
+}
+
+export async function startCollectorProc(d: Deployment): Promise<Proc> {
+  const p = spawnCli(['collector', '--config', d.config]);
+  await waitFor('collector /healthz', async () => {
+    if (p.child.exitCode !== null) throw new Error(`collector exited: ${p.stderr()}`);
+    return (await getJson(`${d.collectorUrl}/healthz`)).status === 200;
+  }, 30_000);
+  return p;
+}
+
+export async function startSidecarProc(d: Deployment, waitReady = true): Promise<Proc> {
+  const p = spawnCli(['sidecar', '--config', d.config]);
+  if (waitReady) {
+    await waitFor('sidecar /readyz', async () => {
+      if (p.child.exitCode !== null) throw new Error(`sidecar exited: ${p.stderr()}`);
+      return (await getJson(`${d.telemetryUrl}/readyz`)).status === 200;
+    }, 30_000);
+  }
+  return p;
+}
+
+/** Every record of every stream, paging /v1/audit with the cursor. */
+export async function queryAll(d: Deployment, params = ''): Promise<any[]> {
+  const items: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const q: string = `${d.collectorUrl}/v1/audit?limit=1000${params}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const { status, body } = await getJson(q, d.token);
+    if (status !== 200) throw new Error(`GET /v1/audit: ${status} ${JSON.stringify(body)}`);
+    items.push(...body.items);
+    cursor = body.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+export async function treeSize(d: Deployment): Promise<number> {
+  const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
+  return (body.streams as Array<{ tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
+}
+
+export { stop };
