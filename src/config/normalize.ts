@@ -1,0 +1,237 @@
+/**
+ * From schema-valid plain data to fully typed config: defaults filled in,
+ * durations and sizes parsed, and the cross-field rules the schema leaves
+ * out. The same code serves a config file and an in-memory object (`sealtrail
+ * dev`), so both get identical defaults and identical refusals.
+ */
+import { ConfigError } from '../core/errors.js';
+import type { CollectorConfig, SidecarConfig, SourceConfig, StreamTrustConfig } from './types.js';
+import { parseDuration, parseSize, splitHostPort, UnitError } from './units.js';
+import { formatDataPath, type DataPath, type Place } from './yaml.js';
+
+export interface NormalizeContext {
+  /** file:line:col of the node at a data path (or just the file, or nothing for in-memory config) */
+  place(path: DataPath, preferKey?: boolean): Place;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export const SIDECAR_DEFAULTS = {
+  data_dir: './.sealtrail/sidecar',
+  max_line_bytes: MiB,
+  max_line_bytes_limit: 64 * MiB,
+  start_at: 'beginning',
+  format: 'sealtrail',
+  hmac_key_id: 'k1',
+  seal_max_records: 1000,
+  seal_max_interval: SECOND,
+  ship_timeout: 10 * SECOND,
+  ship_backoff_initial: 200,
+  ship_backoff_max: 30 * SECOND,
+  ship_max_batch_bytes: 8 * MiB,
+  buffer_max_bytes: GiB,
+  buffer_max_records: 1_000_000,
+  telemetry_listen: '127.0.0.1:9470',
+} as const;
+
+export const COLLECTOR_DEFAULTS = {
+  listen: '127.0.0.1:7470',
+  max_body_bytes: 16 * MiB,
+  store_path: './.sealtrail/collector/audit.db',
+} as const;
+
+// The input has already passed the schema, so its shape is known; typing it twice adds nothing.
+type Raw = any;
+
+export function fail(ctx: NormalizeContext, code: string, path: DataPath, message: string, preferKey = false): never {
+  const name = formatDataPath(path);
+  throw new ConfigError(code, name ? `${name}: ${message}` : message, ctx.place(path, preferKey));
+}
+
+function quantity(
+  ctx: NormalizeContext,
+  path: DataPath,
+  value: unknown,
+  fallback: number,
+  parse: (v: unknown) => number,
+  range: { min: number; max: number; show: (n: number) => string },
+): number {
+  if (value === undefined) return fallback;
+  let n: number;
+  try {
+    n = parse(value);
+  } catch (err) {
+    if (err instanceof UnitError) fail(ctx, 'config_unit', path, err.message);
+    throw err;
+  }
+  if (n < range.min) fail(ctx, 'config_schema', path, `must be at least ${range.show(range.min)}`);
+  if (n > range.max) fail(ctx, 'config_schema', path, `must be at most ${range.show(range.max)}`);
+  return n;
+}
+
+function duration(ctx: NormalizeContext, path: DataPath, value: unknown, fallback: number, min: number, max = DAY): number {
+  return quantity(ctx, path, value, fallback, parseDuration, { min, max, show: showMs });
+}
+
+function size(ctx: NormalizeContext, path: DataPath, value: unknown, fallback: number, min: number, max: number): number {
+  return quantity(ctx, path, value, fallback, parseSize, { min, max, show: showBytes });
+}
+
+function showMs(ms: number): string {
+  if (ms % HOUR === 0) return `${ms / HOUR}h`;
+  if (ms % MINUTE === 0) return `${ms / MINUTE}m`;
+  if (ms % SECOND === 0) return `${ms / SECOND}s`;
+  return `${ms}ms`;
+}
+
+function showBytes(b: number): string {
+  if (b >= GiB && b % GiB === 0) return `${b / GiB}GiB`;
+  if (b >= MiB && b % MiB === 0) return `${b / MiB}MiB`;
+  if (b >= KiB && b % KiB === 0) return `${b / KiB}KiB`;
+  return `${b}B`;
+}
+
+function listenAddress(ctx: NormalizeContext, path: DataPath, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  try {
+    splitHostPort(value as string);
+  } catch (err) {
+    if (err instanceof UnitError) fail(ctx, 'config_schema', path, err.message);
+    throw err;
+  }
+  return value as string;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}
+
+export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext): SidecarConfig {
+  const at = (...p: (string | number)[]): DataPath => [...base, ...p];
+  const d = SIDECAR_DEFAULTS;
+
+  const stream: SidecarConfig['stream'] = {};
+  if (raw.stream?.id !== undefined) stream.id = raw.stream.id;
+  if (raw.stream?.name !== undefined) stream.name = raw.stream.name;
+
+  const seen = new Map<string, number>();
+  const sources: SourceConfig[] = (raw.sources as Raw[]).map((s, i) => {
+    if (seen.has(s.id)) {
+      fail(ctx, 'config_schema', at('sources', i, 'id'), `duplicate source id (also used by sources[${seen.get(s.id)}])`);
+    }
+    seen.set(s.id, i);
+    return {
+      id: s.id,
+      type: 'file',
+      include: strings(s.include),
+      exclude: strings(s.exclude),
+      max_line_bytes: size(ctx, at('sources', i, 'max_line_bytes'), s.max_line_bytes, d.max_line_bytes, 1, d.max_line_bytes_limit),
+      start_at: s.start_at ?? d.start_at,
+      format: s.format ?? d.format,
+    };
+  });
+
+  const ship = raw.ship;
+  checkHttpUrl(ctx, at('ship', 'url'), ship.url);
+  const backoffInitial = duration(ctx, at('ship', 'backoff_initial'), ship.backoff_initial, d.ship_backoff_initial, 1);
+  const backoffMax = duration(ctx, at('ship', 'backoff_max'), ship.backoff_max, d.ship_backoff_max, 1);
+  if (backoffMax < backoffInitial) {
+    fail(ctx, 'config_schema', at('ship', ship.backoff_max === undefined ? 'backoff_initial' : 'backoff_max'), 'ship.backoff_max must not be smaller than ship.backoff_initial');
+  }
+
+  const out: SidecarConfig = {
+    stream,
+    data_dir: raw.data_dir ?? d.data_dir,
+    sources,
+    redaction: { rules: strings(raw.redaction?.rules) },
+    keys: {
+      signing_key_file: raw.keys.signing_key_file,
+      hmac_key_file: raw.keys.hmac_key_file,
+      hmac_key_id: raw.keys.hmac_key_id ?? d.hmac_key_id,
+    },
+    seal: {
+      max_records: raw.seal?.max_records ?? d.seal_max_records,
+      max_interval: duration(ctx, at('seal', 'max_interval'), raw.seal?.max_interval, d.seal_max_interval, 10),
+    },
+    ship: {
+      url: ship.url,
+      timeout: duration(ctx, at('ship', 'timeout'), ship.timeout, d.ship_timeout, 1),
+      backoff_initial: backoffInitial,
+      backoff_max: backoffMax,
+      max_batch_bytes: size(ctx, at('ship', 'max_batch_bytes'), ship.max_batch_bytes, d.ship_max_batch_bytes, KiB, GiB),
+    },
+    buffer: {
+      max_bytes: size(ctx, at('buffer', 'max_bytes'), raw.buffer?.max_bytes, d.buffer_max_bytes, KiB, Number.MAX_SAFE_INTEGER),
+      max_records: raw.buffer?.max_records ?? d.buffer_max_records,
+    },
+    telemetry: { listen: listenAddress(ctx, at('telemetry', 'listen'), raw.telemetry?.listen, d.telemetry_listen) },
+  };
+  if (ship.token !== undefined) out.ship.token = ship.token;
+  return out;
+}
+
+function checkHttpUrl(ctx: NormalizeContext, path: DataPath, value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(ctx, 'config_schema', path, 'must be an absolute http:// or https:// URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    fail(ctx, 'config_schema', path, 'must be an absolute http:// or https:// URL');
+  }
+  // Credentials in a URL end up in logs and process listings; ship.token exists for that.
+  if (url.username !== '' || url.password !== '') {
+    fail(ctx, 'config_schema', path, 'must not contain credentials; use ship.token');
+  }
+}
+
+export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeContext): CollectorConfig {
+  const at = (...p: (string | number)[]): DataPath => [...base, ...p];
+  const d = COLLECTOR_DEFAULTS;
+
+  const matches = new Map<string, number>();
+  const streams: StreamTrustConfig[] = ((raw.streams ?? []) as Raw[]).map((s, i) => {
+    const hasKey = s.vkey !== undefined;
+    const hasFile = s.vkey_file !== undefined;
+    if (hasKey === hasFile) {
+      fail(ctx, 'config_schema', at('streams', i), 'needs exactly one of "vkey" or "vkey_file"');
+    }
+    if (matches.has(s.match)) {
+      fail(ctx, 'config_schema', at('streams', i, 'match'), `duplicate match (also used by streams[${matches.get(s.match)}])`);
+    }
+    matches.set(s.match, i);
+    const entry: StreamTrustConfig = { match: s.match };
+    if (hasKey) entry.vkey = s.vkey;
+    if (hasFile) entry.vkey_file = s.vkey_file;
+    return entry;
+  });
+
+  const ids = new Map<string, number>();
+  const hmacKeys = ((raw.hmac_keys ?? []) as Raw[]).map((k, i) => {
+    if (ids.has(k.id)) {
+      fail(ctx, 'config_schema', at('hmac_keys', i, 'id'), `duplicate key id (also used by hmac_keys[${ids.get(k.id)}])`);
+    }
+    ids.set(k.id, i);
+    return { id: k.id as string, file: k.file as string };
+  });
+
+  return {
+    listen: listenAddress(ctx, at('listen'), raw.listen, d.listen),
+    max_body_bytes: size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, KiB, GiB),
+    store: { type: 'sqlite', path: raw.store?.path ?? d.store_path },
+    auth: {
+      admin_tokens: strings(raw.auth?.admin_tokens),
+      admin_token_files: strings(raw.auth?.admin_token_files),
+    },
+    streams,
+    trust_on_first_use: raw.trust_on_first_use ?? false,
+    hmac_keys: hmacKeys,
+  };
+}

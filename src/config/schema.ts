@@ -1,0 +1,204 @@
+/**
+ * JSON Schema for the config file. Every object has additionalProperties:
+ * false so a misspelt key is an error at its line instead of a silently
+ * ignored setting. Durations and sizes are `integer | string` here; their
+ * syntax and ranges are checked in normalize.ts, which knows the units.
+ * Cross-field rules (unique ids, exactly one of vkey/vkey_file, URLs) are also
+ * there: JSON Schema can express some of them, but only with error messages
+ * nobody can act on.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+
+const STREAM_ID = '^[A-Za-z0-9._-]{1,128}$';
+const KEY_ID = '^[A-Za-z0-9._-]{1,64}$';
+const SOURCE_ID = '^[a-z0-9_-]{1,64}$';
+// An exact stream id, or a (possibly empty) prefix followed by "*".
+const STREAM_MATCH = '^(?:[A-Za-z0-9._-]{1,128}|[A-Za-z0-9._-]{0,127}\\*)$';
+const LISTEN = '^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
+
+const duration = { type: ['integer', 'string'], minimum: 0, maxLength: 64 } as const;
+const size = { type: ['integer', 'string'], minimum: 0, maxLength: 64 } as const;
+const path = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const glob = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const listen = { type: 'string', maxLength: 300, pattern: LISTEN } as const;
+
+const fileSource = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'include'],
+  properties: {
+    id: { type: 'string', pattern: SOURCE_ID },
+    type: { enum: ['file'] },
+    include: { type: 'array', minItems: 1, maxItems: 256, items: glob },
+    exclude: { type: 'array', maxItems: 256, items: glob },
+    max_line_bytes: size,
+    start_at: { enum: ['beginning', 'end'] },
+    format: { enum: ['sealtrail'] },
+  },
+} as const;
+
+export const sidecarSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sources', 'keys', 'ship'],
+  properties: {
+    stream: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        id: { type: 'string', pattern: STREAM_ID },
+        name: { type: 'string', pattern: STREAM_ID },
+      },
+    },
+    data_dir: path,
+    sources: { type: 'array', minItems: 1, maxItems: 256, items: fileSource },
+    redaction: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { rules: { type: 'array', maxItems: 256, items: path } },
+    },
+    keys: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['signing_key_file', 'hmac_key_file'],
+      properties: {
+        signing_key_file: path,
+        hmac_key_file: path,
+        hmac_key_id: { type: 'string', pattern: KEY_ID },
+      },
+    },
+    seal: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_records: { type: 'integer', minimum: 1, maximum: 100_000 },
+        max_interval: duration,
+      },
+    },
+    ship: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', minLength: 1, maxLength: 2048 },
+        token: { type: 'string', minLength: 1, maxLength: 4096 },
+        timeout: duration,
+        backoff_initial: duration,
+        backoff_max: duration,
+        max_batch_bytes: size,
+      },
+    },
+    buffer: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_bytes: size,
+        max_records: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
+      },
+    },
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { listen },
+    },
+  },
+} as const;
+
+export const collectorSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen,
+    max_body_bytes: size,
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        type: { enum: ['sqlite'] },
+        path,
+      },
+    },
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        admin_tokens: {
+          type: 'array',
+          maxItems: 256,
+          items: { type: 'string', minLength: 16, maxLength: 4096 },
+        },
+        admin_token_files: { type: 'array', maxItems: 256, items: path },
+      },
+    },
+    streams: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['match'],
+        properties: {
+          match: { type: 'string', pattern: STREAM_MATCH },
+          vkey: { type: 'string', minLength: 1, maxLength: 1024 },
+          vkey_file: path,
+        },
+      },
+    },
+    trust_on_first_use: { type: 'boolean' },
+    hmac_keys: {
+      type: 'array',
+      maxItems: 256,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'file'],
+        properties: {
+          id: { type: 'string', pattern: KEY_ID },
+          file: path,
+        },
+      },
+    },
+  },
+} as const;
+
+export const rootSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    sidecar: sidecarSchema,
+    collector: collectorSchema,
+  },
+} as const;
+
+let ajv: Ajv | undefined;
+const compiled = new Map<object, ValidateFunction[]>();
+
+/**
+ * Two validators per schema, run in order: the first has every `required`
+ * removed, so a misspelt key is reported as unknown (at its own line) rather
+ * than as the correctly spelt key being missing; the second is the full
+ * schema. Compiled on first use: ajv generates code, a cost that commands
+ * which never read a config should not pay.
+ */
+export function validatorsFor(schema: object): readonly ValidateFunction[] {
+  let v = compiled.get(schema);
+  if (!v) {
+    // verbose: errors carry parentSchema, used to list the allowed keys next to an unknown one.
+    ajv ??= new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
+    v = [ajv.compile(withoutRequired(schema) as object), ajv.compile(schema)];
+    compiled.set(schema, v);
+  }
+  return v;
+}
+
+function withoutRequired(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withoutRequired);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === 'required') continue;
+    // `properties` maps names to schemas; names themselves are never keywords.
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([n, s]) => [n, withoutRequired(s)])) : withoutRequired(v);
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+/**
+ * Loaded configuration. Field names are the YAML keys, unchanged, so the
+ * docs, the example files and the code all use one vocabulary. Durations are
+ * numbers of milliseconds and sizes numbers of bytes, already parsed (the key
+ * keeps its YAML name: `seal.max_interval` holds ms). Relative paths are kept
+ * as written; callers resolve them against the working directory.
+ */
+
+export type StartAt = 'beginning' | 'end';
+
+export interface FileSourceConfig {
+  id: string;
+  type: 'file';
+  include: string[];
+  exclude: string[];
+  /** bytes */
+  max_line_bytes: number;
+  start_at: StartAt;
+  format: 'sealtrail';
+}
+
+export type SourceConfig = FileSourceConfig;
+
+export interface SidecarConfig {
+  /** `name` left unset means: the caller fills it from POD_NAME or the hostname. */
+  stream: { id?: string; name?: string };
+  data_dir: string;
+  sources: SourceConfig[];
+  redaction: { rules: string[] };
+  keys: { signing_key_file: string; hmac_key_file: string; hmac_key_id: string };
+  seal: {
+    max_records: number;
+    /** ms */
+    max_interval: number;
+  };
+  ship: {
+    url: string;
+    token?: string;
+    /** ms */
+    timeout: number;
+    /** ms */
+    backoff_initial: number;
+    /** ms */
+    backoff_max: number;
+    /** bytes */
+    max_batch_bytes: number;
+  };
+  buffer: {
+    /** bytes */
+    max_bytes: number;
+    max_records: number;
+  };
+  telemetry: { listen: string };
+}
+
+export interface StreamTrustConfig {
+  /** exact stream id, or a prefix ending in "*" */
+  match: string;
+  vkey?: string;
+  vkey_file?: string;
+}
+
+export interface CollectorConfig {
+  listen: string;
+  /** bytes */
+  max_body_bytes: number;
+  store: { type: 'sqlite'; path: string };
+  auth: { admin_tokens: string[]; admin_token_files: string[] };
+  streams: StreamTrustConfig[];
+  trust_on_first_use: boolean;
+  hmac_keys: { id: string; file: string }[];
+}
+
+export interface SealtrailConfig {
+  /** the path the config was loaded from (as given), or the name passed to parseConfigText */
+  file: string;
+  sidecar?: SidecarConfig;
+  collector?: CollectorConfig;
+}
+
+/** A duration as written: integer ms or "250ms", "1.5s", "5m", "1h". */
+export type DurationInput = number | string;
+/** A size as written: integer bytes or "512B", "64KiB", "10MB". */
+export type SizeInput = number | string;
+
+/** What `defaultSidecarConfig` accepts: the YAML shape, with everything defaultable left out. */
+export interface SidecarConfigInput {
+  stream?: { id?: string; name?: string };
+  data_dir?: string;
+  sources: {
+    id: string;
+    type: 'file';
+    include: string[];
+    exclude?: string[];
+    max_line_bytes?: SizeInput;
+    start_at?: StartAt;
+    format?: 'sealtrail';
+  }[];
+  redaction?: { rules?: string[] };
+  keys: { signing_key_file: string; hmac_key_file: string; hmac_key_id?: string };
+  seal?: { max_records?: number; max_interval?: DurationInput };
+  ship: {
+    url: string;
+    token?: string;
+    timeout?: DurationInput;
+    backoff_initial?: DurationInput;
+    backoff_max?: DurationInput;
+    max_batch_bytes?: SizeInput;
+  };
+  buffer?: { max_bytes?: SizeInput; max_records?: number };
+  telemetry?: { listen?: string };
+}
+
+/** What `defaultCollectorConfig` accepts. */
+export interface CollectorConfigInput {
+  listen?: string;
+  max_body_bytes?: SizeInput;
+  store?: { type?: 'sqlite'; path?: string };
+  auth?: { admin_tokens?: string[]; admin_token_files?: string[] };
+  streams?: StreamTrustConfig[];
+  trust_on_first_use?: boolean;
+  hmac_keys?: { id: string; file: string }[];
+}

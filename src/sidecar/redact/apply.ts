@@ -1,0 +1,74 @@
+/**
+ * Walking decoded JSON (the output of JSON.parse) and redacting every string
+ * value, every object key and the string form of every number. Runs before
+ * anything is canonicalised, hashed or persisted (DESIGN invariant 1).
+ */
+import { InputError } from '../../core/errors.js';
+
+/** Containers nested deeper than this are refused rather than walked. */
+export const MAX_REDACT_DEPTH = 64;
+
+export type Hits = Record<string, number>;
+
+export interface StringRedactor {
+  /** Redact one string; returns it unchanged (same value) when nothing matched. */
+  redactString(s: string, hits: Hits | undefined): string;
+}
+
+export function redactValue(value: unknown, r: StringRedactor, hits: Hits | undefined): unknown {
+  return walk(value, r, hits, 0);
+}
+
+function walk(value: unknown, r: StringRedactor, hits: Hits | undefined, depth: number): unknown {
+  switch (typeof value) {
+    case 'string':
+      return r.redactString(value, hits);
+    case 'number': {
+      // A number that matches (a card number or SSN sent as a JSON number)
+      // must not survive as a number; it becomes the redacted string form.
+      const text = String(value);
+      const out = r.redactString(text, hits);
+      return out === text ? value : out;
+    }
+    case 'object': {
+      if (value === null) return null;
+      if (depth >= MAX_REDACT_DEPTH) {
+        // Message names the limit only: nothing from the value may appear in an error.
+        throw new InputError('redact_too_deep', `value nests deeper than ${MAX_REDACT_DEPTH} levels`);
+      }
+      if (Array.isArray(value)) return value.map((v) => walk(v, r, hits, depth + 1));
+      return walkObject(value as Record<string, unknown>, r, hits, depth);
+    }
+    default:
+      // booleans (and anything JSON.parse cannot produce) pass through
+      return value;
+  }
+}
+
+function walkObject(obj: Record<string, unknown>, r: StringRedactor, hits: Hits | undefined, depth: number): Record<string, unknown> {
+  const keys = Object.keys(obj);
+  const redactedKeys = keys.map((k) => r.redactString(k, hits));
+  // Keys that did not change keep their names; redacted keys take whatever
+  // label is free, suffixed "#2", "#3", ... so no value is silently lost.
+  const used = new Set<string>();
+  for (let i = 0; i < keys.length; i++) if (redactedKeys[i] === keys[i]) used.add(keys[i]!);
+  const entries: [string, unknown][] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    let outKey = redactedKeys[i]!;
+    if (outKey !== key) {
+      const base = outKey;
+      for (let n = 2; used.has(outKey); n++) outKey = `${base}#${n}`;
+      used.add(outKey);
+    }
+    entries.push([outKey, walk(obj[key], r, hits, depth + 1)]);
+  }
+  // fromEntries defines own data properties, so a "__proto__" key stays a key.
+  return Object.fromEntries(entries);
+}
+
+/** Count one replacement; hits may be any object, so never read or write through its prototype. */
+export function countHit(hits: Hits, id: string): void {
+  if (Object.hasOwn(hits, id)) hits[id] = (hits[id] ?? 0) + 1;
+  else Object.defineProperty(hits, id, { value: 1, writable: true, enumerable: true, configurable: true });
+}
