@@ -1,0 +1,155 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { BatchError, SealtrailError } from '../core/errors.js';
+import { AdminAuth } from './auth.js';
+import type { CollectorContext } from './context.js';
+import { CursorCodec } from './cursor.js';
+import { ApiError, errorBody } from './http-error.js';
+import { KeyedMutex } from './mutex.js';
+import type { CollectorOptions } from './options.js';
+import { registerAuditRoute } from './routes/audit.js';
+import { registerBatchesRoute } from './routes/batches.js';
+import { registerCheckpointsRoute } from './routes/checkpoints.js';
+import { registerHealthRoute } from './routes/health.js';
+import { registerStreamRecordsRoute } from './routes/stream-records.js';
+import { registerStreamsRoute } from './routes/streams.js';
+import type { AuditStore } from './store/types.js';
+import { StreamKeys } from './stream-keys.js';
+
+/** Fastify's own 4xx errors, renamed to stable codes with messages that echo nothing. */
+const FASTIFY_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large', message: 'request body is too large' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'body_malformed', message: 'request body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'body_malformed', message: 'request body is empty' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'content-type must be application/json',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'body_malformed',
+    message: 'request body size does not match content-length',
+  },
+};
+
+function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger): CollectorContext {
+  if (!Number.isSafeInteger(opts.max_body_bytes) || opts.max_body_bytes <= 0) {
+    throw new SealtrailError('collector_options_invalid', 'max_body_bytes must be a positive integer');
+  }
+  const hmacKeys = new Map<string, Buffer>();
+  for (const k of opts.hmac_keys) {
+    if (hmacKeys.has(k.id)) throw new SealtrailError('collector_options_invalid', `hmac_keys: duplicate id ${k.id}`);
+    if (k.key.length < 16) throw new SealtrailError('collector_options_invalid', `hmac_keys: key ${k.id} shorter than 16 bytes`);
+    hmacKeys.set(k.id, k.key);
+  }
+  let auth: AdminAuth;
+  let streamKeys: StreamKeys;
+  try {
+    auth = new AdminAuth(opts.admin_tokens);
+    streamKeys = new StreamKeys(opts.streams);
+  } catch (err) {
+    throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
+  }
+  return {
+    opts,
+    store,
+    logger,
+    auth,
+    cursors: opts.cursor_key ? new CursorCodec(opts.cursor_key) : CursorCodec.fromSecrets(opts.admin_tokens),
+    streamKeys,
+    hmacKeys,
+    streamLocks: new KeyedMutex(),
+  };
+}
+
+/**
+ * The collector's HTTP app, not yet listening. The store is the caller's: the
+ * app never closes it, so one store can outlive several app instances (tests,
+ * graceful restarts).
+ */
+export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, logger: Logger): FastifyInstance {
+  const ctx = buildContext(opts, store, logger);
+  const app = Fastify({
+    loggerInstance: logger,
+    // Default request logs carry URLs with filter values (actor ids,
+    // tenants); our own line below names only the route pattern.
+    disableRequestLogging: true,
+    bodyLimit: opts.max_body_bytes,
+    routerOptions: { maxParamLength: 300 },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      {
+        method: req.method,
+        route: req.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, req, reply) => {
+    if (err instanceof ApiError || err instanceof BatchError) {
+      if (err.status === 401) reply.header('www-authenticate', 'Bearer');
+      if (err.status === 503) reply.header('retry-after', '1');
+      const level = err.status === 409 ? 'warn' : 'info';
+      req.log[level]({ code: err.code, status: err.status }, err.message);
+      return reply.code(err.status).send(errorBody(err.code, err.message));
+    }
+    const fe = err as FastifyError;
+    const known = fe.code ? FASTIFY_ERRORS[fe.code] : undefined;
+    if (known) {
+      req.log.info({ code: known.code, status: known.status }, known.message);
+      return reply.code(known.status).send(errorBody(known.code, known.message));
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      req.log.info({ code: fe.code, status: fe.statusCode }, 'request refused');
+      return reply.code(fe.statusCode).send(errorBody('bad_request', 'request refused'));
+    }
+    // Unexpected: log the detail, answer without it.
+    req.log.error({ err: { type: err.name, code: fe.code, message: err.message, stack: err.stack } }, 'internal error');
+    return reply.code(500).send(errorBody('internal', 'internal error'));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody('not_found', 'no such route'));
+  });
+
+  registerHealthRoute(app);
+  registerBatchesRoute(app, ctx);
+  registerAuditRoute(app, ctx);
+  registerStreamsRoute(app, ctx);
+  registerCheckpointsRoute(app, ctx);
+  registerStreamRecordsRoute(app, ctx);
+  return app;
+}
+
+export interface RunningCollector {
+  /** base URL, e.g. "http://127.0.0.1:39123" */
+  url: string;
+  app: FastifyInstance;
+  /** stops accepting, finishes in-flight requests; does not close the store */
+  close(): Promise<void>;
+}
+
+/** Builds the app and listens on opts.listen (port 0 picks a free port). */
+export async function startCollector(
+  opts: CollectorOptions,
+  store: AuditStore,
+  logger: Logger,
+): Promise<RunningCollector> {
+  const app = buildCollectorApp(opts, store, logger);
+  await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  const addr = app.server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('collector is not listening on TCP');
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}`,
+    app,
+    close: () => app.close(),
+  };
+}

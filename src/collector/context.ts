@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { AdminAuth } from './auth.js';
+import type { CursorCodec } from './cursor.js';
+import type { KeyedMutex } from './mutex.js';
+import type { CollectorOptions } from './options.js';
+import type { AuditStore } from './store/types.js';
+import type { StreamKeys } from './stream-keys.js';
+
+/** What every route needs; built once per app. */
+export interface CollectorContext {
+  opts: CollectorOptions;
+  store: AuditStore;
+  logger: Logger;
+  auth: AdminAuth;
+  cursors: CursorCodec;
+  streamKeys: StreamKeys;
+  hmacKeys: ReadonlyMap<string, Buffer>;
+  streamLocks: KeyedMutex;
+}

@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify';
+import type { CollectorContext } from '../context.js';
+import { CursorCodec } from '../cursor.js';
+import { ApiError } from '../http-error.js';
+import type { RecordFilters, RecordKey } from '../store/types.js';
+import { timeKey } from '../time-key.js';
+import { readInt, readQuery } from './query.js';
+
+export const AUDIT_DEFAULT_LIMIT = 100;
+export const AUDIT_MAX_LIMIT = 1000;
+
+// query parameter -> RecordFilters field (equality filters)
+const EQUALITY: ReadonlyArray<[string, Exclude<keyof RecordFilters, 'fromTimeKey' | 'toTimeKey'>]> = [
+  ['tenant', 'tenant'],
+  ['actor', 'actorId'],
+  ['event_type', 'eventType'],
+  ['tool', 'tool'],
+  ['outcome', 'outcome'],
+  ['model', 'model'],
+  ['trace_id', 'traceId'],
+  ['session_id', 'sessionId'],
+  ['stream', 'stream'],
+];
+const ALLOWED = ['from', 'to', 'limit', 'cursor', ...EQUALITY.map(([p]) => p)];
+
+function instant(q: Map<string, string>, name: string): number | undefined {
+  const raw = q.get(name);
+  if (raw === undefined) return undefined;
+  const key = timeKey(raw);
+  if (key === undefined) {
+    throw new ApiError(400, 'query_invalid', `parameter "${name}" must be an RFC 3339 timestamp with offset`);
+  }
+  return key;
+}
+
+export function registerAuditRoute(app: FastifyInstance, ctx: CollectorContext): void {
+  app.get(
+    '/v1/audit',
+    { preHandler: async (req) => ctx.auth.check(req.headers.authorization) },
+    async (req, reply) => {
+      const q = readQuery(req.query, ALLOWED);
+      const limit = readInt(q, 'limit', AUDIT_DEFAULT_LIMIT, 1, AUDIT_MAX_LIMIT);
+      const filters: RecordFilters = {};
+      for (const [param, field] of EQUALITY) {
+        const v = q.get(param);
+        if (v !== undefined) filters[field] = v;
+      }
+      const from = instant(q, 'from');
+      const to = instant(q, 'to');
+      if (from !== undefined) filters.fromTimeKey = from;
+      if (to !== undefined) filters.toTimeKey = to;
+
+      const fh = CursorCodec.filterHash(filters);
+      const rawCursor = q.get('cursor');
+      const after: RecordKey | undefined =
+        rawCursor === undefined ? undefined : ctx.cursors.decode(rawCursor, fh);
+
+      // One extra row tells whether another page exists without a count query.
+      const rows = await ctx.store.queryRecords({ filters, limit: limit + 1, ...(after ? { after } : {}) });
+      const more = rows.length > limit;
+      const page = more ? rows.slice(0, limit) : rows;
+      const last = page[page.length - 1];
+      const next = more && last ? ctx.cursors.encode({ timeKey: last.timeKey, stream: last.stream, seq: last.seq }, fh) : null;
+
+      // The record is spliced in as its stored canonical text: re-serialising a
+      // parsed object could reorder integer-like keys and change the bytes
+      // whose hash is the leaf.
+      const items = page.map(
+        (r) =>
+          `{"record":${r.canonical},"stream":${JSON.stringify(r.stream)},"seq":${r.seq},"batch":${r.batch},` +
+          `"leaf_hash":"${r.leaf.toString('hex')}","mac":"${r.mac}","key_id":${JSON.stringify(r.keyId)}}`,
+      );
+      reply.type('application/json; charset=utf-8');
+      return `{"items":[${items.join(',')}],"next_cursor":${next === null ? 'null' : JSON.stringify(next)}}`;
+    },
+  );
+}

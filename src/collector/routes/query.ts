@@ -1,0 +1,35 @@
+import { ApiError, safeName } from '../http-error.js';
+
+/**
+ * Reads a query string strictly: unknown or repeated parameters are errors
+ * rather than silently ignored, because an ignored filter on an audit query
+ * returns more than the caller asked for and looks like an answer.
+ */
+export function readQuery(query: unknown, allowed: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  if (query === undefined || query === null) return out;
+  for (const [name, value] of Object.entries(query as Record<string, unknown>)) {
+    if (!allowed.includes(name)) {
+      throw new ApiError(400, 'query_invalid', `unknown query parameter ${safeName(name)}`);
+    }
+    if (typeof value !== 'string') {
+      throw new ApiError(400, 'query_invalid', `parameter "${name}" given more than once`);
+    }
+    if (value.length === 0) throw new ApiError(400, 'query_invalid', `parameter "${name}" must not be empty`);
+    if (value.length > 1024) throw new ApiError(400, 'query_invalid', `parameter "${name}" longer than 1024 characters`);
+    out.set(name, value);
+  }
+  return out;
+}
+
+/** A decimal integer in [min, max]; `fallback` when absent. */
+export function readInt(q: Map<string, string>, name: string, fallback: number, min: number, max: number): number {
+  const raw = q.get(name);
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,16}$/.test(raw)) throw new ApiError(400, 'query_invalid', `parameter "${name}" must be a decimal integer`);
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ApiError(400, 'query_invalid', `parameter "${name}" must be between ${min} and ${max}`);
+  }
+  return n;
+}

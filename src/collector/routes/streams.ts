@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import type { CollectorContext } from '../context.js';
+import { readQuery } from './query.js';
+
+export function registerStreamsRoute(app: FastifyInstance, ctx: CollectorContext): void {
+  app.get(
+    '/v1/streams',
+    { preHandler: async (req) => ctx.auth.check(req.headers.authorization) },
+    async (req) => {
+      readQuery(req.query, []);
+      const streams = await ctx.store.listStreams();
+      return {
+        streams: streams.map((s) => ({
+          stream: s.stream,
+          tree_size: s.treeSize,
+          next_batch: s.nextBatch,
+          last_checkpoint: s.lastCheckpoint,
+          chain_key_id: s.chainKeyId,
+          trusted_on_first_use: s.pinned,
+        })),
+      };
+    },
+  );
+}

@@ -1,0 +1,118 @@
+/**
+ * Versioned schema for the SQLite audit store. Migrations are append-only
+ * like the data: never edit a released entry, add a new version instead,
+ * because existing files have already recorded the old version as applied.
+ */
+export interface SqliteMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const INDEXED_FILTER_COLUMNS = [
+  'tenant',
+  'actor_id',
+  'event_type',
+  'tool',
+  'outcome',
+  'model',
+  'trace_id',
+  'session_id',
+] as const;
+
+function appendOnly(table: string): string {
+  return `
+CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table}
+BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table}
+BEGIN SELECT RAISE(ABORT, 'append-only'); END;`;
+}
+
+// Index maintenance is most of the ingest cost, so the indexes are as small
+// as the queries allow: partial (most records leave most filter fields
+// empty, and "col = ?" implies "col IS NOT NULL", which lets SQLite use
+// them), and keyed on (col, time_key) only. A filtered query walks one in
+// time order and sorts just the rows that share a time_key by (stream, seq)
+// before it stops at LIMIT.
+const filterIndexes = INDEXED_FILTER_COLUMNS.map(
+  (c) => `CREATE INDEX records_${c}_time ON records(${c}, time_key) WHERE ${c} IS NOT NULL;`,
+).join('\n');
+
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+-- One row per accepted batch: the head is the row with the highest
+-- next_batch. Inserting instead of updating keeps every table append-only
+-- and leaves the history of heads behind for forensics.
+CREATE TABLE stream_heads (
+  stream          TEXT    NOT NULL,
+  next_batch      INTEGER NOT NULL,
+  tree_size       INTEGER NOT NULL,
+  frontier        BLOB    NOT NULL,
+  last_checkpoint TEXT,
+  chain_head      TEXT,
+  chain_key_id    TEXT,
+  pinned_vkey     TEXT,
+  created_at      TEXT    NOT NULL,
+  PRIMARY KEY (stream, next_batch)
+) STRICT;
+
+CREATE TABLE batches (
+  stream      TEXT    NOT NULL,
+  batch       INTEGER NOT NULL,
+  first_seq   INTEGER NOT NULL,
+  last_seq    INTEGER NOT NULL,
+  checkpoint  TEXT    NOT NULL,
+  digest      TEXT    NOT NULL,
+  received_at TEXT    NOT NULL,
+  PRIMARY KEY (stream, batch)
+) STRICT;
+
+-- Kept apart from batches so a retention purge of old batches can leave the
+-- checkpoints behind and the remaining tree still verifies.
+CREATE TABLE checkpoints (
+  stream      TEXT    NOT NULL,
+  batch       INTEGER NOT NULL,
+  tree_size   INTEGER NOT NULL,
+  note        TEXT    NOT NULL,
+  received_at TEXT    NOT NULL,
+  PRIMARY KEY (stream, batch)
+) STRICT;
+
+CREATE TABLE records (
+  stream      TEXT    NOT NULL,
+  seq         INTEGER NOT NULL,
+  batch       INTEGER NOT NULL,
+  id          TEXT,
+  time        TEXT    NOT NULL,
+  time_key    INTEGER NOT NULL, -- epoch microseconds, see time-key.ts
+  received_at TEXT,
+  tenant      TEXT,
+  actor_id    TEXT,
+  event_type  TEXT,
+  tool        TEXT,
+  outcome     TEXT,
+  model       TEXT,
+  trace_id    TEXT,
+  session_id  TEXT,
+  canonical   TEXT    NOT NULL,
+  leaf        BLOB    NOT NULL,
+  mac         TEXT    NOT NULL,
+  key_id      TEXT    NOT NULL
+) STRICT;
+
+CREATE UNIQUE INDEX records_stream_seq ON records(stream, seq);
+-- The full sort key here, so an unfiltered page walks it without sorting.
+CREATE INDEX records_time ON records(time_key, stream, seq);
+CREATE INDEX records_stream_time ON records(stream, time_key);
+${filterIndexes}
+
+${appendOnly('stream_heads')}
+${appendOnly('batches')}
+${appendOnly('checkpoints')}
+${appendOnly('records')}
+`,
+  },
+];

@@ -1,0 +1,398 @@
+import Database from 'better-sqlite3';
+import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js';
+import {
+  StoreConflictError,
+  StoreError,
+  pageStreamRecords,
+  type AppendBatchInput,
+  type AuditStore,
+  type CheckpointRow,
+  type RecordFilters,
+  type RecordQuery,
+  type RecordRow,
+  type StoredBatch,
+  type StreamState,
+  type StreamSummary,
+} from './types.js';
+
+export interface SqliteStoreOptions {
+  /** how long a writer waits for another process's lock (default 5000 ms) */
+  busy_timeout_ms?: number;
+  /** for tests of newer schemas; defaults to the built-in list */
+  migrations?: readonly SqliteMigration[];
+}
+
+interface HeadRow {
+  stream: string;
+  next_batch: number;
+  tree_size: number;
+  frontier: Buffer;
+  last_checkpoint: string | null;
+  chain_head: string | null;
+  chain_key_id: string | null;
+  pinned_vkey: string | null;
+}
+
+interface RecordDbRow {
+  stream: string;
+  seq: number;
+  batch: number;
+  time_key: number;
+  canonical: string;
+  leaf: Buffer;
+  mac: string;
+  key_id: string;
+}
+
+interface BatchDbRow {
+  stream: string;
+  batch: number;
+  first_seq: number;
+  last_seq: number;
+  checkpoint: string;
+  digest: string;
+  received_at: string;
+}
+
+// Filter name -> column. Only these fixed fragments ever reach SQL text;
+// filter values are always bound parameters.
+const FILTER_COLUMNS: ReadonlyArray<[keyof RecordFilters, string]> = [
+  ['tenant', 'tenant'],
+  ['actorId', 'actor_id'],
+  ['eventType', 'event_type'],
+  ['tool', 'tool'],
+  ['outcome', 'outcome'],
+  ['model', 'model'],
+  ['traceId', 'trace_id'],
+  ['sessionId', 'session_id'],
+  ['stream', 'stream'],
+];
+
+const RECORD_COLUMNS = 'stream, seq, batch, time_key, canonical, leaf, mac, key_id';
+
+function toRecordRow(r: RecordDbRow): RecordRow {
+  return {
+    stream: r.stream,
+    seq: r.seq,
+    batch: r.batch,
+    timeKey: r.time_key,
+    canonical: r.canonical,
+    leaf: r.leaf,
+    mac: r.mac,
+    keyId: r.key_id,
+  };
+}
+
+function toState(h: HeadRow): StreamState {
+  return {
+    stream: h.stream,
+    treeSize: h.tree_size,
+    frontier: h.frontier,
+    nextBatch: h.next_batch,
+    lastCheckpoint: h.last_checkpoint,
+    chainHead: h.chain_head,
+    chainKeyId: h.chain_key_id,
+    pinnedVkey: h.pinned_vkey,
+  };
+}
+
+/**
+ * Applies missing migrations, each in its own transaction with its version
+ * row, so a crash mid-migration leaves the previous version intact.
+ */
+function migrate(db: Database.Database, migrations: readonly SqliteMigration[]): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at TEXT    NOT NULL
+  ) STRICT`);
+  const applied = new Set(
+    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+      (r) => r.version,
+    ),
+  );
+  const known = new Set(migrations.map((m) => m.version));
+  for (const v of applied) {
+    if (!known.has(v)) {
+      // An older build must not write into a schema it does not understand.
+      throw new StoreError(
+        'store_schema_newer',
+        `database has schema version ${v}, unknown to this build (knows up to ${Math.max(0, ...known)})`,
+      );
+    }
+  }
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (applied.has(m.version)) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      record.run(m.version, m.name, new Date().toISOString());
+    }).immediate();
+  }
+}
+
+export class SqliteAuditStore implements AuditStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly stmts;
+  private readonly queryCache = new Map<string, Database.Statement>();
+  private readonly appendTx: Database.Transaction<(input: AppendBatchInput) => void>;
+  private closed = false;
+
+  /** Opens (creating if needed) and migrates the database file; synchronous. */
+  constructor(path: string, opts: SqliteStoreOptions = {}) {
+    this.path = path;
+    const db = new Database(path);
+    this.db = db;
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.busy_timeout_ms ?? 5000))}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (path !== ':memory:' && String(mode).toLowerCase() !== 'wal') {
+        throw new StoreError('store_open_failed', `${path}: cannot enable WAL (journal_mode is ${String(mode)})`);
+      }
+      // An acknowledged batch is a promise to the sidecar, which then deletes
+      // its copy: the commit must be durable before we answer 200.
+      db.pragma('synchronous = FULL');
+      // Index pages of recent time ranges stay hot across batches.
+      db.pragma('cache_size = -65536');
+      migrate(db, opts.migrations ?? SQLITE_MIGRATIONS);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+
+    this.stmts = {
+      head: db.prepare(
+        `SELECT stream, next_batch, tree_size, frontier, last_checkpoint, chain_head, chain_key_id, pinned_vkey
+         FROM stream_heads WHERE stream = ? ORDER BY next_batch DESC LIMIT 1`,
+      ),
+      insertHead: db.prepare(
+        `INSERT INTO stream_heads (stream, next_batch, tree_size, frontier, last_checkpoint, chain_head, chain_key_id, pinned_vkey, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertBatch: db.prepare(
+        `INSERT INTO batches (stream, batch, first_seq, last_seq, checkpoint, digest, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertCheckpoint: db.prepare(
+        `INSERT INTO checkpoints (stream, batch, tree_size, note, received_at) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      insertRecord: db.prepare(
+        `INSERT INTO records (stream, seq, batch, id, time, time_key, received_at, tenant, actor_id, event_type,
+           tool, outcome, model, trace_id, session_id, canonical, leaf, mac, key_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getBatch: db.prepare(
+        `SELECT stream, batch, first_seq, last_seq, checkpoint, digest, received_at
+         FROM batches WHERE stream = ? AND batch = ?`,
+      ),
+      checkpoints: db.prepare(
+        `SELECT batch, tree_size, note, received_at FROM checkpoints
+         WHERE stream = ? AND batch >= ? ORDER BY batch LIMIT ?`,
+      ),
+      streams: db.prepare(
+        `SELECT h.stream, h.next_batch, h.tree_size, h.last_checkpoint, h.chain_key_id, h.pinned_vkey
+         FROM stream_heads h
+         JOIN (SELECT stream, MAX(next_batch) AS nb FROM stream_heads GROUP BY stream) m
+           ON h.stream = m.stream AND h.next_batch = m.nb
+         ORDER BY h.stream`,
+      ),
+      streamRecords: db.prepare(
+        `SELECT ${RECORD_COLUMNS} FROM records WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+      ),
+    };
+
+    const s = this.stmts;
+    this.appendTx = db.transaction((input: AppendBatchInput) => {
+      // Optimistic check inside the write transaction: another process may
+      // have appended since our caller read the state and verified against it.
+      const head = s.head.get(input.stream) as HeadRow | undefined;
+      const next = head ? head.next_batch : 0;
+      if (next !== input.batch) {
+        throw new StoreConflictError(input.stream, input.batch, `stream head moved to batch ${next}`);
+      }
+      const ns = input.newState;
+      s.insertBatch.run(
+        input.stream,
+        input.batch,
+        input.firstSeq,
+        input.lastSeq,
+        input.checkpoint,
+        input.digest,
+        input.receivedAt,
+      );
+      s.insertCheckpoint.run(input.stream, input.batch, ns.treeSize, input.checkpoint, input.receivedAt);
+      const ins = s.insertRecord;
+      for (const r of input.records) {
+        ins.run(
+          input.stream,
+          r.seq,
+          input.batch,
+          r.id,
+          r.time,
+          r.timeKey,
+          r.receivedAt,
+          r.tenant,
+          r.actorId,
+          r.eventType,
+          r.tool,
+          r.outcome,
+          r.model,
+          r.traceId,
+          r.sessionId,
+          r.canonical,
+          r.leaf,
+          r.mac,
+          r.keyId,
+        );
+      }
+      s.insertHead.run(
+        input.stream,
+        ns.nextBatch,
+        ns.treeSize,
+        ns.frontier,
+        ns.lastCheckpoint,
+        ns.chainHead,
+        ns.chainKeyId,
+        ns.pinnedVkey,
+        input.receivedAt,
+      );
+    });
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreError('store_closed', `${this.path}: store is closed`);
+  }
+
+  async getStreamState(stream: string): Promise<StreamState | undefined> {
+    this.ensureOpen();
+    const h = this.stmts.head.get(stream) as HeadRow | undefined;
+    return h ? toState(h) : undefined;
+  }
+
+  async appendBatch(input: AppendBatchInput): Promise<void> {
+    this.ensureOpen();
+    const ns = input.newState;
+    if (ns.stream !== input.stream || ns.nextBatch !== input.batch + 1 || ns.treeSize !== input.lastSeq + 1) {
+      throw new StoreError(
+        'store_invalid_append',
+        `stream ${input.stream} batch ${input.batch}: new state does not follow the batch`,
+      );
+    }
+    try {
+      // IMMEDIATE takes the write lock up front, so the head read inside the
+      // transaction cannot be stale by the time the inserts run.
+      this.appendTx.immediate(input);
+    } catch (err) {
+      if (err instanceof StoreConflictError) throw err;
+      // A unique-key clash means another process inserted the same batch or
+      // head concurrently: same meaning as the explicit check.
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+        throw new StoreConflictError(input.stream, input.batch, 'batch or seq already stored');
+      }
+      throw err;
+    }
+  }
+
+  async getBatch(stream: string, batch: number): Promise<StoredBatch | undefined> {
+    this.ensureOpen();
+    const b = this.stmts.getBatch.get(stream, batch) as BatchDbRow | undefined;
+    if (!b) return undefined;
+    return {
+      stream: b.stream,
+      batch: b.batch,
+      firstSeq: b.first_seq,
+      lastSeq: b.last_seq,
+      checkpoint: b.checkpoint,
+      digest: b.digest,
+      receivedAt: b.received_at,
+    };
+  }
+
+  async queryRecords(query: RecordQuery): Promise<RecordRow[]> {
+    this.ensureOpen();
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: query.limit };
+    const f = query.filters;
+    for (const [name, column] of FILTER_COLUMNS) {
+      const v = f[name];
+      if (v !== undefined) {
+        where.push(`${column} = @${name}`);
+        params[name] = v;
+      }
+    }
+    if (f.fromTimeKey !== undefined) {
+      where.push('time_key >= @fromTimeKey');
+      params.fromTimeKey = f.fromTimeKey;
+    }
+    if (f.toTimeKey !== undefined) {
+      where.push('time_key < @toTimeKey');
+      params.toTimeKey = f.toTimeKey;
+    }
+    if (query.after) {
+      // Expanded row-value comparison; the leading "time_key >=" keeps it
+      // usable as an index range.
+      where.push(
+        '(time_key >= @afterTime AND (time_key > @afterTime OR stream > @afterStream OR (stream = @afterStream AND seq > @afterSeq)))',
+      );
+      params.afterTime = query.after.timeKey;
+      params.afterStream = query.after.stream;
+      params.afterSeq = query.after.seq;
+    }
+    const sql =
+      `SELECT ${RECORD_COLUMNS} FROM records` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ' ORDER BY time_key, stream, seq LIMIT @limit';
+    let stmt = this.queryCache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.queryCache.set(sql, stmt);
+    }
+    return (stmt.all(params) as RecordDbRow[]).map(toRecordRow);
+  }
+
+  async listCheckpoints(stream: string, fromBatch: number, limit: number): Promise<CheckpointRow[]> {
+    this.ensureOpen();
+    const rows = this.stmts.checkpoints.all(stream, fromBatch, limit) as {
+      batch: number;
+      tree_size: number;
+      note: string;
+      received_at: string;
+    }[];
+    return rows.map((r) => ({ batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at }));
+  }
+
+  async listStreams(): Promise<StreamSummary[]> {
+    this.ensureOpen();
+    const rows = this.stmts.streams.all() as Omit<HeadRow, 'frontier' | 'chain_head'>[];
+    return rows.map((r) => ({
+      stream: r.stream,
+      treeSize: r.tree_size,
+      nextBatch: r.next_batch,
+      lastCheckpoint: r.last_checkpoint,
+      chainKeyId: r.chain_key_id,
+      pinned: r.pinned_vkey !== null,
+    }));
+  }
+
+  async readStreamRecords(stream: string, fromSeq: number, limit: number): Promise<RecordRow[]> {
+    this.ensureOpen();
+    return (this.stmts.streamRecords.all(stream, fromSeq, limit) as RecordDbRow[]).map(toRecordRow);
+  }
+
+  iterateStreamRecords(stream: string, fromSeq = 0): AsyncIterable<RecordRow> {
+    return pageStreamRecords(this, stream, fromSeq);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+/** Opens a SQLite audit store at `path` (created and migrated if needed). */
+export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): SqliteAuditStore {
+  return new SqliteAuditStore(path, opts);
+}

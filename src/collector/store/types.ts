@@ -1,0 +1,190 @@
+import { SealtrailError } from '../../core/errors.js';
+
+/**
+ * Storage contract of the collector. Backend-neutral on purpose: everything is
+ * async and described in values (no SQL, no handles), so a Postgres backend
+ * and a null backend can implement it unchanged. A store only persists what
+ * verify-batch accepted; it never judges cryptography itself.
+ */
+
+/** The head of a stream after its last accepted batch. */
+export interface StreamState {
+  stream: string;
+  /** number of leaves (== next expected seq) */
+  treeSize: number;
+  /** Frontier.toBytes() of the tree of size treeSize */
+  frontier: Buffer;
+  nextBatch: number;
+  /** signed-note text of the last accepted checkpoint, null before batch 0 */
+  lastCheckpoint: string | null;
+  /** hex mac of the last record, null before batch 0 */
+  chainHead: string | null;
+  chainKeyId: string | null;
+  /** verifier key pinned by trust-on-first-use, null for configured streams */
+  pinnedVkey: string | null;
+}
+
+/** The columns the query API filters on, extracted from the record at ingest. */
+export interface RecordIndexFields {
+  id: string | null;
+  /** the record's `time` as written */
+  time: string;
+  /** `time` as integer epoch microseconds (see time-key.ts) */
+  timeKey: number;
+  receivedAt: string | null;
+  tenant: string | null;
+  actorId: string | null;
+  eventType: string | null;
+  tool: string | null;
+  outcome: string | null;
+  model: string | null;
+  traceId: string | null;
+  sessionId: string | null;
+}
+
+export interface NewRecord extends RecordIndexFields {
+  seq: number;
+  /** exact RFC 8785 text as received (never re-serialised) */
+  canonical: string;
+  leaf: Buffer;
+  /** hex */
+  mac: string;
+  keyId: string;
+}
+
+export interface AppendBatchInput {
+  stream: string;
+  batch: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** signed-note text */
+  checkpoint: string;
+  /** hex SHA-256 of the batch's canonical wire JSON, for idempotent resends */
+  digest: string;
+  /** collector time, RFC 3339 */
+  receivedAt: string;
+  records: readonly NewRecord[];
+  /** the head after this batch; its nextBatch must be batch + 1 */
+  newState: StreamState;
+}
+
+export interface StoredBatch {
+  stream: string;
+  batch: number;
+  firstSeq: number;
+  lastSeq: number;
+  checkpoint: string;
+  digest: string;
+  receivedAt: string;
+}
+
+/** Equality filters; every given filter must match (AND). */
+export interface RecordFilters {
+  /** inclusive, epoch microseconds (see RecordIndexFields.timeKey) */
+  fromTimeKey?: number;
+  /** exclusive, epoch microseconds */
+  toTimeKey?: number;
+  tenant?: string;
+  actorId?: string;
+  eventType?: string;
+  tool?: string;
+  outcome?: string;
+  model?: string;
+  traceId?: string;
+  sessionId?: string;
+  stream?: string;
+}
+
+/** Keyset position: results start strictly after it in (timeKey, stream, seq) order. */
+export interface RecordKey {
+  timeKey: number;
+  stream: string;
+  seq: number;
+}
+
+export interface RecordQuery {
+  filters: RecordFilters;
+  after?: RecordKey;
+  limit: number;
+}
+
+export interface RecordRow {
+  stream: string;
+  seq: number;
+  batch: number;
+  timeKey: number;
+  canonical: string;
+  leaf: Buffer;
+  mac: string;
+  keyId: string;
+}
+
+export interface CheckpointRow {
+  batch: number;
+  treeSize: number;
+  note: string;
+  receivedAt: string;
+}
+
+export interface StreamSummary {
+  stream: string;
+  treeSize: number;
+  nextBatch: number;
+  lastCheckpoint: string | null;
+  chainKeyId: string | null;
+  /** true when the verifier key was pinned on first use */
+  pinned: boolean;
+}
+
+export interface AuditStore {
+  /** undefined when the stream has never had a batch accepted */
+  getStreamState(stream: string): Promise<StreamState | undefined>;
+  /**
+   * Atomically stores the records, the batch, its checkpoint and the new head.
+   * Throws StoreConflictError when the stream's head is no longer
+   * input.batch (another writer got there first); nothing is written then.
+   */
+  appendBatch(input: AppendBatchInput): Promise<void>;
+  getBatch(stream: string, batch: number): Promise<StoredBatch | undefined>;
+  /** ordered by (timeKey, stream, seq) ascending; at most query.limit rows */
+  queryRecords(query: RecordQuery): Promise<RecordRow[]>;
+  /** ordered by batch; fromBatch inclusive */
+  listCheckpoints(stream: string, fromBatch: number, limit: number): Promise<CheckpointRow[]>;
+  /** ordered by stream id */
+  listStreams(): Promise<StreamSummary[]>;
+  /** ordered by seq; fromSeq inclusive */
+  readStreamRecords(stream: string, fromSeq: number, limit: number): Promise<RecordRow[]>;
+  /** every record of the stream from fromSeq on, in seq order, fetched in pages */
+  iterateStreamRecords(stream: string, fromSeq?: number): AsyncIterable<RecordRow>;
+  close(): Promise<void>;
+}
+
+/** Optimistic concurrency check failed: another writer advanced the stream. */
+export class StoreConflictError extends SealtrailError {
+  readonly stream: string;
+  readonly batch: number;
+  constructor(stream: string, batch: number, message: string) {
+    super('store_conflict', `stream ${stream} batch ${batch}: ${message}`);
+    this.stream = stream;
+    this.batch = batch;
+  }
+}
+
+/** The store cannot be opened or used (schema newer than this build, corrupt file). */
+export class StoreError extends SealtrailError {}
+
+/** Shared by backends: pages through readStreamRecords so no cursor stays open across awaits. */
+export async function* pageStreamRecords(
+  store: Pick<AuditStore, 'readStreamRecords'>,
+  stream: string,
+  fromSeq = 0,
+  pageSize = 1000,
+): AsyncGenerator<RecordRow> {
+  let next = fromSeq;
+  for (;;) {
+    const page = await store.readStreamRecords(stream, next, pageSize);
+    for (const row of page) yield row;
+    if (page.length < pageSize) return;
+    next = page[page.length - 1]!.seq + 1;
+  }
+}
