@@ -102,7 +102,9 @@ export async function startSidecar(
       include: src.include,
       exclude: src.exclude,
       maxLineBytes: src.max_line_bytes,
-      startAt: src.start_at,
+      // start_at applies to files found at the stream's first start only; after a
+      // restart, files that appeared while the sidecar was down are read whole.
+      startAt: buffer.created ? src.start_at : 'beginning',
       positions: { get: (s, k) => buffer.getPosition(s, k) },
       sink: async (chunk: LineChunk) => {
         const r = ingest.ingest({

@@ -100,6 +100,8 @@ export class AuditBuffer {
   readonly db: Database.Database;
   readonly stream: string;
   readonly path: string;
+  /** true when open() created this buffer (and so this stream) just now */
+  readonly created: boolean;
   private cursor: ChainCursor;
   private sealedThrough: number; // highest sealed seq, -1 when none
   private frontier: Frontier;
@@ -122,8 +124,9 @@ export class AuditBuffer {
     deleteSuperseded: Database.Statement;
   };
 
-  private constructor(db: Database.Database, path: string, stream: string) {
+  private constructor(db: Database.Database, path: string, stream: string, created: boolean) {
     this.db = db;
+    this.created = created;
     this.path = path;
     this.stream = stream;
     this.stmts = {
@@ -190,6 +193,7 @@ export class AuditBuffer {
     try {
       migrate(db, MIGRATIONS);
       let row = db.prepare("SELECT value FROM meta WHERE key = 'stream'").get() as { value: string } | undefined;
+      const created = !row;
       if (!row) {
         const id = opts.newStreamId();
         if (!STREAM_ID.test(id)) throw new BufferError('stream_id_invalid', `stream id must match ${STREAM_ID}`);
@@ -205,7 +209,7 @@ export class AuditBuffer {
           `buffer ${path} belongs to stream ${row.value}, but the config asks for ${opts.expectStream}; a new stream needs a new buffer`,
         );
       }
-      return new AuditBuffer(db, path, row.value);
+      return new AuditBuffer(db, path, row.value, created);
     } catch (err) {
       db.close();
       throw err;
