@@ -12,8 +12,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../../core/errors.js';
-import { countHit, redactValue, type Hits, type StringRedactor } from './apply.js';
-import { captureGroupCount, compileRe2, minMatchLength, type RE2Instance } from './pattern.js';
+import { collectStrings, countHit, redactValue, type Hits, type StringRedactor } from './apply.js';
+import { captureGroupCount, compileRe2, minMatchLength, withoutCaptures, type RE2Instance } from './pattern.js';
 import { MAX_PATTERN_LENGTH, MAX_REPLACE_LENGTH, MAX_RULES, RULE_ID, type RuleSpec } from './rules.js';
 
 /**
@@ -47,8 +47,12 @@ export class CompiledRuleset implements Ruleset, StringRedactor {
   readonly minLength: number;
   readonly mode: MatchMode;
   private readonly rules: readonly CompiledRule[];
-  private readonly combined: { re: RE2Instance; groups: readonly number[] } | undefined;
+  private readonly combined:
+    | { re: RE2Instance; probe: RE2Instance; finder: RE2Instance | undefined; groups: readonly number[] }
+    | undefined;
   private readonly single: readonly RE2Instance[];
+  /** false when a rule is anchored, where a joined probe could miss a match */
+  private readonly wholeValueProbe: boolean;
 
   constructor(rules: readonly CompiledRule[], minLength: number, regexes: readonly RE2Instance[]) {
     this.rules = rules;
@@ -58,10 +62,42 @@ export class CompiledRuleset implements Ruleset, StringRedactor {
     this.combined = rules.length > 0 ? buildCombined(rules) : undefined;
     this.single = this.combined ? [] : regexes;
     this.mode = rules.length === 0 ? 'none' : this.combined ? 'combined' : 'per-rule';
+    this.wholeValueProbe = rules.every((r) => !/[\^$]|\\[AzZ]|\(\?[a-zA-Z]*m/.test(r.pattern));
   }
 
   redact(value: unknown, hits?: Record<string, number>): unknown {
-    return redactValue(value, this, hits);
+    if (!this.combined || !this.wholeValueProbe) return redactValue(value, this, hits);
+    // One RE2 call over all of the value's strings joined by NUL: converting
+    // each string to UTF-8 separately costs more than the matching itself.
+    // Any match inside one string is also a match in the joined text (no rule
+    // is anchored, and NUL is a non-word character for \b), and the scan's
+    // matches overlap every string that holds one, so only those strings are
+    // redacted one by one; a match that merely spans a separator makes its
+    // strings be re-checked, never skipped.
+    const parts = collectStrings(value);
+    const joined = parts.join('\u0000');
+    const { probe, finder } = this.combined;
+    if (!probe.test(joined)) return value;
+    const re = finder ?? this.combined.re;
+    const suspects = new Set<string>();
+    const ends: number[] = [];
+    let at = 0;
+    for (const p of parts) {
+      at += p.length;
+      ends.push(at);
+      at += 1;
+    }
+    re.lastIndex = 0;
+    let i = 0;
+    for (let m = re.exec(joined); m !== null; m = re.exec(joined)) {
+      const start = m.index;
+      const end = start + Math.max(1, m[0].length);
+      while (i < parts.length && ends[i]! <= start) i++;
+      for (let j = i; j < parts.length && ends[j]! - parts[j]!.length < end; j++) suspects.add(parts[j]!);
+      if (m[0].length === 0) re.lastIndex++;
+    }
+    re.lastIndex = 0;
+    return redactValue(value, { redactString: (s, h) => (suspects.has(s) ? this.redactString(s, h) : s) }, hits);
   }
 
   redactString(s: string, hits: Hits | undefined): string {
@@ -88,7 +124,8 @@ export class CompiledRuleset implements Ruleset, StringRedactor {
   }
 
   private replaceCombined(s: string, hits: Hits | undefined): string {
-    const { re, groups } = this.combined!;
+    const { re, probe, groups } = this.combined!;
+    if (!probe.test(s)) return s;
     const rules = this.rules;
     let changed = false;
     const out = re.replace(s, (...args: unknown[]) => {
@@ -138,7 +175,9 @@ export class CompiledRuleset implements Ruleset, StringRedactor {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const LONE_SURROGATE_G = new RegExp(LONE_SURROGATE.source, 'g');
 
-function buildCombined(rules: readonly CompiledRule[]): { re: RE2Instance; groups: number[] } | undefined {
+function buildCombined(
+  rules: readonly CompiledRule[],
+): { re: RE2Instance; probe: RE2Instance; finder: RE2Instance | undefined; groups: number[] } | undefined {
   const groups: number[] = [];
   let next = 1;
   for (const r of rules) {
@@ -147,8 +186,17 @@ function buildCombined(rules: readonly CompiledRule[]): { re: RE2Instance; group
     groups.push(next);
     next += 1 + inner;
   }
-  const compiled = compileRe2(rules.map((r) => `(${r.pattern})`).join('|'), 'g');
-  return 're' in compiled ? { re: compiled.re, groups } : undefined;
+  const source = rules.map((r) => `(${r.pattern})`).join('|');
+  const compiled = compileRe2(source, 'g');
+  // The probe has no 'g' flag (test() must not move a lastIndex) and answers
+  // "any match?" with RE2's DFA, several times cheaper than a replace() that
+  // tracks submatches; most strings match nothing.
+  const probe = compileRe2(source, '');
+  // Finding where matches are (not which rule) needs no submatches at all.
+  const bare = rules.map((r) => withoutCaptures(r.pattern));
+  const finder = bare.every((b) => b !== undefined) ? compileRe2(bare.map((b) => `(?:${b})`).join('|'), 'g') : undefined;
+  if (!('re' in compiled) || !('re' in probe)) return undefined;
+  return { re: compiled.re, probe: probe.re, finder: finder && 're' in finder ? finder.re : undefined, groups };
 }
 
 /**

@@ -217,3 +217,64 @@ function endOfClass(p: string, start: number): number {
   }
   return p.length;
 }
+
+/**
+ * The same pattern with every capturing group made non-capturing, so RE2 can
+ * find match boundaries with its DFA instead of tracking submatches. Only the
+ * group syntax outside character classes changes; the matched language is
+ * identical. Returns undefined where that cannot be guaranteed (\Q...\E).
+ */
+export function withoutCaptures(pattern: string): string | undefined {
+  if (pattern.includes('\\Q')) return undefined;
+  let out = '';
+  let i = 0;
+  const n = pattern.length;
+  let inClass = false;
+  while (i < n) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      out += pattern.slice(i, i + 2);
+      i += 2;
+      continue;
+    }
+    if (inClass) {
+      if (c === '[' && pattern[i + 1] === ':') {
+        const end = pattern.indexOf(':]', i + 2);
+        if (end < 0) return undefined;
+        out += pattern.slice(i, end + 2);
+        i = end + 2;
+        continue;
+      }
+      if (c === ']') inClass = false;
+      out += c;
+      i++;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      out += c;
+      i++;
+      // "]" right after "[" or "[^" is a literal member, not the end of the class.
+      if (pattern[i] === '^') out += pattern[i++];
+      if (pattern[i] === ']') out += pattern[i++];
+      continue;
+    }
+    if (c === '(') {
+      if (pattern[i + 1] !== '?') {
+        out += '(?:';
+        i++;
+        continue;
+      }
+      const named = /^\(\?P?<[^>]*>/.exec(pattern.slice(i, i + 300));
+      if (named) {
+        out += '(?:';
+        i += named[0].length;
+        continue;
+      }
+    }
+    out += c;
+    i++;
+  }
+  if (inClass) return undefined;
+  return captureGroupCount(out) === 0 ? out : undefined;
+}
