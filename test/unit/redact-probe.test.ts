@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { redactValue } from '../../src/sidecar/redact/apply.js';
+import { compileRuleset, loadRuleset } from '../../src/sidecar/redact/index.js';
+import { compileRe2, withoutCaptures } from '../../src/sidecar/redact/pattern.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PIECES = [
+  'bob@example.com', 'x', '123-45-6789', '4111 1111 1111 1111', '+447700900123', '10.0.0.1', 'plain text',
+  'a@b', '@', '.com', '555', '-', ' ', '\u0000', 'ü', '😀', '\ud800', '12', '1.2.3', 'mail me: ',
+];
+
+function randomString(r: () => number): string {
+  let s = '';
+  const n = Math.floor(r() * 4);
+  for (let i = 0; i < n; i++) s += PIECES[Math.floor(r() * PIECES.length)];
+  return s;
+}
+
+function randomValue(r: () => number, depth = 0): unknown {
+  const k = r();
+  if (depth > 3 || k < 0.4) return randomString(r);
+  if (k < 0.5) return Math.floor(r() * 1e10);
+  if (k < 0.55) return 123456789;
+  if (k < 0.6) return r() < 0.5;
+  if (k < 0.75) return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
+  const o: Record<string, unknown> = {};
+  for (let i = Math.floor(r() * 4); i > 0; i--) o[randomString(r) || `k${i}`] = randomValue(r, depth + 1);
+  return o;
+}
+
+describe('whole-record probe', () => {
+  const rs = loadRuleset(['config/redaction/pii-basic.yaml']);
+
+  it('gives exactly what redacting every string one by one gives (2,000 random records)', () => {
+    const r = mulberry32(7);
+    for (let i = 0; i < 2000; i++) {
+      const v = randomValue(r);
+      const h1: Record<string, number> = {};
+      const h2: Record<string, number> = {};
+      const fast = rs.redact(v, h1);
+      const slow = redactValue(v, rs as never, h2);
+      expect(fast).toEqual(slow);
+      expect(h1).toEqual(h2);
+    }
+  });
+
+  it('finds PII in a key, a number and a deep value of the same record', () => {
+    const hits: Record<string, number> = {};
+    const out = rs.redact({ 'carol@example.org': 1, n: 123456789, a: [{ b: { c: 'ssn 078-05-1120' } }] }, hits) as Record<string, unknown>;
+    expect(JSON.stringify(out)).not.toMatch(/carol|078-05-1120/);
+    expect(hits.email).toBe(1);
+    expect(hits.us_ssn).toBe(1);
+  });
+
+  it('is not fooled by anchored rules (falls back to per-string matching)', () => {
+    const anchored = compileRuleset([{ id: 'whole', pattern: '^secret$' }]);
+    expect(anchored.redact({ a: 'secret', b: 'not secret' })).toEqual({ a: '[REDACTED:whole]', b: 'not secret' });
+  });
+});
+
+describe('withoutCaptures', () => {
+  it.each([
+    ['(a)(b)', '(?:a)(?:b)'],
+    ['(?P<x>a)|(?<y>b)', '(?:a)|(?:b)'],
+    ['[(]x', '[(]x'],
+    ['[]()]', '[]()]'],
+    ['[^]()]', '[^]()]'],
+    ['[[:alpha:]](z)', '[[:alpha:]](?:z)'],
+    ['\\(a\\)', '\\(a\\)'],
+    ['(?i)(a)', '(?i)(?:a)'],
+    ['(?:a)', '(?:a)'],
+  ])('%s → %s', (input, expected) => {
+    expect(withoutCaptures(input)).toBe(expected);
+  });
+
+  it('refuses \\Q...\\E, where the group syntax cannot be told apart', () => {
+    expect(withoutCaptures('\\Q(a)\\E')).toBeUndefined();
+  });
+
+  it('matches the same strings as the original on a corpus', () => {
+    const patterns = ['(a|b)+c', '[(]+(x)', '(?i)(foo)(bar)?', '[]a](b)'];
+    const inputs = ['abc', 'aac', '((x', 'FOO', 'foobar', ']b', 'ab', 'c', '(x'];
+    for (const p of patterns) {
+      const a = compileRe2(p);
+      const b = compileRe2(withoutCaptures(p)!);
+      if (!('re' in a) || !('re' in b)) throw new Error('pattern did not compile');
+      for (const s of inputs) expect(b.re.test(s)).toBe(a.re.test(s));
+    }
+  });
+});
