@@ -46,7 +46,14 @@ export function readHmacKey(path: string): Buffer {
   return key;
 }
 
+function refuseOverwrite(path: string): void {
+  if (existsSync(path)) {
+    throw new ConfigError('key_file_exists', `${path} already exists; sealtrail never overwrites a key file`);
+  }
+}
+
 function writeSecret(path: string, text: string): void {
+  refuseOverwrite(path);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
   chmodSync(path, 0o600);
@@ -54,6 +61,8 @@ function writeSecret(path: string, text: string): void {
 
 /** Creates a signer key file (0600) and its .vkey beside it, refusing to overwrite. */
 export function createSigningKeyFiles(skeyPath: string, vkeyPath: string, name: string): { vkey: string } {
+  refuseOverwrite(skeyPath);
+  refuseOverwrite(vkeyPath);
   const { skey, vkey } = generateKeyPair(name);
   writeSecret(skeyPath, `${skey}\n`);
   mkdirSync(dirname(vkeyPath), { recursive: true });

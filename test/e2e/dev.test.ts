@@ -1,0 +1,57 @@
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { getJson } from '../helpers/deployment.js';
+import { freePort, runCli, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
+
+describe('sealtrail dev (what npm start runs)', () => {
+  let p: Proc | undefined;
+  afterAll(async () => {
+    if (p) await stop(p, 'SIGKILL');
+  });
+
+  it('generates keys and a 0600 admin token, serves queries of appended events, drains on Ctrl-C with exit 0', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sealtrail-dev-'));
+    const [cport, tport] = [await freePort(), await freePort()];
+    const env = { SEALTRAIL_ADMIN_TOKEN: undefined } as unknown as NodeJS.ProcessEnv;
+    delete process.env.SEALTRAIL_ADMIN_TOKEN;
+    p = spawnCli(['dev', '--collector-listen', `127.0.0.1:${cport}`, '--telemetry-listen', `127.0.0.1:${tport}`], { cwd, env });
+    await waitFor('dev banner', () => p!.stdout().includes('admin token'), 30_000);
+    const tokenFile = join(cwd, '.sealtrail', 'admin.token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(p.stdout()).toContain(token);
+    expect(existsSync(join(cwd, '.sealtrail', 'keys', 'sidecar.vkey'))).toBe(true);
+    expect(statSync(join(cwd, '.sealtrail', 'keys', 'sidecar.skey')).mode & 0o777).toBe(0o600);
+
+    appendFileSync(
+      join(cwd, '.sealtrail', 'traces', 'agent.jsonl'),
+      `${JSON.stringify({ event_type: 'tool_invoked', actor: { id: 'u1', type: 'user' }, tool: { name: 'search', arguments: { q: 'mail bob@example.com' } } })}\n`,
+    );
+    const items = await waitFor('the event at the collector', async () => {
+      const { body } = await getJson(`http://127.0.0.1:${cport}/v1/audit`, token);
+      return body.items?.length === 1 ? body.items : undefined;
+    }, 30_000);
+    expect(items[0].record.tool.arguments.q).toBe('mail [REDACTED:email]');
+    expect((await getJson(`http://127.0.0.1:${cport}/v1/audit`)).status).toBe(401);
+    expect((await getJson(`http://127.0.0.1:${cport}/v1/audit`, 'wrong-token-wrong-token')).status).toBe(403);
+    expect((await getJson(`http://127.0.0.1:${tport}/healthz`)).status).toBe(200);
+    expect((await getJson(`http://127.0.0.1:${tport}/readyz`)).status).toBe(200);
+    const metrics = (await getJson(`http://127.0.0.1:${tport}/metrics`)).body as string;
+    expect(metrics).toMatch(/sealtrail_records_ingested_total\{source="traces"\} 1/);
+    expect(metrics).toMatch(/sealtrail_redaction_hits_total\{rule="email"\} 1/);
+
+    const verify = await runCli(['verify', '--url', `http://127.0.0.1:${cport}`], { cwd });
+    expect(verify.code).toBe(0);
+
+    p.child.kill('SIGINT');
+    const { code } = await p.exited;
+    expect(code).toBe(0);
+    p = undefined;
+    // the store verifies offline with the dev keys (the default --keys)
+    const offline = await runCli(['verify', '--db', join('.sealtrail', 'collector', 'audit.db')], { cwd });
+    expect(offline.code).toBe(0);
+    expect(offline.stdout).toMatch(/HMAC chain checked/);
+  });
+});
