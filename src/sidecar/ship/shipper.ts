@@ -79,11 +79,13 @@ export class Shipper {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const signal = this.abort.signal;
       const t = setTimeout(done, ms);
       const onAbort = (): void => done();
-      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
       function done(): void {
         clearTimeout(t);
+        signal.removeEventListener('abort', onAbort);
         resolve();
       }
       this.wakeUp = () => {
