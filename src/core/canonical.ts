@@ -7,12 +7,10 @@ import { CanonicalError } from './errors.js';
  * byte-identical across versions: do not "improve" formatting here.
  *
  * Deliberate choices, beyond the RFC:
- * - Lone surrogates are escaped (\udxxx) exactly as ECMAScript's
- *   well-formed JSON.stringify does. RFC 8785 §3.2.2.2 says to fail on them
- *   instead; we deviate on purpose. Records are parsed
- *   from untrusted JSON where "\ud800" is legal; escaping keeps the output
- *   pure, re-parseable JSON that re-canonicalises to itself, and keeps the
- *   record instead of quarantining it.
+ * - Lone surrogates are refused, as RFC 8785 §3.2.2.2 requires (I-JSON has
+ *   none), so every standard JCS verifier accepts our bytes. The sidecar
+ *   replaces them with U+FFFD (core/record.ts wellFormed) before a record is
+ *   canonicalised, so no record is lost to this.
  * - Properties whose value is undefined are skipped (as JSON.stringify does),
  *   so optional fields left undefined by TypeScript code do not change the
  *   bytes. undefined anywhere else (array element, top level) is refused.
@@ -71,6 +69,9 @@ function serializeString(s: string): string {
   // Most record strings are plain; a regex test is about twice as fast as
   // JSON.stringify on them.
   if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
+  if (!s.isWellFormed()) {
+    throw new CanonicalError('canonical_invalid', 'canonical JSON: string holds a lone surrogate (not I-JSON)');
+  }
   // JSON.stringify escapes exactly the set JCS requires (lowercase \u00xx,
   // short forms for \b\t\n\f\r, \" and \\), escapes lone surrogates, and
   // leaves everything else, including '/', as is.
