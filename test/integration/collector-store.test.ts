@@ -158,7 +158,7 @@ describe('SqliteAuditStore', () => {
   });
 
   it('computes the batch digest as SHA-256 of the canonical wire JSON', () => {
-    const batch = b.next(3, { fields: () => ({ details: { note: 'quote " backslash \\ line\n \u2028 \ud800' } }) });
+    const batch = b.next(3, { fields: () => ({ details: { note: 'quote " backslash \\ line\n \u2028 \ud83d\ude00' } }) });
     const withVkey = { ...batch, vkey: b.vkey };
     const want = createHash('sha256').update(canonicalize(batch)).digest('hex');
     expect(batchDigest(withVkey)).toBe(want);

@@ -61,7 +61,7 @@ const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
     {
       id: 'app',
       type: 'file',
-      include: ['/var/log/agent/*.jsonl'],
+      include: ['/var/log/agent/*.jsonl', '/var/log/agent/*.jsonl.*'],
       exclude: [],
       max_line_bytes: 1024 * 1024,
       start_at: 'beginning',
@@ -93,7 +93,7 @@ describe('example configs', () => {
     expect(cfg.collector).toBeUndefined();
     const s = cfg.sidecar!;
     expect(s.stream).toEqual({});
-    expect(s.sources[0]).toMatchObject({ id: 'agent-traces', include: ['/var/log/agent/*.jsonl'], max_line_bytes: 1048576 });
+    expect(s.sources[0]).toMatchObject({ id: 'agent-traces', include: ['/var/log/agent/*.jsonl', '/var/log/agent/*.jsonl.*'], max_line_bytes: 1048576 });
     expect(s.keys.hmac_key_id).toBe('k1');
     expect(s.ship).toEqual({
       url: 'http://sealtrail-collector.sealtrail.svc.cluster.local:7470',
@@ -496,7 +496,7 @@ describe('unit errors', () => {
 
 describe('in-memory config (sealtrail dev)', () => {
   const input = {
-    sources: [{ id: 'app', type: 'file' as const, include: ['/var/log/agent/*.jsonl'] }],
+    sources: [{ id: 'app', type: 'file' as const, include: ['/var/log/agent/*.jsonl', '/var/log/agent/*.jsonl.*'] }],
     keys: { signing_key_file: '/etc/sealtrail/keys/signing.key', hmac_key_file: '/etc/sealtrail/hmac/hmac.key' },
     ship: { url: 'http://collector:7470' },
   };
