@@ -61,7 +61,7 @@ const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
     {
       id: 'app',
       type: 'file',
-      include: ['/var/log/agent/*.jsonl', '/var/log/agent/*.jsonl.*'],
+      include: ['/var/log/agent/*.jsonl'],
       exclude: [],
       max_line_bytes: 1024 * 1024,
       start_at: 'beginning',
@@ -496,7 +496,7 @@ describe('unit errors', () => {
 
 describe('in-memory config (sealtrail dev)', () => {
   const input = {
-    sources: [{ id: 'app', type: 'file' as const, include: ['/var/log/agent/*.jsonl', '/var/log/agent/*.jsonl.*'] }],
+    sources: [{ id: 'app', type: 'file' as const, include: ['/var/log/agent/*.jsonl'] }],
     keys: { signing_key_file: '/etc/sealtrail/keys/signing.key', hmac_key_file: '/etc/sealtrail/hmac/hmac.key' },
     ship: { url: 'http://collector:7470' },
   };
