@@ -39,7 +39,16 @@ export function readVerifierKeyFile(path: string): string {
  */
 export function readHmacKey(path: string): Buffer {
   const text = readSmall(path, 'HMAC key file').trim();
-  const key = /^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0 ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  let key: Buffer;
+  if (/^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0) {
+    key = Buffer.from(text, 'hex');
+  } else {
+    key = Buffer.from(text, 'base64');
+    // Node decodes base64 leniently; a passphrase must not pass for a random key.
+    if (key.toString('base64').replace(/=+$/, '') !== text.replace(/=+$/, '')) {
+      throw new ConfigError('key_file_invalid', `HMAC key file ${path} must hold base64 or hex text`);
+    }
+  }
   if (key.length < 32) {
     throw new ConfigError('key_file_invalid', `HMAC key file ${path} must hold at least 32 random bytes (base64 or hex)`);
   }

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { NoteError } from './errors.js';
+import { parseSignerKey } from './note.js';
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
@@ -11,7 +12,13 @@ const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
  */
 export function verifierKeyFromSignerKey(skey: string): string {
   // The base64 key itself may contain '+', so only the first four separators count.
-  const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(skey.trim());
+  // parseSignerKey checks the key hash against the key, so a damaged key fails here.
+  try {
+    parseSignerKey(skey.trim());
+  } catch {
+    throw new NoteError('note_malformed', 'signer key is not a valid signed-note Ed25519 key (name, hash or key damaged)');
+  }
+  const m = /^PRIVATE\+KEY\+([^+\s]+)\+([0-9a-fA-F]{8})\+([A-Za-z0-9+/=]+)$/.exec(skey.trim());
   if (!m) {
     throw new NoteError('note_malformed', 'signer key must look like PRIVATE+KEY+<name>+<hash>+<key>');
   }
@@ -27,5 +34,5 @@ export function verifierKeyFromSignerKey(skey: string): string {
   });
   const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' });
   const pub = spki.subarray(spki.length - 32);
-  return `${name}+${hash}+${Buffer.concat([Buffer.from([0x01]), pub]).toString('base64')}`;
+  return `${name}+${hash.toLowerCase()}+${Buffer.concat([Buffer.from([0x01]), pub]).toString('base64')}`;
 }

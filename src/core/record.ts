@@ -45,6 +45,14 @@ function invalid(field: string, what: string): InputError {
   return new InputError('record_invalid', `field ${field}: ${what}`);
 }
 
+/**
+ * Names a member in an error only when its name looks like an identifier; a
+ * key is input too and could itself be PII (an email used as a key).
+ */
+function memberPath(field: string, key: string): string {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(key) ? `${field}.${key}` : `${field}.<unnamed>`;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -77,7 +85,7 @@ function strFields<K extends string>(
   if (!o) return undefined;
   const out: Partial<Record<K, string>> = {};
   for (const k of Object.keys(o)) {
-    if (!(keys as readonly string[]).includes(k)) throw invalid(`${field}.${k}`, 'unknown member');
+    if (!(keys as readonly string[]).includes(k)) throw invalid(memberPath(field, k), `unknown member (allowed: ${keys.join(', ')})`);
   }
   for (const k of keys) {
     const s = str(o[k], `${field}.${k}`, required.includes(k));
@@ -113,7 +121,7 @@ export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
   const tool = obj(raw.tool, 'tool');
   if (tool) {
     for (const k of Object.keys(tool)) {
-      if (k !== 'name' && k !== 'arguments') throw invalid(`tool.${k}`, 'unknown member');
+      if (k !== 'name' && k !== 'arguments') throw invalid(memberPath('tool', k), 'unknown member (allowed: name, arguments)');
     }
     event.tool = { name: str(tool.name, 'tool.name', true)! };
     if (tool.arguments !== undefined) event.tool.arguments = tool.arguments;
@@ -143,11 +151,17 @@ export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
     if (KNOWN_FIELDS.has(k)) continue;
     // Sidecar-owned fields are renamed rather than dropped: the input said it, so the audit keeps it.
     const key = SIDECAR_FIELDS.has(k) ? `input_${k}` : k;
-    (unmapped ??= {})[key] = raw[k];
+    defineKey((unmapped ??= {}), key, raw[k]);
   }
   if (details || unmapped) {
-    event.details = { ...(details ?? {}) };
-    if (unmapped) event.details._unmapped = unmapped;
+    event.details = {};
+    if (details) for (const k of Object.keys(details)) defineKey(event.details, k, details[k]);
+    if (unmapped) {
+      // An input that already has details._unmapped keeps it; ours takes the next free name.
+      let name = '_unmapped';
+      for (let n = 2; Object.hasOwn(event.details, name); n++) name = `_unmapped#${n}`;
+      defineKey(event.details, name, unmapped);
+    }
   }
   return event;
 }
@@ -163,6 +177,14 @@ export interface SidecarFields {
 
 export function buildRecord(event: AuditEvent, fields: SidecarFields): AuditRecord {
   return { ...event, ...fields };
+}
+
+/**
+ * Adds an own data property. Plain assignment of "__proto__" (a legal JSON
+ * key) would set the prototype instead and silently lose the member.
+ */
+function defineKey(o: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 /** Replaces lone UTF-16 surrogates (invalid in I-JSON, RFC 7493) with U+FFFD throughout a value. */
@@ -183,7 +205,7 @@ export function wellFormed(value: unknown, depth = 0): unknown {
     const k2 = k.toWellFormed();
     const v2 = wellFormed(v, depth + 1);
     if (k2 !== k || v2 !== v) changed = true;
-    out[k2] = v2;
+    defineKey(out, k2, v2);
   }
   return changed ? out : value;
 }

@@ -14,6 +14,10 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
   if (v === undefined) return undefined;
   const t = v.trim();
   if (/^\d{1,10}$/.test(t)) return Math.min(Number(t) * 1000, capMs);
+  // Only the IMF-fixdate form (RFC 9110 §5.6.7), not whatever Date.parse guesses at.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(t)) {
+    return undefined;
+  }
   const date = Date.parse(t);
   if (!Number.isFinite(date)) return undefined;
   return Math.min(Math.max(0, date - nowMs), capMs);

@@ -33,6 +33,7 @@ export class Shipper {
   private readonly agent: Agent;
   private readonly endpoint: string;
   private running = false;
+  private closed = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private attempt = 0;
@@ -70,6 +71,8 @@ export class Shipper {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.running = false;
     this.abort.abort();
     this.wake();
