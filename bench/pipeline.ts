@@ -7,7 +7,7 @@
  *   npm run bench            (BENCH_EVENTS=N to change the count)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { request } from 'undici';
 import { createHmacKeyFile, createSigningKeyFiles } from '../src/keyfiles.js';
 
 const N = Number(process.env.BENCH_EVENTS ?? 100_000);
+const LATENCY_SAMPLES = 20;
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
 
@@ -118,6 +119,24 @@ sidecar:
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const rssSidecar = peakRssMiB(sidecar.pid);
   const rssCollector = peakRssMiB(collector.pid);
+
+  // Latency of one event on an idle pipeline: appended to the file until the
+  // collector's query API returns it (default seal.max_interval of 1 s).
+  const latencies: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const marker = `latency-${i}`;
+    const start = process.hrtime.bigint();
+    appendFileSync(trace, `${JSON.stringify({ event_type: 'agent_response_generated', session_id: marker })}\n`);
+    for (;;) {
+      const res = await request(`${url}/v1/audit?session_id=${marker}`, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await res.body.json()) as { items?: unknown[] };
+      if (body.items?.length) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    latencies.push(Number(process.hrtime.bigint() - start) / 1e6);
+    await new Promise((r) => setTimeout(r, 137));
+  }
+  latencies.sort((a, b) => a - b);
   sidecar.kill('SIGTERM');
   collector.kill('SIGTERM');
   await Promise.all([sidecar, collector].map((c) => new Promise((r) => c.on('exit', r))));
@@ -131,6 +150,7 @@ sidecar:
     `  input rate:           ${(bytes / 1048576 / seconds).toFixed(2)} MB/s (MiB of JSONL input per second)`,
     `  peak RSS sidecar:     ${rssSidecar.toFixed(1)} MiB`,
     `  peak RSS collector:   ${rssCollector.toFixed(1)} MiB`,
+    `  append-to-queryable:  p50 ${latencies[Math.floor(latencies.length / 2)]!.toFixed(0)} ms, max ${latencies[latencies.length - 1]!.toFixed(0)} ms over ${latencies.length} single events (seal.max_interval 1 s)`,
     `  node ${process.version}, ${process.platform}/${process.arch}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

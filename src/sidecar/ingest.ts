@@ -7,6 +7,8 @@ import { uuidv7 } from '../core/uuid.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
 import type { Ruleset } from './redact/index.js';
 
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
 export interface IngestLine {
   offset: number;
   length: number;
@@ -105,7 +107,10 @@ export class Ingest {
       const id = uuidv7(receivedMs);
       let recordText: string;
       try {
-        const redacted = ruleset.redact(wellFormed(parsed), hits);
+        // A lone surrogate can only come from a \uD800-\uDFFF escape or from a
+        // text that is itself ill-formed; most lines skip the extra walk.
+        const clean = SURROGATE_ESCAPE.test(text) || !text.isWellFormed() ? wellFormed(parsed) : parsed;
+        const redacted = ruleset.redact(clean, hits);
         const event = normaliseEvent(redacted, receivedAt);
         const record = buildRecord(event, {
           id,
