@@ -70,7 +70,16 @@ function walk(value: unknown, r: StringRedactor, hits: Hits | undefined, depth: 
         // Message names the limit only: nothing from the value may appear in an error.
         throw new InputError('redact_too_deep', `value nests deeper than ${MAX_REDACT_DEPTH} levels`);
       }
-      if (Array.isArray(value)) return value.map((v) => walk(v, r, hits, depth + 1));
+      if (Array.isArray(value)) {
+        // Copy on write: most values hold nothing to redact, and sharing them is safe
+        // because nothing downstream mutates a redacted value.
+        let out: unknown[] | undefined;
+        for (let i = 0; i < value.length; i++) {
+          const v = walk(value[i], r, hits, depth + 1);
+          if (v !== value[i]) (out ??= value.slice())[i] = v;
+        }
+        return out ?? value;
+      }
       return walkObject(value as Record<string, unknown>, r, hits, depth);
     }
     default:
@@ -81,22 +90,38 @@ function walk(value: unknown, r: StringRedactor, hits: Hits | undefined, depth: 
 
 function walkObject(obj: Record<string, unknown>, r: StringRedactor, hits: Hits | undefined, depth: number): Record<string, unknown> {
   const keys = Object.keys(obj);
-  const redactedKeys = keys.map((k) => r.redactString(k, hits));
-  // Keys that did not change keep their names; redacted keys take whatever
-  // label is free, suffixed "#2", "#3", ... so no value is silently lost.
-  const used = new Set<string>();
-  for (let i = 0; i < keys.length; i++) if (redactedKeys[i] === keys[i]) used.add(keys[i]!);
-  const entries: [string, unknown][] = [];
-  for (let i = 0; i < keys.length; i++) {
+  const n = keys.length;
+  const outKeys = new Array<string>(n);
+  const outValues = new Array<unknown>(n);
+  let keyChanged = false;
+  let valueChanged = false;
+  for (let i = 0; i < n; i++) {
     const key = keys[i]!;
-    let outKey = redactedKeys[i]!;
-    if (outKey !== key) {
-      const base = outKey;
-      for (let n = 2; used.has(outKey); n++) outKey = `${base}#${n}`;
-      used.add(outKey);
-    }
-    entries.push([outKey, walk(obj[key], r, hits, depth + 1)]);
+    const k2 = r.redactString(key, hits);
+    outKeys[i] = k2;
+    if (k2 !== key) keyChanged = true;
+    const v = obj[key];
+    const v2 = walk(v, r, hits, depth + 1);
+    outValues[i] = v2;
+    if (v2 !== v) valueChanged = true;
   }
+  if (!keyChanged && !valueChanged) return obj;
+  if (keyChanged) {
+    // Keys that did not change keep their names; redacted keys take whatever
+    // label is free, suffixed "#2", "#3", ... so no value is silently lost.
+    const used = new Set<string>();
+    for (let i = 0; i < n; i++) if (outKeys[i] === keys[i]) used.add(keys[i]!);
+    for (let i = 0; i < n; i++) {
+      if (outKeys[i] === keys[i]) continue;
+      const base = outKeys[i]!;
+      let k = base;
+      for (let m = 2; used.has(k); m++) k = `${base}#${m}`;
+      used.add(k);
+      outKeys[i] = k;
+    }
+  }
+  const entries: [string, unknown][] = new Array(n);
+  for (let i = 0; i < n; i++) entries[i] = [outKeys[i]!, outValues[i]];
   // fromEntries defines own data properties, so a "__proto__" key stays a key.
   return Object.fromEntries(entries);
 }

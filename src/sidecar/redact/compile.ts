@@ -27,7 +27,12 @@ export interface Ruleset {
   /** hex SHA-256 over the engine version and each rule's id, pattern and replacement, in order */
   readonly hash: string;
   readonly ruleIds: readonly string[];
-  /** Returns a new value, never mutates the input; adds replacements per rule id to `hits`. */
+  /**
+   * Never mutates the input. Containers on the path to a change are copied;
+   * untouched subtrees (and the whole value, when nothing matched) are
+   * returned as they are, so callers must not mutate the result's shared
+   * parts either. Adds replacements per rule id to `hits`.
+   */
   redact(value: unknown, hits?: Record<string, number>): unknown;
 }
 
