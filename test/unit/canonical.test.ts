@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { canonicalize, canonicalBytes, MAX_DEPTH } from '../../src/core/canonical.js';
 import { CanonicalError } from '../../src/core/errors.js';
+import { prng } from '../helpers/prng.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -13,16 +14,6 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 // Seeded PRNG (mulberry32) so failures reproduce.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('RFC 8785 published examples', () => {
   // RFC 8785 §3.2.2 input and §3.2.3 expected output

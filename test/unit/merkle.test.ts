@@ -11,21 +11,12 @@ import {
   verifyInclusion,
 } from '../../src/core/merkle.js';
 import { ProofError } from '../../src/core/errors.js';
+import { prng } from '../helpers/prng.js';
 
 const hx = (s: string): Buffer => Buffer.from(s, 'hex');
 const hexes = (bs: readonly Uint8Array[]): string[] => bs.map((b) => Buffer.from(b).toString('hex'));
 
 // Seeded PRNG (mulberry32) so failures reproduce.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Published vectors. All expected hashes below are copied from

@@ -2,16 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { redactValue } from '../../src/sidecar/redact/apply.js';
 import { compileRuleset, loadRuleset } from '../../src/sidecar/redact/index.js';
 import { compileRe2, withoutCaptures } from '../../src/sidecar/redact/pattern.js';
+import { prng as mulberry32 } from '../helpers/prng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   'bob@example.com', 'x', '123-45-6789', '4111 1111 1111 1111', '+447700900123', '10.0.0.1', 'plain text',
