@@ -93,6 +93,9 @@ describe('trace file to verified query, across real processes', () => {
     const r = await runCli(['verify', '--db', d.collectorDb, '--keys', d.keys, '--hmac-key', join(d.keys, 'hmac.key')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/HMAC chain checked/);
+    // the drained sidecar buffer verifies too (its newest checkpoint and frontier remain)
+    const buffer = await runCli(['verify', '--db', d.bufferDb, '--keys', d.keys]);
+    expect(buffer.code).toBe(0);
   });
 
   function tamperedCopy(name: string, sql: (db: Database.Database) => void): string {
