@@ -149,7 +149,15 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
     stream,
     data_dir: raw.data_dir ?? d.data_dir,
     sources,
-    redaction: { rules: strings(raw.redaction?.rules) },
+    redaction: {
+      rules: strings(raw.redaction?.rules),
+      pseudonym_keys: ((raw.redaction?.pseudonym_keys ?? []) as Raw[]).map((k, i) => {
+        if ((raw.redaction.pseudonym_keys as Raw[]).findIndex((o: Raw) => o.id === k.id) !== i) {
+          fail(ctx, 'config_schema', at('redaction', 'pseudonym_keys', i, 'id'), 'duplicate pseudonym key id');
+        }
+        return { id: k.id as string, file: k.file as string };
+      }),
+    },
     keys: {
       signing_key_file: raw.keys.signing_key_file,
       hmac_key_file: raw.keys.hmac_key_file,

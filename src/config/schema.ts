@@ -55,7 +55,20 @@ export const sidecarSchema = {
     redaction: {
       type: 'object',
       additionalProperties: false,
-      properties: { rules: { type: 'array', maxItems: 256, items: path } },
+      properties: {
+        rules: { type: 'array', maxItems: 256, items: path },
+        // Keys for the hash operator (pseudonyms): deployment secrets, named by id in rule files.
+        pseudonym_keys: {
+          type: 'array',
+          maxItems: 64,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id', 'file'],
+            properties: { id: { type: 'string', pattern: KEY_ID }, file: path },
+          },
+        },
+      },
     },
     keys: {
       type: 'object',

@@ -26,7 +26,7 @@ export interface SidecarConfig {
   stream: { id?: string; name?: string };
   data_dir: string;
   sources: SourceConfig[];
-  redaction: { rules: string[] };
+  redaction: { rules: string[]; pseudonym_keys: { id: string; file: string }[] };
   keys: { signing_key_file: string; hmac_key_file: string; hmac_key_id: string };
   seal: {
     max_records: number;
@@ -96,7 +96,7 @@ export interface SidecarConfigInput {
     start_at?: StartAt;
     format?: 'sealtrail';
   }[];
-  redaction?: { rules?: string[] };
+  redaction?: { rules?: string[]; pseudonym_keys?: { id: string; file: string }[] };
   keys: { signing_key_file: string; hmac_key_file: string; hmac_key_id?: string };
   seal?: { max_records?: number; max_interval?: DurationInput };
   ship: {

@@ -68,7 +68,7 @@ const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
       format: 'sealtrail',
     },
   ],
-  redaction: { rules: [] },
+  redaction: { rules: [], pseudonym_keys: [] },
   keys: { signing_key_file: '/etc/sealtrail/keys/signing.key', hmac_key_file: '/etc/sealtrail/hmac/hmac.key', hmac_key_id: 'k1' },
   seal: { max_records: 1000, max_interval: 1000 },
   ship: {
@@ -533,5 +533,22 @@ describe('in-memory config (sealtrail dev)', () => {
     });
     expect(defaultCollectorConfig().listen).toBe('127.0.0.1:7470');
     expect(configError(() => defaultCollectorConfig({ streams: [{ match: '*' }] })).message).toContain('collector.streams[0]');
+  });
+});
+
+describe('redaction.pseudonym_keys', () => {
+  const base = `sidecar:
+  sources: [{ id: t, type: file, include: ["/x/*.jsonl"] }]
+  keys: { signing_key_file: /k/s, hmac_key_file: /k/h }
+  ship: { url: "http://c:7470" }
+`;
+  it('loads key ids and files', () => {
+    const cfg = parseConfigText(`${base}  redaction:\n    pseudonym_keys: [{ id: p-2026, file: /k/p }]\n`, 'p.yaml', {});
+    expect(cfg.sidecar!.redaction.pseudonym_keys).toEqual([{ id: 'p-2026', file: '/k/p' }]);
+  });
+  it('refuses a duplicate id with file:line:col', () => {
+    expect(() =>
+      parseConfigText(`${base}  redaction:\n    pseudonym_keys:\n      - { id: p, file: /k/a }\n      - { id: p, file: /k/b }\n`, 'dup.yaml', {}),
+    ).toThrowError(/dup\.yaml:\d+:\d+.*duplicate pseudonym key id/);
   });
 });
