@@ -169,7 +169,7 @@ describe('walking decoded JSON', () => {
 });
 
 describe('combining rules into one scan', () => {
-  it('uses a single combined program when it can', () => {
+  it('uses a combined program when it can', () => {
     expect(email.mode).toBe('combined');
     expect(EMPTY_RULESET.ruleIds).toEqual([]);
   });
@@ -206,7 +206,7 @@ describe('combining rules into one scan', () => {
     expect(rs.redact('ABC XYZ xyz')).toBe('[REDACTED:ci] XYZ [REDACTED:cs]');
   });
 
-  it('falls back to per-rule matching with identical results when rules cannot be combined', () => {
+  it('rules a single textual alternation could not hold give the same results', () => {
     const specs = (named: boolean): RuleSpec[] => [
       { id: 'email', pattern: EMAIL.pattern },
       { id: 'ab', pattern: named ? '(?P<g>a)b+' : '(a)b+' },
@@ -216,7 +216,9 @@ describe('combining rules into one scan', () => {
     ];
     const fallback = compileRuleset(specs(true));
     const combined = compileRuleset(specs(false).map((s) => (s.id === 'quoted' ? { ...s, pattern: 'x\\.y' } : s)));
-    expect(fallback.mode).toBe('per-rule');
+    // Both run through one RE2.Set, which compiles each pattern on its own, so
+    // duplicate group names and an unterminated \Q no longer force per-rule mode.
+    expect(fallback.mode).toBe('combined');
     expect(combined.mode).toBe('combined');
     const corpus = [
       'abbbc bc abc',
@@ -239,19 +241,29 @@ describe('combining rules into one scan', () => {
 });
 
 describe('ruleset hash', () => {
-  it('is SHA-256 over a canonical description (engine version, ids, patterns, replacements)', () => {
+  it('is SHA-256 over a canonical description (engine version, decode, max_depth, rules)', () => {
     const rs = compileRuleset([{ id: 'a', pattern: 'x+', replace: '[A]' }, { id: 'b', pattern: 'y' }]);
+    const rule = (id: string, pattern: string, replace: string): object => ({
+      id,
+      pattern,
+      validator: null,
+      value_group: false,
+      keys: true,
+      scope: null,
+      operator: { kind: 'replace', replace },
+    });
     const expected = sha256(
       JSON.stringify({
         engine: REDACT_ENGINE_VERSION,
-        rules: [
-          { id: 'a', pattern: 'x+', replace: '[A]' },
-          { id: 'b', pattern: 'y', replace: '[REDACTED:b]' },
-        ],
+        decode: { base64: true, percent: true, nfkc: true },
+        max_depth: 64,
+        rules: [rule('a', 'x+', '[A]'), rule('b', 'y', '[REDACTED:b]')],
       }),
     );
     expect(rs.hash).toBe(expected);
-    expect(EMPTY_RULESET.hash).toBe(sha256(`{"engine":"${REDACT_ENGINE_VERSION}","rules":[]}`));
+    expect(EMPTY_RULESET.hash).toBe(
+      sha256(`{"engine":"${REDACT_ENGINE_VERSION}","decode":{"base64":true,"percent":true,"nfkc":true},"max_depth":64,"rules":[]}`),
+    );
     expect(loadRuleset([]).hash).toBe(EMPTY_RULESET.hash);
   });
 

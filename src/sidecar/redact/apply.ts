@@ -1,22 +1,33 @@
 /**
- * Walking decoded JSON (the output of JSON.parse) and redacting every string
- * value, every object key and the string form of every number. Runs before
+ * Walking decoded JSON (the output of JSON.parse): every string value, every
+ * object key and the string form of every number is offered to a policy
+ * that keeps it, replaces it or drops the member holding it. Runs before
  * anything is canonicalised, hashed or persisted (DESIGN invariant 1).
  */
 import { InputError } from '../../core/errors.js';
+import type { PathSegment } from './scope.js';
 
-/** Containers nested deeper than this are refused rather than walked. */
+/** Containers nested deeper than this are refused rather than walked (rule files may set another limit). */
 export const MAX_REDACT_DEPTH = 64;
 
 export type Hits = Record<string, number>;
 
-export interface StringRedactor {
-  /** Redact one string; returns it unchanged (same value) when nothing matched. */
-  redactString(s: string, hits: Hits | undefined): string;
-}
+/** A policy's answer for a string that must disappear together with its member (drop_field). */
+export const DROP: unique symbol = Symbol('drop');
+/** undefined: keep as is; a string: the replacement; DROP: remove the member (arrays: null). */
+export type StringOutcome = string | typeof DROP | undefined;
 
-export function redactValue(value: unknown, r: StringRedactor, hits: Hits | undefined): unknown {
-  return walk(value, r, hits, 0);
+/**
+ * Decides about one string. `path` is the path of the value, or for a key
+ * the path of the member it names; it is undefined when the walk was asked
+ * not to track paths (no rule has a scope). The array is reused: copy it
+ * to keep it.
+ */
+export type StringPolicy = (s: string, isKey: boolean, path: readonly PathSegment[] | undefined) => StringOutcome;
+
+export function tooDeep(maxDepth: number): InputError {
+  // Message names the limit only: nothing from the value may appear in an error.
+  return new InputError('redact_too_deep', `value nests deeper than ${maxDepth} levels`);
 }
 
 /**
@@ -24,63 +35,67 @@ export function redactValue(value: unknown, r: StringRedactor, hits: Hits | unde
  * forms), in walk order, with the same depth limit. Lets a ruleset probe a
  * whole record with one regex call instead of one per string.
  */
-export function collectStrings(value: unknown, out: string[] = [], depth = 0): string[] {
-  switch (typeof value) {
-    case 'string':
-      out.push(value);
-      break;
-    case 'number':
-      out.push(String(value));
-      break;
-    case 'object': {
-      if (value === null) break;
-      if (depth >= MAX_REDACT_DEPTH) {
-        throw new InputError('redact_too_deep', `value nests deeper than ${MAX_REDACT_DEPTH} levels`);
+export function collectStrings(value: unknown, out: string[] = [], maxDepth = MAX_REDACT_DEPTH, depth = 0): string[] {
+  if (typeof value === 'string') {
+    out.push(value);
+  } else if (typeof value === 'number') {
+    out.push(String(value));
+  } else if (typeof value === 'object' && value !== null) {
+    if (depth >= maxDepth) throw tooDeep(maxDepth);
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) collectStrings(value[i], out, maxDepth, depth + 1);
+    } else {
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        out.push(k);
+        collectStrings(obj[k], out, maxDepth, depth + 1);
       }
-      if (Array.isArray(value)) {
-        for (const v of value) collectStrings(v, out, depth + 1);
-      } else {
-        for (const [k, v] of Object.entries(value)) {
-          out.push(k);
-          collectStrings(v, out, depth + 1);
-        }
-      }
-      break;
     }
-    default:
-      break;
   }
   return out;
 }
 
-function walk(value: unknown, r: StringRedactor, hits: Hits | undefined, depth: number): unknown {
+/**
+ * Never mutates its input. Containers on the path to a change are copied;
+ * untouched subtrees (and the whole value, when nothing changed) are
+ * returned as they are. A dropped root becomes null.
+ */
+export function walkRedact(value: unknown, policy: StringPolicy, trackPath: boolean, maxDepth = MAX_REDACT_DEPTH): unknown {
+  const out = walk(value, policy, trackPath ? [] : undefined, 0, maxDepth);
+  return out === DROP ? null : out;
+}
+
+function walk(value: unknown, policy: StringPolicy, path: PathSegment[] | undefined, depth: number, maxDepth: number): unknown {
   switch (typeof value) {
-    case 'string':
-      return r.redactString(value, hits);
+    case 'string': {
+      const r = policy(value, false, path);
+      return r === undefined ? value : r;
+    }
     case 'number': {
       // A number that matches (a card number or SSN sent as a JSON number)
       // must not survive as a number; it becomes the redacted string form.
-      const text = String(value);
-      const out = r.redactString(text, hits);
-      return out === text ? value : out;
+      const r = policy(String(value), false, path);
+      return r === undefined ? value : r;
     }
     case 'object': {
       if (value === null) return null;
-      if (depth >= MAX_REDACT_DEPTH) {
-        // Message names the limit only: nothing from the value may appear in an error.
-        throw new InputError('redact_too_deep', `value nests deeper than ${MAX_REDACT_DEPTH} levels`);
-      }
+      if (depth >= maxDepth) throw tooDeep(maxDepth);
       if (Array.isArray(value)) {
         // Copy on write: most values hold nothing to redact, and sharing them is safe
         // because nothing downstream mutates a redacted value.
         let out: unknown[] | undefined;
         for (let i = 0; i < value.length; i++) {
-          const v = walk(value[i], r, hits, depth + 1);
+          path?.push(i);
+          let v = walk(value[i], policy, path, depth + 1, maxDepth);
+          path?.pop();
+          if (v === DROP) v = null;
           if (v !== value[i]) (out ??= value.slice())[i] = v;
         }
         return out ?? value;
       }
-      return walkObject(value as Record<string, unknown>, r, hits, depth);
+      return walkObject(value as Record<string, unknown>, policy, path, depth, maxDepth);
     }
     default:
       // booleans (and anything JSON.parse cannot produce) pass through
@@ -88,40 +103,49 @@ function walk(value: unknown, r: StringRedactor, hits: Hits | undefined, depth: 
   }
 }
 
-function walkObject(obj: Record<string, unknown>, r: StringRedactor, hits: Hits | undefined, depth: number): Record<string, unknown> {
+function walkObject(
+  obj: Record<string, unknown>,
+  policy: StringPolicy,
+  path: PathSegment[] | undefined,
+  depth: number,
+  maxDepth: number,
+): Record<string, unknown> {
   const keys = Object.keys(obj);
   const n = keys.length;
-  const outKeys = new Array<string>(n);
-  const outValues = new Array<unknown>(n);
-  let keyChanged = false;
-  let valueChanged = false;
+  let outKeys: (string | typeof DROP)[] | undefined;
+  let outValues: unknown[] | undefined;
   for (let i = 0; i < n; i++) {
     const key = keys[i]!;
-    const k2 = r.redactString(key, hits);
-    outKeys[i] = k2;
-    if (k2 !== key) keyChanged = true;
+    path?.push(key);
+    const k = policy(key, true, path);
     const v = obj[key];
-    const v2 = walk(v, r, hits, depth + 1);
-    outValues[i] = v2;
-    if (v2 !== v) valueChanged = true;
-  }
-  if (!keyChanged && !valueChanged) return obj;
-  if (keyChanged) {
-    // Keys that did not change keep their names; redacted keys take whatever
-    // label is free, suffixed "#2", "#3", ... so no value is silently lost.
-    const used = new Set<string>();
-    for (let i = 0; i < n; i++) if (outKeys[i] === keys[i]) used.add(keys[i]!);
-    for (let i = 0; i < n; i++) {
-      if (outKeys[i] === keys[i]) continue;
-      const base = outKeys[i]!;
-      let k = base;
-      for (let m = 2; used.has(k); m++) k = `${base}#${m}`;
-      used.add(k);
-      outKeys[i] = k;
+    const v2 = walk(v, policy, path, depth + 1, maxDepth);
+    path?.pop();
+    if (k !== undefined || v2 !== v) {
+      if (!outKeys) {
+        outKeys = keys.slice();
+        outValues = keys.map((kk) => obj[kk]);
+      }
+      outKeys[i] = k === DROP || v2 === DROP ? DROP : (k ?? key);
+      outValues![i] = v2;
     }
   }
-  const entries: [string, unknown][] = new Array(n);
-  for (let i = 0; i < n; i++) entries[i] = [outKeys[i]!, outValues[i]];
+  if (!outKeys) return obj;
+  // Keys that did not change keep their names; redacted keys take whatever
+  // label is free, suffixed "#2", "#3", ... so no value is silently lost.
+  const used = new Set<string>();
+  for (let i = 0; i < n; i++) if (outKeys[i] === keys[i]) used.add(keys[i]!);
+  const entries: [string, unknown][] = [];
+  for (let i = 0; i < n; i++) {
+    const base = outKeys[i]!;
+    if (base === DROP) continue;
+    let k = base;
+    if (base !== keys[i]) {
+      for (let m = 2; used.has(k); m++) k = `${base}#${m}`;
+      used.add(k);
+    }
+    entries.push([k, outValues![i]]);
+  }
   // fromEntries defines own data properties, so a "__proto__" key stays a key.
   return Object.fromEntries(entries);
 }

@@ -1,40 +1,61 @@
 /**
- * Redaction: rule files (rules.ts) → compiled ruleset (compile.ts) → applied
- * to decoded JSON (apply.ts). Everything here is pure apart from reading the
- * rule files in loadRuleset.
+ * Redaction (docs/redaction.md): rule files (rules.ts) → composed
+ * (compose.ts: include, pack:, disable, decode, max_depth) → compiled
+ * ruleset (compile.ts) → applied to decoded JSON (apply.ts). Everything
+ * here is pure apart from reading the rule files in loadRuleset.
  */
-import { ConfigError } from '../../core/errors.js';
-import { compileRuleset, type Ruleset } from './compile.js';
-import { MAX_RULES, readRuleFile, type RuleSpec } from './rules.js';
+import { compileRuleset, type CompiledRuleset } from './compile.js';
+import { composeRuleFiles } from './compose.js';
 
-export { compileRuleset, defaultReplacement, EMPTY_RULESET, REDACT_ENGINE_VERSION, CompiledRuleset } from './compile.js';
-export type { MatchMode, Ruleset } from './compile.js';
+export {
+  compileRuleset,
+  CompiledRuleset,
+  defaultReplacement,
+  EMPTY_RULESET,
+  REDACT_ENGINE_VERSION,
+  rulesetDescription,
+} from './compile.js';
+export type { CompileOptions, CompiledRule, MatchMode, RedactContext, Ruleset } from './compile.js';
+export { composeRuleFiles, MAX_RULE_FILES, packDirectory, packNames } from './compose.js';
+export type { Composition } from './compose.js';
 export { MAX_REDACT_DEPTH } from './apply.js';
 export {
+  DEFAULT_DECODE,
+  DEFAULT_MAX_DEPTH,
+  MAX_KEEP_LAST,
   MAX_PATTERN_LENGTH,
   MAX_REPLACE_LENGTH,
   MAX_RULE_FILE_BYTES,
   MAX_RULES,
+  OPERATORS,
+  parseRuleFile,
   parseRuleFileText,
   readRuleFile,
+  readRuleFileFull,
 } from './rules.js';
-export type { RuleOrigin, RuleSpec } from './rules.js';
+export type { DecodeSettings, OperatorName, RuleFile, RuleOrigin, RuleScopeSpec, RuleSpec } from './rules.js';
 export { minMatchLength } from './pattern.js';
+export { base32, maskText, pseudonym } from './operators.js';
 
-/** Load and compile rule files in order; rule ids must be unique across all of them. */
-export function loadRuleset(paths: readonly string[]): Ruleset {
-  const specs: RuleSpec[] = [];
-  for (const path of paths) {
-    const rules = readRuleFile(path);
-    if (specs.length + rules.length > MAX_RULES) {
-      const over = rules[MAX_RULES - specs.length];
-      throw new ConfigError(
-        'redaction_too_many_rules',
-        `more than ${MAX_RULES} redaction rules across the loaded files`,
-        over?.origin?.rule ?? { file: path },
-      );
-    }
-    specs.push(...rules);
-  }
-  return compileRuleset(specs);
+export interface LoadOptions {
+  /**
+   * Pseudonym keys by id (sidecar.redaction.pseudonym_keys), for rules with
+   * `operator: hash`. A rule naming an id that is not here is a ConfigError
+   * (redaction_unknown_key) at the rule's `key:`.
+   */
+  pseudonymKeys?: ReadonlyMap<string, Buffer>;
+}
+
+/**
+ * Load, compose and compile rule files in order. Rule ids must be unique
+ * across the whole composition; errors are ConfigError naming file:line:col.
+ */
+export function loadRuleset(paths: readonly string[], opts: LoadOptions = {}): CompiledRuleset {
+  const c = composeRuleFiles(paths);
+  return compileRuleset(c.specs, {
+    ...(opts.pseudonymKeys ? { pseudonymKeys: opts.pseudonymKeys } : {}),
+    decode: c.decode,
+    ...(c.maxDepth !== undefined ? { maxDepth: c.maxDepth } : {}),
+    disabled: c.disabled,
+  });
 }

@@ -278,3 +278,41 @@ export function withoutCaptures(pattern: string): string | undefined {
   if (inClass) return undefined;
   return captureGroupCount(out) === 0 ? out : undefined;
 }
+
+/**
+ * A version of the pattern for probing a record's strings joined with NUL:
+ * every anchor (`^`, `$`, `\A`, `\z`) also accepts a NUL, so a match a
+ * string has on its own is also a match (possibly one character longer,
+ * into the separator) in the joined text. A superset is all a probe needs.
+ * Returns the pattern unchanged when it has no anchor, and undefined when
+ * it cannot be read safely (\Q...\E quoting).
+ */
+export function probeSafe(pattern: string): string | undefined {
+  let out = '';
+  let from = 0;
+  let i = 0;
+  const n = pattern.length;
+  while (i < n) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      const d = pattern[i + 1];
+      if (d === 'Q') return undefined;
+      if (d === 'A' || d === 'z') {
+        out += `${pattern.slice(from, i)}(?:\\${d}|\\x00)`;
+        from = i + 2;
+      }
+      i += 2;
+      continue;
+    }
+    if (c === '[') {
+      i = endOfClass(pattern, i);
+      continue;
+    }
+    if (c === '^' || c === '$') {
+      out += `${pattern.slice(from, i)}(?:${c}|\\x00)`;
+      from = i + 1;
+    }
+    i++;
+  }
+  return from === 0 ? pattern : out + pattern.slice(from);
+}
