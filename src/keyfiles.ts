@@ -98,3 +98,8 @@ export function ensureKeyFiles(opts: { skey: string; vkey: string; hmac: string;
   }
   return created;
 }
+
+/** Pseudonym keys (redaction `operator: hash`) by id, read from their files. */
+export function readPseudonymKeys(keys: readonly { id: string; file: string }[]): Map<string, Buffer> {
+  return new Map(keys.map((k) => [k.id, readHmacKey(k.file)]));
+}

@@ -3,6 +3,7 @@ import { SealtrailError } from '../core/errors.js';
 import { collectorCommand } from './collector.js';
 import { devCommand } from './dev.js';
 import { keygenCommand } from './keygen.js';
+import { redactCommand } from './redact.js';
 import { sidecarCommand } from './sidecar.js';
 import { EXIT_FAIL, EXIT_USAGE, USAGE, UsageError } from './usage.js';
 import { validateCommand } from './validate.js';
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   collector: collectorCommand,
   validate: validateCommand,
   keygen: keygenCommand,
+  redact: redactCommand,
   verify: verifyCommand,
 };
 

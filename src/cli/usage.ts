@@ -27,7 +27,11 @@ commands:
   dev                         collector + sidecar on an embedded default (state in ./.sealtrail/)
   sidecar   --config FILE     run the sidecar
   collector --config FILE     run the collector
-  validate  --config FILE     check a config file and the rule and key files it names
+  validate  --config FILE | --rules FILE... [--pseudonym-key ID=FILE]...
+                              check a config file and the rule and key files it names, or rule files alone
+  redact    --rules FILE... [--pseudonym-key ID=FILE]... [--explain] [--tenant T] [INPUT]
+                              redact JSONL from INPUT or stdin to stdout; lines refused (not JSON, not UTF-8,
+                              over 1 MiB, too deep) are named on stderr and never written; exit 1 if any
   keygen    [--name N] [--out DIR] [--hmac]
                               create a signed-note Ed25519 key pair (N.skey, N.vkey) and, with --hmac, hmac.key
   verify    --db FILE | --url URL [--keys DIR] [--vkey FILE]... [--hmac-key FILE[:ID]]...

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { loadConfigFile } from '../config/load.js';
-import { readHmacKey, readSigningKey, readVerifierKeyFile } from '../keyfiles.js';
+import { readHmacKey, readPseudonymKeys, readSigningKey, readVerifierKeyFile } from '../keyfiles.js';
 import { parseVerifierKey } from '../core/note.js';
 import { loadRuleset } from '../sidecar/redact/index.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
+import { validateRulesCommand } from './validate-rules.js';
 
 /**
  * Checks a config file the way the programs would load it: schema, units and
@@ -11,13 +12,23 @@ import { EXIT_OK, parse, UsageError } from './usage.js';
  * do not exist yet are reported as missing, not read.
  */
 export async function validateCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { config: { type: 'string' } });
-  if (!values.config) throw new UsageError('validate needs --config FILE');
+  const { values } = parse(argv, {
+    config: { type: 'string' },
+    rules: { type: 'string', multiple: true },
+    'pseudonym-key': { type: 'string', multiple: true },
+  });
+  if (values.rules) {
+    if (values.config) throw new UsageError('validate takes --config FILE or --rules FILE..., not both');
+    return validateRulesCommand(argv);
+  }
+  if (!values.config) throw new UsageError('validate needs --config FILE or --rules FILE');
   if (!existsSync(values.config)) throw new UsageError(`--config ${values.config}: no such file`);
   const cfg = loadConfigFile(values.config);
   const lines: string[] = [];
   if (cfg.sidecar) {
-    const rs = loadRuleset(cfg.sidecar.redaction.rules);
+    const rs = loadRuleset(cfg.sidecar.redaction.rules, {
+      pseudonymKeys: readPseudonymKeys(cfg.sidecar.redaction.pseudonym_keys),
+    });
     lines.push(`sidecar: ${cfg.sidecar.sources.length} source(s), ${rs.ruleIds.length} redaction rule(s), ruleset ${rs.hash}`);
     readSigningKey(cfg.sidecar.keys.signing_key_file);
     readHmacKey(cfg.sidecar.keys.hmac_key_file);

@@ -110,7 +110,9 @@ export class Ingest {
         // A lone surrogate can only come from a \uD800-\uDFFF escape or from a
         // text that is itself ill-formed; most lines skip the extra walk.
         const clean = SURROGATE_ESCAPE.test(text) || !text.isWellFormed() ? wellFormed(parsed) : parsed;
-        const redacted = ruleset.redact(clean, hits);
+        // The tenant is read before redaction: per-tenant pseudonyms depend on it.
+        const tenant = (clean as { tenant?: unknown } | null)?.tenant;
+        const redacted = ruleset.redact(clean, hits, typeof tenant === 'string' ? { tenant } : {});
         const event = normaliseEvent(redacted, receivedAt);
         const record = buildRecord(event, {
           id,

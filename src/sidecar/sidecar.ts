@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { SidecarConfig } from '../config/types.js';
-import { readHmacKey, readSigningKey } from '../keyfiles.js';
+import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
 import type { Logger } from '../log.js';
 import { AuditBuffer, type BatchRow } from './buffer/buffer.js';
 import { Ingest, type IngestResult } from './ingest.js';
@@ -30,7 +30,9 @@ export async function startSidecar(
   const env = opts.env ?? process.env;
   const { signer, vkey } = readSigningKey(cfg.keys.signing_key_file);
   const hmacKey = readHmacKey(cfg.keys.hmac_key_file);
-  let ruleset: Ruleset = loadRuleset(cfg.redaction.rules);
+  const loadRules = (): Ruleset =>
+    loadRuleset(cfg.redaction.rules, { pseudonymKeys: readPseudonymKeys(cfg.redaction.pseudonym_keys) });
+  let ruleset: Ruleset = loadRules();
   const metrics = new SidecarMetrics();
 
   const buffer = AuditBuffer.open(join(cfg.data_dir, 'buffer.db'), {
@@ -167,7 +169,7 @@ export async function startSidecar(
     telemetryUrl: telemetry.url,
     reload() {
       try {
-        const next = loadRuleset(cfg.redaction.rules);
+        const next = loadRules();
         ruleset = next;
         logger.info({ ruleset: next.hash }, 'redaction rules reloaded');
       } catch (err) {
