@@ -22,7 +22,7 @@ interface Setup {
   collectorCfg: ReturnType<typeof defaultCollectorConfig>;
 }
 
-async function setup(opts: { maxRecords?: number } = {}): Promise<Setup> {
+async function setup(opts: { maxRecords?: number; rules?: string[]; pseudonym?: boolean } = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-pipe-'));
   const keys = join(dir, 'keys');
   createSigningKeyFiles(join(keys, 's.skey'), join(keys, 's.vkey'), 'pipe');
@@ -41,7 +41,10 @@ async function setup(opts: { maxRecords?: number } = {}): Promise<Setup> {
     stream: { name: 'pipe' },
     data_dir: join(dir, 'sidecar'),
     sources: [{ id: 'traces', type: 'file', include: [join(traces, '*.jsonl')] }],
-    redaction: { rules: [join(ROOT, 'config', 'redaction', 'pii-basic.yaml')] },
+    redaction: {
+      rules: opts.rules ?? [join(ROOT, 'config', 'redaction', 'pii-basic.yaml')],
+      ...(opts.pseudonym ? { pseudonym_keys: [{ id: 'p1', file: join(keys, 'hmac.key') }] } : {}),
+    },
     keys: { signing_key_file: join(keys, 's.skey'), hmac_key_file: join(keys, 'hmac.key') },
     seal: { max_interval: '100ms', ...(opts.maxRecords ? { max_records: Math.min(opts.maxRecords, 1000) } : {}) },
     ship: { url: `http://127.0.0.1:${port}`, backoff_initial: '50ms', backoff_max: '500ms' },
@@ -155,5 +158,34 @@ describe('sidecar + collector in one process, over real HTTP', () => {
       cursor = body.next_cursor;
     } while (cursor);
     expect(seen.size).toBe(1000);
+  });
+
+  it('pseudonymises with a deployment key: same person, same token per tenant; different tenant, different token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-rules-'));
+    const rules = join(dir, 'hash.yaml');
+    writeFileSync(
+      rules,
+      `rules:\n  - id: email\n    detector: email\n    operator: hash\n    key: p1\n    per_tenant: true\n`,
+    );
+    const s = await setup({ rules: [rules], pseudonym: true });
+    collector = await startCollectorFromConfig(s.collectorCfg, logger);
+    sidecar = await startSidecar(s.sidecarCfg, { logger });
+    const ev = (tenant: string, who: string): string =>
+      `${JSON.stringify({ event_type: 'data_accessed', tenant, actor: { id: who, type: 'user' } })}\n`;
+    appendFileSync(
+      join(s.traces, 'agent.jsonl'),
+      ev('acme', 'ann@example.com') + ev('acme', 'ann@example.com') + ev('globex', 'ann@example.com') + ev('acme', 'bob@example.com'),
+    );
+    const items = await waitFor('four records', async () => {
+      const it = await storedRecords(s);
+      return it.length >= 4 ? it : undefined;
+    }, 30_000);
+    const ids = items.map((i) => i.record.actor.id as string);
+    for (const id of ids) expect(id).toMatch(/^pii:p1:[a-z2-7]{16}$/);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[2]).not.toBe(ids[0]);
+    expect(ids[3]).not.toBe(ids[0]);
+    expect(JSON.stringify(items)).not.toContain('@example.com');
+    expect(items[0].record.redaction.hits).toEqual({ email: 1 });
   });
 });

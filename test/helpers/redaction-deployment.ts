@@ -1,0 +1,212 @@
+/**
+ * A collector and a sidecar as separate processes, like deployment.ts, but
+ * with the redaction rule files chosen by the test (the shipped packs, or a
+ * rules file the test rewrites and reloads with SIGHUP), a log level, and
+ * helpers to read metrics and every byte the deployment left on disk.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { getJson, type Deployment } from './deployment.js';
+import { freePort, ROOT, runCli, spawnCli, waitFor, type Proc } from './procs.js';
+
+export const PACKS_DIR = join(ROOT, 'config', 'redaction');
+
+export function packPath(name: string): string {
+  return join(PACKS_DIR, `${name}.yaml`);
+}
+
+export interface RedactionDeploymentOptions {
+  /** rule files for sidecar.redaction.rules, in order (a function gets the deployment dir) */
+  rules: readonly string[] | ((dir: string) => readonly string[]);
+  sealInterval?: string;
+  maxRecords?: number;
+}
+
+export async function makeRedactionDeployment(opts: RedactionDeploymentOptions): Promise<Deployment> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-redact-e2e-'));
+  const keys = join(dir, 'keys');
+  const traces = join(dir, 'traces');
+  mkdirSync(traces, { recursive: true });
+  const gen = await runCli(['keygen', '--name', 'e2e', '--out', keys, '--hmac']);
+  if (gen.code !== 0) throw new Error(`keygen failed: ${gen.stderr}`);
+  const [cport, tport] = [await freePort(), await freePort()];
+  const token = 'e2e-admin-token-0123456789abcdef';
+  const config = join(dir, 'sealtrail.yaml');
+  const files = typeof opts.rules === 'function' ? opts.rules(dir) : opts.rules;
+  const rules = files.map((r) => JSON.stringify(r)).join(', ');
+  writeFileSync(
+    config,
+    `
+collector:
+  listen: 127.0.0.1:${cport}
+  store: { type: sqlite, path: ${join(dir, 'collector', 'audit.db')} }
+  auth: { admin_tokens: ["${token}"] }
+  streams: [{ match: "*", vkey_file: ${join(keys, 'e2e.vkey')} }]
+  hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
+sidecar:
+  stream: { name: e2e }
+  data_dir: ${join(dir, 'sidecar')}
+  sources:
+    - id: traces
+      type: file
+      include: ["${join(traces, '*.jsonl')}"]
+  redaction: { rules: [${rules}] }
+  keys: { signing_key_file: ${join(keys, 'e2e.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
+  seal: { max_records: ${opts.maxRecords ?? 1000}, max_interval: ${opts.sealInterval ?? '200ms'} }
+  ship: { url: "http://127.0.0.1:${cport}", backoff_initial: 50ms, backoff_max: 1s }
+  telemetry: { listen: 127.0.0.1:${tport} }
+`,
+  );
+  return {
+    dir,
+    traces,
+    config,
+    keys,
+    token,
+    collectorUrl: `http://127.0.0.1:${cport}`,
+    telemetryUrl: `http://127.0.0.1:${tport}`,
+    collectorDb: join(dir, 'collector', 'audit.db'),
+    bufferDb: join(dir, 'sidecar', 'buffer.db'),
+  };
+}
+
+export async function startCollector(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const p = spawnCli(['collector', '--config', d.config], { env });
+  await waitFor('collector /healthz', async () => {
+    if (p.child.exitCode !== null) throw new Error(`collector exited: ${p.stderr()}`);
+    return (await getJson(`${d.collectorUrl}/healthz`)).status === 200;
+  }, 30_000);
+  return p;
+}
+
+export async function startSidecar(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const p = spawnCli(['sidecar', '--config', d.config], { env });
+  await waitFor('sidecar /readyz', async () => {
+    if (p.child.exitCode !== null) throw new Error(`sidecar exited (${p.child.exitCode}): ${p.stderr()}`);
+    return (await getJson(`${d.telemetryUrl}/readyz`)).status === 200;
+  }, 30_000);
+  return p;
+}
+
+/** Prometheus text from the sidecar's /metrics, summed per metric name over all label sets. */
+export async function sidecarMetrics(d: Deployment): Promise<Map<string, number>> {
+  const { status, body } = await getJson(`${d.telemetryUrl}/metrics`);
+  if (status !== 200) throw new Error(`/metrics: ${status}`);
+  const sums = new Map<string, number>();
+  for (const line of String(body).split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return sums;
+}
+
+/**
+ * Waits until the sidecar has turned `lines` non-blank input lines into
+ * records or quarantine rows and the collector acknowledged every record.
+ * Returns the record and quarantine counts.
+ */
+export async function waitDelivered(
+  d: Deployment,
+  lines: number,
+  timeoutMs = 90_000,
+): Promise<{ records: number; quarantined: number }> {
+  return waitFor(
+    `${lines} lines ingested and acknowledged`,
+    async () => {
+      const m = await sidecarMetrics(d);
+      const records = m.get('sealtrail_records_ingested_total') ?? 0;
+      const quarantined = m.get('sealtrail_records_quarantined_total') ?? 0;
+      if (records + quarantined < lines) return false;
+      if ((m.get('sealtrail_unanchored_records') ?? 1) !== 0) return false;
+      const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
+      const stored = (body.streams as Array<{ tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
+      return stored >= records ? { records, quarantined } : false;
+    },
+    timeoutMs,
+    200,
+  );
+}
+
+export interface FileBytes {
+  /** path relative to the deployment dir */
+  name: string;
+  bytes: Buffer;
+}
+
+/** Every regular file under `dir`, recursively, except those under the `exclude` dirs. */
+export function readAllFiles(dir: string, exclude: readonly string[] = []): FileBytes[] {
+  const out: FileBytes[] = [];
+  const visit = (p: string): void => {
+    if (exclude.some((e) => p === e || p.startsWith(`${e}/`))) return;
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      return; // removed meanwhile (a -wal or -shm at checkpoint)
+    }
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p)) visit(join(p, e));
+    } else if (st.isFile()) {
+      try {
+        out.push({ name: relative(dir, p), bytes: readFileSync(p) });
+      } catch {
+        // removed between stat and read
+      }
+    }
+  };
+  if (existsSync(dir)) visit(dir);
+  return out;
+}
+
+/**
+ * The byte strings under which a secret could show up: itself (and in upper
+ * and lower case), JSON \u escapes, UTF-16LE, hex, percent-encoding, and
+ * base64 / base64url at each of the three byte alignments (only the part
+ * that does not depend on the neighbouring bytes).
+ */
+export function encodingsOf(needle: string): Map<string, Buffer> {
+  const forms = new Map<string, Buffer>();
+  const add = (name: string, s: string | Buffer): void => {
+    const b = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+    if (b.length > 0) forms.set(name, b);
+  };
+  add('plain', needle);
+  add('upper', needle.toUpperCase());
+  add('lower', needle.toLowerCase());
+  const utf8 = Buffer.from(needle, 'utf8');
+  add('json-escaped', [...needle].map((c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`).join(''));
+  add('json-escaped-upper', [...needle].map((c) => `\\u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`).join(''));
+  add('utf16le', Buffer.from(needle, 'utf16le'));
+  add('hex', utf8.toString('hex'));
+  add('HEX', utf8.toString('hex').toUpperCase());
+  add('percent-uri', encodeURIComponent(needle));
+  add('percent-all', [...utf8].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+  add('percent-all-lower', [...utf8].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''));
+  for (let k = 0; k < 3; k++) {
+    const b64 = Buffer.concat([Buffer.alloc(k, 0x20), utf8]).toString('base64');
+    const from = 4 * Math.ceil(k / 3);
+    const to = 4 * Math.floor((k + utf8.length) / 3);
+    const stable = b64.slice(from, to);
+    if (stable.length >= 8) {
+      add(`base64@${k}`, stable);
+      add(`base64url@${k}`, stable.replace(/\+/g, '-').replace(/\//g, '_'));
+    }
+  }
+  return forms;
+}
+
+/** Where any encoding of any needle occurs in the given byte sources: "source: needle as form" lines. */
+export function findLeaks(sources: ReadonlyArray<FileBytes>, needles: readonly string[]): string[] {
+  const leaks: string[] = [];
+  for (const needle of needles) {
+    for (const [form, bytes] of encodingsOf(needle)) {
+      for (const src of sources) {
+        if (src.bytes.indexOf(bytes) !== -1) leaks.push(`${src.name}: ${JSON.stringify(needle)} as ${form}`);
+      }
+    }
+  }
+  return [...new Set(leaks)];
+}
