@@ -178,23 +178,17 @@ describe('SqliteAuditStore', () => {
     }
   });
 
-  it('measures ingest throughput (verify + store, 1000-record batches)', async () => {
-    // The target is 50k records/s on a production-class core; shared CI
-    // machines vary by 5x, so this prints the rate and only guards against a
-    // pathological regression (e.g. a lost transaction or index per row).
+  it('verifies and stores 50,000 records in 1000-record batches (speed is measured in bench/, not here)', async () => {
     const total = 50_000;
     const perBatch = 1000;
-    const batches = [];
-    for (let i = 0; i < total / perBatch; i++) batches.push(b.next(perBatch));
-    const t0 = performance.now();
-    for (const batch of batches) {
+    for (let i = 0; i < total / perBatch; i++) {
       const state = await store.getStreamState('s1');
-      await store.appendBatch(appendInput(verifyBatch(batch, state, keys)));
+      await store.appendBatch(appendInput(verifyBatch(b.next(perBatch), state, keys)));
     }
-    const secs = (performance.now() - t0) / 1000;
-    const rate = Math.round(total / secs);
-    console.log(`collector ingest: ${rate} records/s (${total} records in ${secs.toFixed(2)} s)`);
-    expect((await store.getStreamState('s1'))?.treeSize).toBe(total);
-    expect(rate).toBeGreaterThan(2_000);
+    const state = await store.getStreamState('s1');
+    expect(state?.treeSize).toBe(total);
+    expect(state?.nextBatch).toBe(total / perBatch);
+    const last = await store.readStreamRecords('s1', total - 1, 10);
+    expect(last.map((r) => r.seq)).toEqual([total - 1]);
   });
 });
