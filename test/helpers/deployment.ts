@@ -17,8 +17,16 @@ export interface Deployment {
   bufferDb: string;
 }
 
-export async function makeDeployment(opts: { sealInterval?: string; maxRecords?: number } = {}): Promise<Deployment> {
-  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-e2e-'));
+export interface DeploymentOptions {
+  sealInterval?: string;
+  maxRecords?: number;
+  /** rule files for sidecar.redaction.rules (a function gets the deployment dir); default: an email rule */
+  rules?: readonly string[] | ((dir: string) => readonly string[]);
+  prefix?: string;
+}
+
+export async function makeDeployment(opts: DeploymentOptions = {}): Promise<Deployment> {
+  const dir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'sealtrail-e2e-'));
   const keys = join(dir, 'keys');
   const traces = join(dir, 'traces');
   mkdirSync(traces, { recursive: true });
@@ -26,11 +34,15 @@ export async function makeDeployment(opts: { sealInterval?: string; maxRecords?:
   if (gen.code !== 0) throw new Error(`keygen failed: ${gen.stderr}`);
   const [cport, tport] = [await freePort(), await freePort()];
   const token = 'e2e-admin-token-0123456789abcdef';
-  const rules = join(dir, 'rules.yaml');
-  writeFileSync(
-    rules,
-    `rules:\n  - id: email\n    pattern: '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'\n`,
-  );
+  let files: readonly string[];
+  if (opts.rules === undefined) {
+    const emailRule = join(dir, 'rules.yaml');
+    writeFileSync(emailRule, `rules:\n  - id: email\n    pattern: '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'\n`);
+    files = [emailRule];
+  } else {
+    files = typeof opts.rules === 'function' ? opts.rules(dir) : opts.rules;
+  }
+  const rules = files.map((r) => JSON.stringify(r)).join(', ');
   const config = join(dir, 'sealtrail.yaml');
   writeFileSync(
     config,
@@ -80,8 +92,8 @@ export async function getJson(url: string, token?: string): Promise<{ status: nu
   return { status: res.statusCode, body };
 }
 
-export async function startCollectorProc(d: Deployment): Promise<Proc> {
-  const p = spawnCli(['collector', '--config', d.config]);
+export async function startCollectorProc(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const p = spawnCli(['collector', '--config', d.config], { env });
   await waitFor('collector /healthz', async () => {
     if (p.child.exitCode !== null) throw new Error(`collector exited: ${p.stderr()}`);
     return (await getJson(`${d.collectorUrl}/healthz`)).status === 200;
@@ -89,8 +101,8 @@ export async function startCollectorProc(d: Deployment): Promise<Proc> {
   return p;
 }
 
-export async function startSidecarProc(d: Deployment, waitReady = true): Promise<Proc> {
-  const p = spawnCli(['sidecar', '--config', d.config]);
+export async function startSidecarProc(d: Deployment, waitReady = true, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const p = spawnCli(['sidecar', '--config', d.config], { env });
   if (waitReady) {
     await waitFor('sidecar /readyz', async () => {
       if (p.child.exitCode !== null) throw new Error(`sidecar exited: ${p.stderr()}`);

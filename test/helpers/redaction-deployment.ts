@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { getJson, type Deployment } from './deployment.js';
+import { getJson, makeDeployment, startCollectorProc, startSidecarProc, type Deployment } from './deployment.js';
 import { freePort, ROOT, runCli, spawnCli, waitFor, type Proc } from './procs.js';
 
 export const PACKS_DIR = join(ROOT, 'config', 'redaction');
@@ -24,69 +24,15 @@ export interface RedactionDeploymentOptions {
 }
 
 export async function makeRedactionDeployment(opts: RedactionDeploymentOptions): Promise<Deployment> {
-  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-redact-e2e-'));
-  const keys = join(dir, 'keys');
-  const traces = join(dir, 'traces');
-  mkdirSync(traces, { recursive: true });
-  const gen = await runCli(['keygen', '--name', 'e2e', '--out', keys, '--hmac']);
-  if (gen.code !== 0) throw new Error(`keygen failed: ${gen.stderr}`);
-  const [cport, tport] = [await freePort(), await freePort()];
-  const token = 'e2e-admin-token-0123456789abcdef';
-  const config = join(dir, 'sealtrail.yaml');
-  const files = typeof opts.rules === 'function' ? opts.rules(dir) : opts.rules;
-  const rules = files.map((r) => JSON.stringify(r)).join(', ');
-  writeFileSync(
-    config,
-    `
-collector:
-  listen: 127.0.0.1:${cport}
-  store: { type: sqlite, path: ${join(dir, 'collector', 'audit.db')} }
-  auth: { admin_tokens: ["${token}"] }
-  streams: [{ match: "*", vkey_file: ${join(keys, 'e2e.vkey')} }]
-  hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
-sidecar:
-  stream: { name: e2e }
-  data_dir: ${join(dir, 'sidecar')}
-  sources:
-    - id: traces
-      type: file
-      include: ["${join(traces, '*.jsonl')}"]
-  redaction: { rules: [${rules}] }
-  keys: { signing_key_file: ${join(keys, 'e2e.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
-  seal: { max_records: ${opts.maxRecords ?? 1000}, max_interval: ${opts.sealInterval ?? '200ms'} }
-  ship: { url: "http://127.0.0.1:${cport}", backoff_initial: 50ms, backoff_max: 1s }
-  telemetry: { listen: 127.0.0.1:${tport} }
-`,
-  );
-  return {
-    dir,
-    traces,
-    config,
-    keys,
-    token,
-    collectorUrl: `http://127.0.0.1:${cport}`,
-    telemetryUrl: `http://127.0.0.1:${tport}`,
-    collectorDb: join(dir, 'collector', 'audit.db'),
-    bufferDb: join(dir, 'sidecar', 'buffer.db'),
-  };
+  return makeDeployment({ ...opts, prefix: 'sealtrail-redact-e2e-' });
 }
 
-export async function startCollector(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const p = spawnCli(['collector', '--config', d.config], { env });
-  await waitFor('collector /healthz', async () => {
-    if (p.child.exitCode !== null) throw new Error(`collector exited: ${p.stderr()}`);
-    return (await getJson(`${d.collectorUrl}/healthz`)).status === 200;
-  }, 30_000);
-  return p;
+export function startCollector(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  return startCollectorProc(d, env);
 }
 
-export async function startSidecar(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const p = spawnCli(['sidecar', '--config', d.config], { env });
-  await waitFor('sidecar /readyz', async () => {
-    if (p.child.exitCode !== null) throw new Error(`sidecar exited (${p.child.exitCode}): ${p.stderr()}`);
-    return (await getJson(`${d.telemetryUrl}/readyz`)).status === 200;
-  }, 30_000);
-  return p;
+export function startSidecar(d: Deployment, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  return startSidecarProc(d, true, env);
 }
 
 /** Prometheus text from the sidecar's /metrics, summed per metric name over all label sets. */
