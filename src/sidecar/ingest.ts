@@ -126,9 +126,14 @@ export class Ingest {
       } catch (err) {
         if (err instanceof SealtrailError) {
           reject(line, err.code, err.message);
-          continue;
+        } else {
+          // Anything else (a RangeError, a bug in a rule) must not fail the whole
+          // chunk: the source would offer the same lines again forever. The
+          // message of a foreign error may quote the input, so only its name is kept.
+          const name = err instanceof Error ? err.name : typeof err;
+          reject(line, 'record_failed', `line could not be turned into a record (${name})`);
         }
-        throw err;
+        continue;
       }
       const leaf = leafHash(Buffer.from(recordText, 'utf8'));
       const mac = chainNext(this.opts.hmacKey, prevMac, leaf);

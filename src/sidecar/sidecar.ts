@@ -98,75 +98,97 @@ export async function startSidecar(
     }
   };
 
-  for (const src of cfg.sources) {
-    const source = new FileSource({
-      id: src.id,
-      include: src.include,
-      exclude: src.exclude,
-      maxLineBytes: src.max_line_bytes,
-      // start_at applies to files found at the stream's first start only; after a
-      // restart, files that appeared while the sidecar was down are read whole.
-      startAt: buffer.created ? src.start_at : 'beginning',
-      positions: { get: (s, k) => buffer.getPosition(s, k) },
-      sink: async (chunk: LineChunk) => {
-        const r = ingest.ingest({
-          source: chunk.source,
-          path: chunk.file.path,
-          fileKey: chunk.file.key,
-          lines: chunk.lines,
-          position: { source: chunk.source, ...chunk.position },
-        });
-        record(chunk.source, r, chunk.lines.length);
-        sealBatches(false);
-        updateBackpressure();
-      },
-      onError: (err) => logger.error({ source: src.id, code: (err as { code?: string }).code, err: err.message }, 'source error; will retry'),
-    });
-    sources.push(source);
-  }
-
-  const sealTimer = setInterval(() => {
-    try {
-      sealBatches(true);
-    } catch (err) {
-      logger.error({ err: (err as Error).message }, 'sealing failed; will retry');
-    }
-  }, cfg.seal.max_interval);
-
-  const telemetry = await startTelemetryServer(cfg.telemetry.listen, metrics, {
-    healthy: () => {
-      try {
-        buffer.db.prepare('SELECT 1').get();
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    ready: () => sources.every((s) => s.ready),
-    refresh: () => {
-      const s = buffer.stats();
-      metrics.bufferRecords.set(s.records);
-      metrics.bufferBytes.set(s.bytes);
-      metrics.unanchoredRecords.set(s.records);
-      metrics.chainHeadSeq.set(s.nextSeq - 1);
-      const oldest = buffer.oldestUnacked();
-      metrics.shippingLag.set(oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0);
-      metrics.fileLag.reset();
-      cfg.sources.forEach((src, i) => {
-        for (const f of sources[i]!.files()) metrics.fileLag.set({ source: src.id, path: f.path }, Math.max(0, f.size - f.offset));
+  let sealTimer: NodeJS.Timeout | undefined;
+  let telemetry: Awaited<ReturnType<typeof startTelemetryServer>> | undefined;
+  const healthCheck = buffer.db.prepare('SELECT 1');
+  try {
+    for (const src of cfg.sources) {
+      const source = new FileSource({
+        id: src.id,
+        include: src.include,
+        exclude: src.exclude,
+        maxLineBytes: src.max_line_bytes,
+        // start_at applies to files found at the stream's first start only; after a
+        // restart, files that appeared while the sidecar was down are read whole.
+        startAt: buffer.created ? src.start_at : 'beginning',
+        positions: { get: (s, k) => buffer.getPosition(s, k) },
+        sink: async (chunk: LineChunk) => {
+          const r = ingest.ingest({
+            source: chunk.source,
+            path: chunk.file.path,
+            fileKey: chunk.file.key,
+            lines: chunk.lines,
+            position: { source: chunk.source, ...chunk.position },
+          });
+          // The lines are committed now: nothing after this may reject, or the
+          // source would offer the same lines again and they would be stored twice.
+          try {
+            record(chunk.source, r, chunk.lines.length);
+            sealBatches(false);
+            updateBackpressure();
+          } catch (err) {
+            logger.error({ source: chunk.source, err: (err as Error).message }, 'sealing after ingest failed; the seal timer retries');
+          }
+        },
+        onError: (err) => logger.error({ source: src.id, code: (err as { code?: string }).code, err: err.message }, 'source error; will retry'),
       });
-    },
-  });
+      sources.push(source);
+    }
 
-  shipper.start();
-  for (const s of sources) await s.start();
-  logger.info({ stream: buffer.stream, telemetry: telemetry.url, collector: cfg.ship.url }, 'sidecar started');
+    sealTimer = setInterval(() => {
+      try {
+        sealBatches(true);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'sealing failed; will retry');
+      }
+    }, cfg.seal.max_interval);
+
+    telemetry = await startTelemetryServer(cfg.telemetry.listen, metrics, {
+      healthy: () => {
+        try {
+          healthCheck.get();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      ready: () => sources.every((s) => s.ready),
+      refresh: () => {
+        const s = buffer.stats();
+        metrics.bufferRecords.set(s.records);
+        metrics.bufferBytes.set(s.bytes);
+        metrics.unanchoredRecords.set(s.records);
+        metrics.chainHeadSeq.set(s.nextSeq - 1);
+        const oldest = buffer.oldestUnacked();
+        metrics.shippingLag.set(oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0);
+        metrics.fileLag.reset();
+        cfg.sources.forEach((src, i) => {
+          for (const f of sources[i]!.files()) metrics.fileLag.set({ source: src.id, path: f.path }, Math.max(0, f.size - f.offset));
+        });
+      },
+    });
+
+    shipper.start();
+    for (const s of sources) await s.start();
+  } catch (err) {
+    // A half-started sidecar must not keep the process alive (timer, server, watchers, shipper loop).
+    clearInterval(sealTimer);
+    await Promise.allSettled(sources.map((s) => s.close()));
+    await shipper.close().catch(() => undefined);
+    await telemetry?.close().catch(() => undefined);
+    buffer.close();
+    throw err;
+  }
+  const telemetryUrl = telemetry.url;
+  const telemetryServer = telemetry;
+  const timer = sealTimer;
+  logger.info({ stream: buffer.stream, telemetry: telemetryUrl, collector: cfg.ship.url }, 'sidecar started');
 
   return {
     stream: buffer.stream,
     buffer,
     metrics,
-    telemetryUrl: telemetry.url,
+    telemetryUrl,
     reload() {
       try {
         const next = loadRules();
@@ -178,19 +200,29 @@ export async function startSidecar(
     },
     async shutdown(deadlineMs: number) {
       // Fixed order: stop reading (committing what was read), seal, ship, close.
+      // Every step runs even if an earlier one failed, so nothing keeps the process alive.
       const readDeadline = Date.now() + Math.max(0, (deadlineMs - Date.now()) / 4);
-      await Promise.all(sources.map((s) => s.drain(readDeadline)));
-      await Promise.all(sources.map((s) => s.close()));
-      clearInterval(sealTimer);
-      sealBatches(true);
-      await shipper.drain(deadlineMs);
-      await shipper.close();
-      await telemetry.close();
-      const left = buffer.stats();
-      if (left.records > 0) {
-        logger.warn({ stream: buffer.stream, unanchored: left.records }, 'shutdown deadline reached with records not yet acknowledged; they stay in the buffer and ship on the next start');
+      try {
+        await Promise.all(sources.map((s) => s.drain(readDeadline)));
+        await Promise.allSettled(sources.map((s) => s.close()));
+        clearInterval(timer);
+        try {
+          sealBatches(true);
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, 'sealing at shutdown failed; unsealed records stay in the buffer');
+        }
+        await shipper.drain(deadlineMs);
+      } finally {
+        clearInterval(timer);
+        await Promise.allSettled(sources.map((s) => s.close()));
+        await shipper.close().catch(() => undefined);
+        await telemetryServer.close();
+        const left = buffer.db.open ? buffer.stats() : undefined;
+        if (left && left.records > 0) {
+          logger.warn({ stream: buffer.stream, unanchored: left.records }, 'shutdown deadline reached with records not yet acknowledged; they stay in the buffer and ship on the next start');
+        }
+        buffer.close();
       }
-      buffer.close();
       logger.info({ stream: buffer.stream }, 'sidecar stopped');
     },
   };

@@ -409,3 +409,24 @@ describe('Ingest: a failing commit leaves the chain cursor where it was', () => 
     expectChainFromGenesis();
   });
 });
+
+describe('Ingest: unexpected errors', () => {
+  it('quarantines a line whose processing throws a foreign error, without its message, and keeps the rest of the chunk', () => {
+    const canary = 'FOREIGN-ERROR-CANARY-51c2';
+    const throwing: Ruleset = {
+      ...EMPTY_RULESET,
+      redact: (value: unknown, hits: Record<string, number>, ctx?: { tenant?: string }) => {
+        if ((value as { boom?: unknown }).boom) throw new TypeError(`cannot read ${canary}`);
+        return EMPTY_RULESET.redact(value, hits, ctx ?? {});
+      },
+    } as Ruleset;
+    const ing = new Ingest(buffer, { hmacKey: HMAC_KEY, keyId: KEY_ID, ruleset: () => throwing });
+    const r = ing.ingest(chunkOf([ev(0), `{"event_type":"x","boom":1}`, ev(1)]));
+    expect(r.records).toBe(2);
+    expect(r.quarantined).toEqual([{ reason: 'record_failed' }]);
+    const q = quarantine();
+    expect(q).toHaveLength(1);
+    expect(q[0]!.message).not.toContain(canary);
+    expect(q[0]!.message).toContain('TypeError');
+  });
+});

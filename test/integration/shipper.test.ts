@@ -325,3 +325,39 @@ describe('Shipper: drain and close', () => {
     }
   });
 });
+
+describe('Shipper: retries and local failures', () => {
+  it('builds the wire body of a batch once, however often it is retried', async () => {
+    fill(3, 3);
+    let calls = 0;
+    const orig = buffer.wireBatch.bind(buffer);
+    buffer.wireBatch = (row, vkey) => {
+      calls++;
+      return orig(row, vkey);
+    };
+    collector.responder = (_req, i) => (i < 4 ? { status: 503 } : ackFor(_req));
+    const s = shipper({ backoffInitialMs: 4, backoffMaxMs: 8 });
+    s.start();
+    await waitFor(() => collector.accepted.length === 1, 'batch accepted after retries');
+    expect(collector.received.length).toBe(5);
+    expect(calls).toBe(1);
+    for (const r of collector.received) expect(r.body).toEqual(collector.received[0]!.body);
+  });
+
+  it('a batch the buffer cannot build halts shipping instead of rejecting the loop', async () => {
+    fill(2, 1);
+    const orig = buffer.wireBatch.bind(buffer);
+    let fail = true;
+    buffer.wireBatch = (row, vkey) => {
+      if (fail) throw new Error('disk says no');
+      return orig(row, vkey);
+    };
+    const s = shipper({ backoffInitialMs: 4, backoffMaxMs: 20 });
+    s.start();
+    await waitFor(() => metrics.shippingHalted.get().then((g) => g.values[0]?.value === 1), 'halted');
+    expect(collector.received).toHaveLength(0);
+    fail = false;
+    await waitFor(() => collector.accepted.length === 2, 'both batches after recovery');
+    expect(buffer.stats().records).toBe(0);
+  });
+});

@@ -122,6 +122,9 @@ export class AuditBuffer {
     insertAck: Database.Statement;
     deleteRecords: Database.Statement;
     deleteSuperseded: Database.Statement;
+    rangeSize: Database.Statement;
+    oldestRecord: Database.Statement;
+    quarantineCount: Database.Statement;
   };
 
   private constructor(db: Database.Database, path: string, stream: string, created: boolean) {
@@ -158,6 +161,9 @@ export class AuditBuffer {
       deleteSuperseded: db.prepare(
         'DELETE FROM batches WHERE batch < ? AND batch IN (SELECT batch FROM acks)',
       ),
+      rangeSize: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM records WHERE seq BETWEEN ? AND ?'),
+      oldestRecord: db.prepare('SELECT received_at FROM records ORDER BY seq LIMIT 1'),
+      quarantineCount: db.prepare('SELECT COUNT(*) AS n FROM quarantine'),
     };
 
     const last = db.prepare('SELECT * FROM batches ORDER BY batch DESC LIMIT 1').get() as RawBatch | undefined;
@@ -386,9 +392,7 @@ export class AuditBuffer {
     let freed = 0;
     this.db.transaction(() => {
       this.stmts.insertAck.run(row.batch, new Date().toISOString());
-      const r = this.db
-        .prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM records WHERE seq BETWEEN ? AND ?')
-        .get(row.firstSeq, row.lastSeq) as { n: number; b: number };
+      const r = this.stmts.rangeSize.get(row.firstSeq, row.lastSeq) as { n: number; b: number };
       freed = r.n;
       freedBytes = r.b;
       this.stmts.deleteRecords.run(row.firstSeq, row.lastSeq);
@@ -410,14 +414,14 @@ export class AuditBuffer {
 
   /** received_at of the oldest record still waiting for an acknowledgement. */
   oldestUnacked(): string | undefined {
-    const r = this.db.prepare('SELECT received_at FROM records ORDER BY seq LIMIT 1').get() as
+    const r = this.stmts.oldestRecord.get() as
       | { received_at: string }
       | undefined;
     return r?.received_at;
   }
 
   quarantineCount(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
+    return (this.stmts.quarantineCount.get() as { n: number }).n;
   }
 
   close(): void {

@@ -39,6 +39,8 @@ export class Shipper {
   private attempt = 0;
   private stopAt = Number.POSITIVE_INFINITY;
   private abort = new AbortController();
+  /** wire body of the batch being retried: a sealed batch never changes, so it is built once */
+  private cached: { batch: number; body: string } | undefined;
 
   constructor(buffer: AuditBuffer, opts: ShipperOptions) {
     this.buffer = buffer;
@@ -111,15 +113,34 @@ export class Shipper {
         continue;
       }
       if (Date.now() >= this.stopAt) return;
-      const delay = await this.shipOne(row);
+      let delay: number;
+      try {
+        delay = await this.shipOne(row);
+      } catch (err) {
+        // e.g. the buffer cannot produce the batch: a rejected loop would be an
+        // unhandled rejection; halt (records kept) and look again later.
+        this.cached = undefined;
+        this.opts.metrics.batchesFailed.inc({ reason: 'local_error' });
+        this.opts.metrics.shippingHalted.set(1);
+        this.opts.logger.error({ batch: row.batch, err: (err as Error).message }, 'cannot build the batch to ship; re-probing');
+        delay = this.opts.backoffMaxMs;
+      }
       if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())));
     }
+  }
+
+  private bodyOf(row: BatchRow): string {
+    if (this.cached?.batch !== row.batch) {
+      const body = JSON.stringify(this.buffer.wireBatch(row, row.batch === 0 ? this.opts.vkey : undefined));
+      this.cached = { batch: row.batch, body };
+    }
+    return this.cached.body;
   }
 
   /** Returns how long to wait before the next attempt (0 after an ack). */
   private async shipOne(row: BatchRow): Promise<number> {
     const { logger, metrics } = this.opts;
-    const body = JSON.stringify(this.buffer.wireBatch(row, row.batch === 0 ? this.opts.vkey : undefined));
+    const body = this.bodyOf(row);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     const end = metrics.shipDuration.startTimer();
@@ -164,6 +185,7 @@ export class Shipper {
         return this.opts.backoffMaxMs;
       }
       this.buffer.ack(row);
+      this.cached = undefined;
       this.attempt = 0;
       metrics.batchesShipped.inc();
       metrics.shippingHalted.set(0);

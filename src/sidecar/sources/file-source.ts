@@ -552,12 +552,15 @@ export class FileSource {
     }
   }
 
+  private async checkPendingPaths(): Promise<void> {
+    if (!this.pendingPaths.size) return;
+    const paths = [...this.pendingPaths];
+    this.pendingPaths.clear();
+    for (const p of paths) await this.checkPath(p, false);
+  }
+
   private async housekeeping(): Promise<void> {
-    if (this.pendingPaths.size) {
-      const paths = [...this.pendingPaths];
-      this.pendingPaths.clear();
-      for (const p of paths) await this.checkPath(p, false);
-    }
+    await this.checkPendingPaths();
     const now = Date.now();
     const force = this.forcePoll;
     this.forcePoll = false;
@@ -569,9 +572,7 @@ export class FileSource {
       this.lastRescan = now;
       for (const p of await this.scan()) await this.checkPath(p, false);
       // Paths freed by a rotation seen in checkTails are in pendingPaths now.
-      const paths = [...this.pendingPaths];
-      this.pendingPaths.clear();
-      for (const p of paths) await this.checkPath(p, false);
+      await this.checkPendingPaths();
     }
     if (this.drainState && !this.drainState.targets) {
       this.drainState.targets = new Map([...this.tails.values()].map((t) => [t.key, t.size]));

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { splitHostPort } from '../../config/units.js';
 import type { SidecarMetrics } from './metrics.js';
 
 export interface TelemetryProbes {
@@ -8,12 +9,6 @@ export interface TelemetryProbes {
   ready(): boolean;
   /** refresh gauges just before a scrape */
   refresh(): void;
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
-  return { host, port: Number(listen.slice(i + 1)) };
 }
 
 export async function startTelemetryServer(
@@ -43,7 +38,7 @@ export async function startTelemetryServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
-  const { host, port } = parseListen(listen);
+  const { host, port } = splitHostPort(listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -53,6 +48,11 @@ export async function startTelemetryServer(
   return {
     server,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // a scraper's keep-alive connection must not hold shutdown open
+        server.closeAllConnections();
+      }),
   };
 }
