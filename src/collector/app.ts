@@ -78,6 +78,14 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     bodyLimit: opts.max_body_bytes,
     routerOptions: { maxParamLength: 300 },
     return503OnClosing: true,
+    // Router-level errors (a path like /v1/streams/%ZZ/records, a bad
+    // content-type header) skip setErrorHandler; without this they answer in
+    // Fastify's own shape and echo the URL.
+    frameworkErrors: (err: FastifyError, _req: unknown, reply: { code(status: number): { send(body: unknown): unknown } }) => {
+      const known = FASTIFY_ERRORS[err.code];
+      const status = known?.status ?? 400;
+      void reply.code(status).send(errorBody(known?.code ?? 'bad_request', known?.message ?? 'malformed request'));
+    },
   }) as unknown as FastifyInstance;
 
   app.addHook('onResponse', async (req, reply) => {

@@ -1,9 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { CollectorConfig } from '../config/types.js';
 import { splitHostPort } from '../config/units.js';
 import { ConfigError } from '../core/errors.js';
-import { readHmacKey, readVerifierKeyFile } from '../keyfiles.js';
+import { readHmacKey, readSecretText, readVerifierKeyFile } from '../keyfiles.js';
 import type { Logger } from '../log.js';
 import { startCollector, type RunningCollector } from './app.js';
 import type { CollectorOptions } from './options.js';
@@ -14,7 +12,7 @@ import type { AuditStore } from './store/types.js';
 export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptions {
   const tokens = [...cfg.auth.admin_tokens];
   for (const f of cfg.auth.admin_token_files) {
-    const t = readVerifierKeyFile(f);
+    const t = readSecretText(f, 'admin token file');
     if (t.length < 16) throw new ConfigError('token_file_invalid', `admin token file ${f} must hold a token of at least 16 characters`);
     tokens.push(t);
   }
@@ -29,7 +27,7 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
 }
 
 export function openStore(cfg: CollectorConfig): AuditStore {
-  mkdirSync(dirname(cfg.store.path), { recursive: true });
+  // openDatabase creates the parent directory.
   return openSqliteStore(cfg.store.path);
 }
 

@@ -57,10 +57,12 @@ export interface BatchKeys {
   pinVkey?: string;
 }
 
-export interface VerifiedRecord extends NewRecord {
-  /** the parsed canonical text */
-  record: Record<string, unknown>;
-}
+/**
+ * A record as verified and ready to store. The parsed object is not kept: it
+ * is only needed to extract the index fields, and holding every parsed record
+ * of a multi-megabyte batch until the insert commits would double its memory.
+ */
+export type VerifiedRecord = NewRecord;
 
 export interface VerifiedBatch {
   batch: ParsedBatch;
@@ -313,7 +315,6 @@ export function verifyBatch(
       throw new BatchError(422, 'batch_record_invalid', `${at}: record "time" is not an RFC 3339 timestamp`);
     }
     records[i] = {
-      record,
       seq: w.seq,
       canonical: w.canonical,
       leaf: leafHash(Buffer.from(w.canonical, 'utf8')),

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BatchError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import type { CollectorContext } from '../context.js';
-import { StoreConflictError, type StreamState } from '../store/types.js';
+import { StoreConflictError, type StoredBatch, type StreamState } from '../store/types.js';
 import { batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch } from '../verify-batch.js';
 
 interface Ack {
@@ -45,10 +45,9 @@ function trustFor(ctx: CollectorContext, batch: ParsedBatch, state: StreamState 
   );
 }
 
-/** The ack for a resend of a stored identical batch; undefined if none is stored or it differs. */
-async function storedOutcome(ctx: CollectorContext, batch: ParsedBatch, digest?: string): Promise<Ack | undefined> {
-  const stored = await ctx.store.getBatch(batch.stream, batch.batch);
-  if (!stored || stored.digest !== (digest ?? batchDigest(batch))) return undefined;
+/** The ack for a resend of `stored` when it is the identical batch; undefined otherwise. */
+function duplicateAck(batch: ParsedBatch, stored: StoredBatch | undefined, digest: () => string): Ack | undefined {
+  if (!stored || stored.digest !== digest()) return undefined;
   return { ack: { stream: batch.stream, batch: batch.batch, tree_size: stored.lastSeq + 1 }, duplicate: true };
 }
 
@@ -76,7 +75,8 @@ export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext
       const trust = trustFor(ctx, batch, state);
 
       if (state && batch.batch < state.nextBatch) {
-        const known = await storedOutcome(ctx, batch);
+        const stored = await ctx.store.getBatch(batch.stream, batch.batch);
+        const known = duplicateAck(batch, stored, () => batchDigest(batch));
         if (known) return known;
         // Only a batch signed by the stream's own key is a fork worth an
         // alert; anything else is just a bad request.
@@ -107,9 +107,10 @@ export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext
         // retry that raced its own first attempt). The signature is already
         // verified, so the stored batch decides: same digest, a duplicate;
         // different, a genuine fork.
-        const known = await storedOutcome(ctx, batch, verified.digest);
+        const stored = await ctx.store.getBatch(batch.stream, batch.batch);
+        const known = duplicateAck(batch, stored, () => verified.digest);
         if (known) return known;
-        if (await ctx.store.getBatch(batch.stream, batch.batch)) throw forkAlert(ctx, batch);
+        if (stored) throw forkAlert(ctx, batch);
         throw new BatchError(503, 'batch_conflict', `${where}: stream advanced concurrently, retry`);
       }
       if (trust.pin !== undefined) {

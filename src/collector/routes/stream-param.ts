@@ -1,6 +1,9 @@
+import type { FastifyInstance } from 'fastify';
+import type { CollectorContext } from '../context.js';
 import { ApiError } from '../http-error.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { STREAM_ID } from '../verify-batch.js';
+import { readInt, readQuery } from './query.js';
 
 /** Validates the :stream path parameter and loads its head; 404 when never seen. */
 export async function loadStream(store: AuditStore, params: unknown): Promise<StreamState> {
@@ -11,4 +14,36 @@ export async function loadStream(store: AuditStore, params: unknown): Promise<St
   const state = await store.getStreamState(stream);
   if (!state) throw new ApiError(404, 'stream_not_found', `stream ${stream} not found`);
   return state;
+}
+
+export interface StreamPage {
+  /** the stream's head as loaded before the page was read */
+  state: StreamState;
+  /** the value of the `from` parameter (inclusive), 0 when absent */
+  from: number;
+  limit: number;
+}
+
+/**
+ * GET /v1/streams/:stream/<what>: admin auth, a known stream, and a strict
+ * query of exactly `fromParam` and `limit`. `page` reads and shapes the rows.
+ */
+export function registerStreamPageRoute(
+  app: FastifyInstance,
+  ctx: CollectorContext,
+  route: { path: string; fromParam: string; defaultLimit: number; maxLimit: number },
+  page: (p: StreamPage) => Promise<unknown>,
+): void {
+  const allowed = [route.fromParam, 'limit'];
+  app.get(
+    route.path,
+    { preHandler: async (req) => ctx.auth.check(req.headers.authorization) },
+    async (req) => {
+      const state = await loadStream(ctx.store, req.params);
+      const q = readQuery(req.query, allowed);
+      const from = readInt(q, route.fromParam, 0, 0, Number.MAX_SAFE_INTEGER);
+      const limit = readInt(q, 'limit', route.defaultLimit, 1, route.maxLimit);
+      return page({ state, from, limit });
+    },
+  );
 }

@@ -3,11 +3,7 @@
  * like the data: never edit a released entry, add a new version instead,
  * because existing files have already recorded the old version as applied.
  */
-export interface SqliteMigration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from '../../sqlite/open.js';
 
 const INDEXED_FILTER_COLUMNS = [
   'tenant',
@@ -38,7 +34,7 @@ const filterIndexes = INDEXED_FILTER_COLUMNS.map(
   (c) => `CREATE INDEX records_${c}_time ON records(${c}, time_key) WHERE ${c} IS NOT NULL;`,
 ).join('\n');
 
-export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'initial',

@@ -1,5 +1,7 @@
-import Database from 'better-sqlite3';
-import { SQLITE_MIGRATIONS, type SqliteMigration } from './sqlite-migrations.js';
+import type Database from 'better-sqlite3';
+import { BufferError } from '../../core/errors.js';
+import { migrate, openDatabase, type Migration } from '../../sqlite/open.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   StoreConflictError,
   StoreError,
@@ -19,7 +21,7 @@ export interface SqliteStoreOptions {
   /** how long a writer waits for another process's lock (default 5000 ms) */
   busy_timeout_ms?: number;
   /** for tests of newer schemas; defaults to the built-in list */
-  migrations?: readonly SqliteMigration[];
+  migrations?: readonly Migration[];
 }
 
 interface HeadRow {
@@ -96,41 +98,6 @@ function toState(h: HeadRow): StreamState {
   };
 }
 
-/**
- * Applies missing migrations, each in its own transaction with its version
- * row, so a crash mid-migration leaves the previous version intact.
- */
-function migrate(db: Database.Database, migrations: readonly SqliteMigration[]): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT    NOT NULL,
-    applied_at TEXT    NOT NULL
-  ) STRICT`);
-  const applied = new Set(
-    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
-      (r) => r.version,
-    ),
-  );
-  const known = new Set(migrations.map((m) => m.version));
-  for (const v of applied) {
-    if (!known.has(v)) {
-      // An older build must not write into a schema it does not understand.
-      throw new StoreError(
-        'store_schema_newer',
-        `database has schema version ${v}, unknown to this build (knows up to ${Math.max(0, ...known)})`,
-      );
-    }
-  }
-  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (applied.has(m.version)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      record.run(m.version, m.name, new Date().toISOString());
-    }).immediate();
-  }
-}
-
 export class SqliteAuditStore implements AuditStore {
   readonly path: string;
   private readonly db: Database.Database;
@@ -142,20 +109,29 @@ export class SqliteAuditStore implements AuditStore {
   /** Opens (creating if needed) and migrates the database file; synchronous. */
   constructor(path: string, opts: SqliteStoreOptions = {}) {
     this.path = path;
-    const db = new Database(path);
+    // openDatabase: mkdir, WAL, synchronous=FULL (an acknowledged batch is a
+    // promise to the sidecar, which then deletes its copy), busy_timeout.
+    const db = openDatabase(path);
     this.db = db;
     try {
-      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.busy_timeout_ms ?? 5000))}`);
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (opts.busy_timeout_ms !== undefined) {
+        db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(opts.busy_timeout_ms))}`);
+      }
+      const mode = db.pragma('journal_mode', { simple: true });
       if (path !== ':memory:' && String(mode).toLowerCase() !== 'wal') {
         throw new StoreError('store_open_failed', `${path}: cannot enable WAL (journal_mode is ${String(mode)})`);
       }
-      // An acknowledged batch is a promise to the sidecar, which then deletes
-      // its copy: the commit must be durable before we answer 200.
-      db.pragma('synchronous = FULL');
       // Index pages of recent time ranges stay hot across batches.
       db.pragma('cache_size = -65536');
-      migrate(db, opts.migrations ?? SQLITE_MIGRATIONS);
+      try {
+        migrate(db, opts.migrations ?? SQLITE_MIGRATIONS);
+      } catch (err) {
+        // An older build must not write into a schema it does not understand.
+        if (err instanceof BufferError && err.code === 'schema_too_new') {
+          throw new StoreError('store_schema_newer', err.message, { cause: err });
+        }
+        throw err;
+      }
     } catch (err) {
       db.close();
       throw err;

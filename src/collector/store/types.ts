@@ -52,7 +52,8 @@ export interface NewRecord extends RecordIndexFields {
   keyId: string;
 }
 
-export interface AppendBatchInput {
+/** A stored batch: its place in the stream, checkpoint and identity digest. */
+export interface StoredBatch {
   stream: string;
   batch: number;
   firstSeq: number;
@@ -63,19 +64,12 @@ export interface AppendBatchInput {
   digest: string;
   /** collector time, RFC 3339 */
   receivedAt: string;
+}
+
+export interface AppendBatchInput extends StoredBatch {
   records: readonly NewRecord[];
   /** the head after this batch; its nextBatch must be batch + 1 */
   newState: StreamState;
-}
-
-export interface StoredBatch {
-  stream: string;
-  batch: number;
-  firstSeq: number;
-  lastSeq: number;
-  checkpoint: string;
-  digest: string;
-  receivedAt: string;
 }
 
 /** Equality filters; every given filter must match (AND). */
