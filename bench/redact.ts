@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import RE2 from 're2';
 import { loadRuleset } from '../src/sidecar/redact/index.js';
+import { prng } from './prng.js';
 
 /** The engine API from docs/redaction.md (compiles against older engines too). */
 interface BenchRuleset {
@@ -36,17 +37,6 @@ const SECONDS = Number(process.env.BENCH_REDACT_SECONDS ?? 1) || 1;
 const EVENTS = 2000;
 
 // ---------------------------------------------------------------- events
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(20261122);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;

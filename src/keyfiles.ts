@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { dirname } from 'node:path';
 import { ConfigError } from './core/errors.js';
 import { verifierKeyFromSignerKey } from './core/keys.js';
-import { generateKeyPair, parseSignerKey, type NoteSigner } from './core/note.js';
+import { generateKeyPair, parseSignerKeyPair, type NoteSigner } from './core/note.js';
 
 const MAX_KEY_FILE = 64 * 1024;
 
@@ -22,15 +22,23 @@ function readSmall(path: string, what: string): string {
 export function readSigningKey(path: string): { signer: NoteSigner; vkey: string } {
   const text = readSmall(path, 'signing key file').trim();
   try {
-    return { signer: parseSignerKey(text), vkey: verifierKeyFromSignerKey(text) };
+    return parseSignerKeyPair(text);
   } catch {
     throw new ConfigError('key_file_invalid', `signing key file ${path} does not hold a signed-note Ed25519 signer key`);
   }
 }
 
+/**
+ * Reads a small text file holding one secret or key (an admin token, ...),
+ * trimmed. `what` names the file in errors; the content never appears in one.
+ */
+export function readSecretText(path: string, what: string): string {
+  return readSmall(path, what).trim();
+}
+
 /** Reads a verifier key file (signed-note "<name>+<hash>+<key>" text). */
 export function readVerifierKeyFile(path: string): string {
-  return readSmall(path, 'verifier key file').trim();
+  return readSecretText(path, 'verifier key file');
 }
 
 /**
@@ -90,7 +98,7 @@ export function ensureKeyFiles(opts: { skey: string; vkey: string; hmac: string;
     createSigningKeyFiles(opts.skey, opts.vkey, opts.name);
     created = true;
   } else if (!existsSync(opts.vkey)) {
-    writeFileSync(opts.vkey, `${verifierKeyFromSignerKey(readFileSync(opts.skey, 'utf8'))}\n`);
+    writeFileSync(opts.vkey, `${verifierKeyFromSignerKey(readSmall(opts.skey, 'signing key file'))}\n`);
   }
   if (!existsSync(opts.hmac)) {
     createHmacKeyFile(opts.hmac);

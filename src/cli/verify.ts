@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../core/checkpoint.js';
+import { BufferError, SealtrailError } from '../core/errors.js';
 import { parseNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { readHmacKey, readVerifierKeyFile } from '../keyfiles.js';
 import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
-import { fetchEvidence } from '../verify/from-url.js';
-import { formatReport, verifyStream, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
+import { fetchEvidence, type RemoteStreamEvidence } from '../verify/from-url.js';
+import { formatReport, verifyStream, verifyStreamAsync, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
 import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
 
 const DEV_KEYS = './.sealtrail/keys';
@@ -72,36 +73,41 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   const keys = loadKeys(values.keys, values.vkey!, values['hmac-key']!);
   const extra = loadCheckpointFiles(values.checkpoint!);
 
-  let streams: StreamEvidence[];
+  let streams: Iterable<StreamEvidence> | AsyncIterable<RemoteStreamEvidence>;
   let close = (): void => {};
   if (values.db !== undefined) {
     if (!existsSync(values.db)) throw new UsageError(`--db ${values.db}: no such file`);
-    const ev = openEvidenceDb(values.db);
+    let ev;
+    try {
+      ev = openEvidenceDb(values.db);
+    } catch (err) {
+      throw dbError(values.db, err);
+    }
     streams = ev.streams;
     close = ev.close;
   } else {
     const token = values.token ?? process.env.SEALTRAIL_ADMIN_TOKEN ?? readDevToken();
     if (!token) throw new UsageError('verify --url needs an admin token: --token, SEALTRAIL_ADMIN_TOKEN or ./.sealtrail/admin.token');
-    streams = await fetchEvidence(values.url!, token);
+    streams = fetchEvidence(values.url!, token);
   }
   const reports: StreamReport[] = [];
+  const report = (r: StreamReport): void => {
+    reports.push(r);
+    process.stdout.write(`${formatReport(r)}\n`);
+  };
   try {
     const seen = new Set<string>();
-    for (const s of streams) {
+    // A database is read synchronously; a live collector page by page as records are checked.
+    for await (const s of streams) {
       seen.add(`sealtrail/${s.stream}`);
       const cps = [...s.checkpoints, ...(extra.get(`sealtrail/${s.stream}`) ?? [])];
-      const r = verifyStream(s.stream, s.records, cps, keys, s.base);
-      reports.push(r);
-      process.stdout.write(`${formatReport(r)}\n`);
+      report(isRemote(s) ? await verifyStreamAsync(s.stream, s.records, cps, keys) : verifyStream(s.stream, s.records, cps, keys, s.base));
     }
     for (const [origin, list] of extra) {
-      if (!seen.has(origin)) {
-        const stream = origin.replace(/^sealtrail\//, '');
-        const r = verifyStream(stream, [], list, keys);
-        reports.push(r);
-        process.stdout.write(`${formatReport(r)}\n`);
-      }
+      if (!seen.has(origin)) report(verifyStream(origin.replace(/^sealtrail\//, ''), [], list, keys));
     }
+  } catch (err) {
+    throw values.db === undefined ? err : dbError(values.db, err);
   } finally {
     close();
   }
@@ -116,6 +122,19 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   }
   process.stdout.write(`verified ${reports.length} stream(s), ${reports.reduce((n, r) => n + r.records, 0)} records\n`);
   return EXIT_OK;
+}
+
+/**
+ * A damaged or foreign database (not SQLite, wrong column types, missing rows)
+ * is named as such, not reported as an internal error with a stack.
+ */
+function dbError(path: string, err: unknown): unknown {
+  if (err instanceof SealtrailError || err instanceof UsageError || !(err instanceof Error)) return err;
+  return new BufferError('db_unreadable', `--db ${path}: evidence cannot be read (${err.name}: ${err.message})`, { cause: err });
+}
+
+function isRemote(s: StreamEvidence | RemoteStreamEvidence): s is RemoteStreamEvidence {
+  return Symbol.asyncIterator in s.records;
 }
 
 function readDevToken(): string | undefined {

@@ -135,6 +135,14 @@ function splitKey(s: string): { name: string; hash: number; key: Buffer } {
 }
 
 export function parseSignerKey(skey: string): NoteSigner {
+  return parseSignerKeyPair(skey).signer;
+}
+
+/**
+ * Parses a signer key and also returns its verifier key text, derived from the
+ * same parse (the public half is computed anyway to check the key hash).
+ */
+export function parseSignerKeyPair(skey: string): { signer: NoteSigner; vkey: string } {
   if (typeof skey !== 'string' || !skey.startsWith('PRIVATE+KEY+')) {
     throw keyInvalid('signer key must start with PRIVATE+KEY+');
   }
@@ -152,9 +160,12 @@ export function parseSignerKey(skey: string): NoteSigner {
     const pub = rawPublicKey(createPublicKey(privateKey));
     if (noteKeyHash(name, ALG_ED25519, pub) !== hash) throw keyInvalid('key hash does not match the key');
     return {
-      name,
-      keyHash: hash,
-      sign: (msg: Uint8Array): Buffer => cryptoSign(null, msg, privateKey),
+      signer: {
+        name,
+        keyHash: hash,
+        sign: (msg: Uint8Array): Buffer => cryptoSign(null, msg, privateKey),
+      },
+      vkey: `${name}+${hex8(hash)}+${Buffer.concat([Buffer.from([ALG_ED25519]), pub]).toString('base64')}`,
     };
   } finally {
     key.fill(0);

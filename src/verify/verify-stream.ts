@@ -80,6 +80,125 @@ function openCheckpoints(stream: string, notes: readonly { note: string; label: 
 }
 
 /**
+ * The verification state of one stream, fed record by record, so the same
+ * checks run over a synchronous source (a SQLite file) and an asynchronous
+ * one (a live collector, page by page) without holding the records.
+ */
+class StreamCheck {
+  readonly report: StreamReport;
+  private readonly checkpoints: VerifiedCheckpoint[];
+  private readonly frontier: Frontier;
+  private prevMac: Buffer;
+  private expected: number;
+  private ci = 0;
+  private prevCheckpointSize: number;
+  private chainChecked = false;
+
+  constructor(
+    private readonly stream: string,
+    checkpointNotes: readonly { note: string; label: string }[],
+    private readonly keys: VerifyKeys,
+    base?: StreamBase,
+  ) {
+    this.report = { stream, ok: false, records: 0, checkpoints: checkpointNotes.length, treeSize: 0, chainChecked: false };
+    this.checkpoints = openCheckpoints(stream, checkpointNotes, keys);
+    this.frontier = base ? base.frontier.clone() : Frontier.empty();
+    this.prevMac = base ? base.prevMac : CHAIN_GENESIS;
+    this.expected = base ? base.size : 0;
+    this.prevCheckpointSize = this.expected;
+    while (this.ci < this.checkpoints.length && this.checkpoints[this.ci]!.cp.size < this.frontier.size) this.ci++;
+    this.checkRoot();
+  }
+
+  private checkRoot(): void {
+    const { checkpoints, frontier } = this;
+    while (this.ci < checkpoints.length && checkpoints[this.ci]!.cp.size === frontier.size) {
+      const { cp, label } = checkpoints[this.ci]!;
+      if (!frontier.root().equals(cp.root)) {
+        throw new Fail({
+          code: 'root_mismatch',
+          seq: this.prevCheckpointSize,
+          reason: `records seq ${this.prevCheckpointSize}..${cp.size - 1} do not hash to the root signed in ${label}`,
+        });
+      }
+      this.prevCheckpointSize = cp.size;
+      this.ci++;
+    }
+  }
+
+  add(r: EvidenceRecord): void {
+    const { stream, keys } = this;
+    if (r.seq !== this.expected) {
+      if (typeof r.seq === 'number' && r.seq > this.expected) {
+        throw new Fail({ code: 'seq_gap', seq: this.expected, reason: `record missing (next present is seq ${r.seq})` });
+      }
+      throw new Fail({ code: 'seq_duplicate', seq: typeof r.seq === 'number' ? r.seq : this.expected, reason: 'record repeated or out of order' });
+    }
+    if (typeof r.canonical !== 'string') throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record is not text' });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(r.canonical);
+    } catch {
+      throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record is not valid JSON' });
+    }
+    let again: string;
+    try {
+      again = canonicalize(parsed);
+    } catch {
+      throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record cannot be canonicalised' });
+    }
+    if (again !== r.canonical) throw new Fail({ code: 'record_not_canonical', seq: r.seq, reason: 'stored record is not in RFC 8785 canonical form' });
+    const rec = parsed as { stream?: unknown; seq?: unknown } | null;
+    if (rec === null || typeof rec !== 'object' || rec.stream !== stream || rec.seq !== r.seq) {
+      throw new Fail({ code: 'record_misplaced', seq: r.seq, reason: 'record names another stream or seq than where it is stored' });
+    }
+    const leaf = leafHash(Buffer.from(r.canonical, 'utf8'));
+    if (r.leaf && !r.leaf.equals(leaf)) throw new Fail({ code: 'leaf_mismatch', seq: r.seq, reason: 'record bytes do not match their stored leaf hash (record altered)' });
+    if (r.mac) {
+      const key = r.keyId === undefined ? undefined : keys.hmac.get(r.keyId);
+      if (key) {
+        this.chainChecked = true;
+        if (!chainNext(key, this.prevMac, leaf).equals(r.mac)) {
+          throw new Fail({ code: 'chain_broken', seq: r.seq, reason: `HMAC chain does not continue here (key id ${r.keyId})` });
+        }
+      }
+      this.prevMac = r.mac;
+    }
+    this.frontier.append(leaf);
+    this.expected++;
+    this.report.records++;
+    this.checkRoot();
+  }
+
+  finish(): StreamReport {
+    const { checkpoints, frontier, report } = this;
+    report.treeSize = frontier.size;
+    report.chainChecked = this.chainChecked;
+    const last = checkpoints[checkpoints.length - 1];
+    if (last && last.cp.size > frontier.size) {
+      throw new Fail({
+        code: 'records_missing',
+        seq: frontier.size,
+        reason: `${last.label} signs a tree of ${last.cp.size} records but only ${frontier.size} are present`,
+      });
+    }
+    if (this.ci < checkpoints.length) {
+      const cp = checkpoints[this.ci]!;
+      throw new Fail({ code: 'root_mismatch', seq: this.prevCheckpointSize, reason: `no record boundary matches ${cp.label}` });
+    }
+    report.ok = true;
+    return report;
+  }
+}
+
+function failedReport(stream: string, checkpoints: number, check: StreamCheck | undefined, err: unknown): StreamReport {
+  if (!(err instanceof Fail)) throw err;
+  const report = check?.report ?? { stream, ok: false, records: 0, checkpoints, treeSize: 0, chainChecked: false };
+  report.failure = err.failure;
+  return report;
+}
+
+/**
  * Verifies one stream from evidence alone: every record is canonical and
  * belongs at its seq; seqs have no gap; stored leaves and chain MACs (when the
  * HMAC key is held) match; the Merkle root at every signed checkpoint equals
@@ -93,92 +212,35 @@ export function verifyStream(
   keys: VerifyKeys,
   base?: StreamBase,
 ): StreamReport {
-  const report: StreamReport = { stream, ok: false, records: 0, checkpoints: checkpointNotes.length, treeSize: 0, chainChecked: false };
+  let check: StreamCheck | undefined;
   try {
-    const checkpoints = openCheckpoints(stream, checkpointNotes, keys);
-    const frontier = base ? base.frontier.clone() : Frontier.empty();
-    let prevMac = base ? base.prevMac : CHAIN_GENESIS;
-    let expected = base ? base.size : 0;
-    let chainChecked = false;
-    let ci = 0;
-    let prevCheckpointSize = base ? base.size : 0;
-    while (ci < checkpoints.length && checkpoints[ci]!.cp.size < frontier.size) ci++;
-    const checkRoot = (): void => {
-      while (ci < checkpoints.length && checkpoints[ci]!.cp.size === frontier.size) {
-        const { cp, label } = checkpoints[ci]!;
-        if (!frontier.root().equals(cp.root)) {
-          throw new Fail({
-            code: 'root_mismatch',
-            seq: prevCheckpointSize,
-            reason: `records seq ${prevCheckpointSize}..${cp.size - 1} do not hash to the root signed in ${label}`,
-          });
-        }
-        prevCheckpointSize = cp.size;
-        ci++;
-      }
-    };
-    checkRoot();
-    for (const r of records) {
-      if (r.seq !== expected) {
-        if (r.seq > expected) throw new Fail({ code: 'seq_gap', seq: expected, reason: `record missing (next present is seq ${r.seq})` });
-        throw new Fail({ code: 'seq_duplicate', seq: r.seq, reason: 'record repeated or out of order' });
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(r.canonical);
-      } catch {
-        throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record is not valid JSON' });
-      }
-      let again: string;
-      try {
-        again = canonicalize(parsed);
-      } catch {
-        throw new Fail({ code: 'record_corrupt', seq: r.seq, reason: 'stored record cannot be canonicalised' });
-      }
-      if (again !== r.canonical) throw new Fail({ code: 'record_not_canonical', seq: r.seq, reason: 'stored record is not in RFC 8785 canonical form' });
-      const rec = parsed as { stream?: unknown; seq?: unknown };
-      if (rec.stream !== stream || rec.seq !== r.seq) {
-        throw new Fail({ code: 'record_misplaced', seq: r.seq, reason: 'record names another stream or seq than where it is stored' });
-      }
-      const leaf = leafHash(Buffer.from(r.canonical, 'utf8'));
-      if (r.leaf && !r.leaf.equals(leaf)) throw new Fail({ code: 'leaf_mismatch', seq: r.seq, reason: 'record bytes do not match their stored leaf hash (record altered)' });
-      if (r.mac) {
-        const key = r.keyId === undefined ? undefined : keys.hmac.get(r.keyId);
-        if (key) {
-          chainChecked = true;
-          if (!chainNext(key, prevMac, leaf).equals(r.mac)) {
-            throw new Fail({ code: 'chain_broken', seq: r.seq, reason: `HMAC chain does not continue here (key id ${r.keyId})` });
-          }
-        }
-        prevMac = r.mac;
-      }
-      frontier.append(leaf);
-      expected++;
-      report.records++;
-      checkRoot();
-    }
-    report.treeSize = frontier.size;
-    report.chainChecked = chainChecked;
-    const last = checkpoints[checkpoints.length - 1];
-    if (last && last.cp.size > frontier.size) {
-      throw new Fail({
-        code: 'records_missing',
-        seq: frontier.size,
-        reason: `${last.label} signs a tree of ${last.cp.size} records but only ${frontier.size} are present`,
-      });
-    }
-    if (ci < checkpoints.length) {
-      const cp = checkpoints[ci]!;
-      throw new Fail({ code: 'root_mismatch', seq: prevCheckpointSize, reason: `no record boundary matches ${cp.label}` });
-    }
-    report.ok = true;
-    return report;
+    check = new StreamCheck(stream, checkpointNotes, keys, base);
+    for (const r of records) check.add(r);
+    return check.finish();
   } catch (err) {
-    if (err instanceof Fail) {
-      report.failure = err.failure;
-      return report;
-    }
-    throw err;
+    return failedReport(stream, checkpointNotes.length, check, err);
+  }
+}
+
+/**
+ * verifyStream over records that arrive asynchronously (a live collector, page
+ * by page); the records are checked as they come and never held together.
+ * Errors of the source itself (unreachable, malformed answer) are thrown.
+ */
+export async function verifyStreamAsync(
+  stream: string,
+  records: AsyncIterable<EvidenceRecord> | Iterable<EvidenceRecord>,
+  checkpointNotes: readonly { note: string; label: string }[],
+  keys: VerifyKeys,
+  base?: StreamBase,
+): Promise<StreamReport> {
+  let check: StreamCheck | undefined;
+  try {
+    check = new StreamCheck(stream, checkpointNotes, keys, base);
+    for await (const r of records) check.add(r);
+    return check.finish();
+  } catch (err) {
+    return failedReport(stream, checkpointNotes.length, check, err);
   }
 }
 

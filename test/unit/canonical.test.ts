@@ -2,18 +2,9 @@ import { describe, it, expect } from 'vitest';
 import { canonicalize, canonicalBytes, MAX_DEPTH } from '../../src/core/canonical.js';
 import { CanonicalError } from '../../src/core/errors.js';
 import { prng } from '../helpers/prng.js';
+import { codeOf as codeOfError } from '../helpers/errors.js';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(CanonicalError);
-    return (e as CanonicalError).code;
-  }
-  return undefined;
-}
-
-// Seeded PRNG (mulberry32) so failures reproduce.
+const codeOf = (fn: () => unknown): string | undefined => codeOfError(fn, CanonicalError);
 
 describe('RFC 8785 published examples', () => {
   // RFC 8785 §3.2.2 input and §3.2.3 expected output

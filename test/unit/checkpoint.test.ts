@@ -3,16 +3,9 @@ import { formatCheckpoint, originForStream, parseCheckpoint, type Checkpoint } f
 import { generateKeyPair, openNote, parseNote, parseSignerKey, parseVerifierKey, signNote } from '../../src/core/note.js';
 import { Frontier, leafHash } from '../../src/core/merkle.js';
 import { NoteError } from '../../src/core/errors.js';
+import { codeOf as codeOfError } from '../helpers/errors.js';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NoteError);
-    return (e as NoteError).code;
-  }
-  return undefined;
-}
+const codeOf = (fn: () => unknown): string | undefined => codeOfError(fn, NoteError);
 
 // C2SP/C2SP tlog-checkpoint.md example.
 const C2SP_EXAMPLE =

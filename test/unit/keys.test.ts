@@ -11,6 +11,7 @@ import {
   readSigningKey,
   readVerifierKeyFile,
 } from '../../src/keyfiles.js';
+import { thrown } from '../helpers/errors.js';
 import { tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
 
 function keyPart(skey: string): string {
@@ -26,15 +27,7 @@ function pairWithPlus(name: string): { skey: string; vkey: string } {
   throw new Error('no key with "+" found');
 }
 
-function expectNoteError(f: () => unknown): NoteError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(NoteError);
-    return err as NoteError;
-  }
-  throw new Error('expected a NoteError');
-}
+const expectNoteError = (f: () => unknown): NoteError => thrown(f, NoteError);
 
 describe('verifierKeyFromSignerKey', () => {
   it('derives exactly the vkey generateKeyPair produced, for many keys and names', () => {
@@ -131,14 +124,9 @@ describe('key files', () => {
   afterEach(() => tmp.cleanup());
 
   function expectConfigError(f: () => unknown, code: string): ConfigError {
-    try {
-      f();
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).code).toBe(code);
-      return err as ConfigError;
-    }
-    throw new Error(`expected ConfigError ${code}`);
+    const err = thrown(f, ConfigError, `expected ConfigError ${code}`);
+    expect(err.code).toBe(code);
+    return err;
   }
 
   describe('readHmacKey', () => {

@@ -16,8 +16,6 @@ import { prng } from '../helpers/prng.js';
 const hx = (s: string): Buffer => Buffer.from(s, 'hex');
 const hexes = (bs: readonly Uint8Array[]): string[] => bs.map((b) => Buffer.from(b).toString('hex'));
 
-// Seeded PRNG (mulberry32) so failures reproduce.
-
 // ---------------------------------------------------------------------------
 // Published vectors. All expected hashes below are copied from
 // transparency-dev/merkle (testonly/constants.go, proof/verify_test.go,

@@ -12,16 +12,9 @@ import {
   type NoteVerifier,
 } from '../../src/core/note.js';
 import { NoteError } from '../../src/core/errors.js';
+import { codeOf as codeOfError } from '../helpers/errors.js';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(NoteError);
-    return (e as NoteError).code;
-  }
-  return undefined;
-}
+const codeOf = (fn: () => unknown): string | undefined => codeOfError(fn, NoteError);
 
 // ---------------------------------------------------------------------------
 // Vectors from golang.org/x/mod sumdb/note/note_test.go (golang/mod).

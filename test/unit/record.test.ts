@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalize } from '../../src/core/canonical.js';
 import { InputError, SealtrailError } from '../../src/core/errors.js';
 import { buildRecord, normaliseEvent, wellFormed, type SidecarFields } from '../../src/core/record.js';
+import { thrown } from '../helpers/errors.js';
 
 const RECEIVED = '2026-03-04T05:06:07.089Z';
 const CANARY = 'CANARY-7f3e-do-not-leak';
@@ -12,14 +13,9 @@ function norm(raw: unknown): ReturnType<typeof normaliseEvent> {
 
 /** Runs normaliseEvent on hostile input and returns the typed error it must throw. */
 function refuse(raw: unknown): InputError {
-  try {
-    norm(raw);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    expect(err).toBeInstanceOf(SealtrailError);
-    return err as InputError;
-  }
-  throw new Error(`expected normaliseEvent to refuse ${JSON.stringify(raw)?.slice(0, 200)}`);
+  const err = thrown(() => norm(raw), InputError, `expected normaliseEvent to refuse ${JSON.stringify(raw)?.slice(0, 200)}`);
+  expect(err).toBeInstanceOf(SealtrailError);
+  return err;
 }
 
 const FIELDS: SidecarFields = {
