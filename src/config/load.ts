@@ -10,14 +10,14 @@ import { normalizeCollector, normalizeSidecar, type NormalizeContext } from './n
 import { collectorSchema, rootSchema, sidecarSchema, validatorsFor } from './schema.js';
 import type { CollectorConfig, CollectorConfigInput, SealtrailConfig, SidecarConfig, SidecarConfigInput } from './types.js';
 import {
-  decodeYamlBytes,
   describeAjvError,
   formatDataPath,
   nodeAtPath,
-  parseYamlText,
+  parseYamlString,
   placeOfNode,
   placeOfPath,
-  readBoundedFile,
+  readYamlFile,
+  schemaError,
   toPlainData,
   type DataPath,
   type Place,
@@ -27,20 +27,15 @@ import {
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): SealtrailConfig {
-  const bytes = readBoundedFile(path, MAX_CONFIG_BYTES, 'config file');
-  return parseDecoded(decodeYamlBytes(bytes, path), path, env);
+  return fromSource(readYamlFile(path, MAX_CONFIG_BYTES, 'config file'), env);
 }
 
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): SealtrailConfig {
-  if (Buffer.byteLength(text, 'utf8') > MAX_CONFIG_BYTES) {
-    throw new ConfigError('config_io', `config file is larger than ${MAX_CONFIG_BYTES} bytes`, { file });
-  }
-  // Same byte path as a file so both get identical character checks.
-  return parseDecoded(decodeYamlBytes(Buffer.from(text.replace(/^\uFEFF/, ''), 'utf8'), file), file, env);
+  return fromSource(parseYamlString(text, file, MAX_CONFIG_BYTES, 'config file'), env);
 }
 
-function parseDecoded(text: string, file: string, env: NodeJS.ProcessEnv): SealtrailConfig {
-  const src = parseYamlText(text, file);
+function fromSource(src: YamlSource, env: NodeJS.ProcessEnv): SealtrailConfig {
+  const file = src.file;
   const { substituted } = substituteEnv(src, env);
   const data = toPlainData(src) as Record<string, unknown>;
   validateWithEnvCoercion(src, data, substituted);
@@ -84,12 +79,7 @@ function validateWithEnvCoercion(src: YamlSource, data: unknown, substituted: Re
         coerced.add(key);
         continue;
       }
-      const name = formatDataPath(described.path);
-      throw new ConfigError(
-        'config_schema',
-        name ? `${name}: ${described.message}` : described.message,
-        placeOfPath(src, described.path, described.atKey),
-      );
+      throw schemaError(src, err);
     }
   }
 }

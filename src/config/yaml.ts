@@ -177,6 +177,17 @@ function checkPrintable(text: string, file: string): void {
   });
 }
 
+/** Bounded read, strict decode and parse: how every sealtrail YAML file is opened. */
+export function readYamlFile(path: string, maxBytes: number, what: string): YamlSource {
+  return parseYamlText(decodeYamlBytes(readBoundedFile(path, maxBytes, what), path), path);
+}
+
+/** The same for text already in memory: the same size limit and the same character checks as a file. */
+export function parseYamlString(text: string, file: string, maxBytes: number, what: string): YamlSource {
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) throw tooLarge(file, what, maxBytes);
+  return parseYamlText(decodeYamlBytes(Buffer.from(text.replace(/^\uFEFF/, ''), 'utf8'), file), file);
+}
+
 /**
  * Parse one YAML document strictly: syntax errors, duplicate keys, multiple
  * documents and every warning (unknown tags, ...) are errors, and the root
@@ -186,7 +197,9 @@ export function parseYamlText(text: string, file: string): YamlSource {
   const lines = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
+    // uniqueKeys off: yaml's check compares each key with every earlier one
+    // (quadratic: seconds for a few ten thousand keys); checkStructure does it with a Set.
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, strict: true });
   } catch (err) {
     // The yaml composer recurses per nesting level; a deeply nested file
     // overflows the stack before it yields an error of its own.
@@ -248,12 +261,15 @@ function checkStructure(src: YamlSource): void {
     }
     order.push(node as YamlNode);
     if (isMap(node)) {
+      const seen = new Set<string>();
       for (const pair of node.items) {
         const key = pair.key;
         if (!isScalar(key) || typeof key.value !== 'string') {
           const at = isScalar(key) || isMap(key) || isSeq(key) || isAlias(key) ? placeOfNode(src, key) : placeOfNode(src, node);
           throw new ConfigError('config_schema', 'mapping keys must be strings', at);
         }
+        if (seen.has(key.value)) throw new ConfigError('config_yaml', 'YAML DUPLICATE_KEY: Map keys must be unique', placeOfNode(src, key));
+        seen.add(key.value);
         stack.push({ node: pair.value, depth: depth + 1 });
       }
     } else if (isSeq(node)) {
@@ -377,6 +393,13 @@ export function jsonPointerToPath(pointer: string): (string | number)[] {
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
+}
+
+/** A schema violation (ajv's first error) as a ConfigError at its file:line:col. */
+export function schemaError(src: YamlSource, err: ErrorObject): ConfigError {
+  const d = describeAjvError(err);
+  const name = formatDataPath(d.path);
+  return new ConfigError('config_schema', name ? `${name}: ${d.message}` : d.message, placeOfPath(src, d.path, d.atKey));
 }
 
 /** Turn the first ajv error into a readable message and the data path it concerns. */

@@ -550,3 +550,19 @@ describe('redaction.pseudonym_keys', () => {
     ).toThrowError(/dup\.yaml:\d+:\d+.*duplicate pseudonym key id/);
   });
 });
+
+describe('many keys', () => {
+  it('a mapping with tens of thousands of keys is checked and refused at its place', () => {
+    let text = 'sidecar:\n  x:\n';
+    for (let i = 0; i < 40_000; i++) text += `    k${i}: 1\n`;
+    expectError(() => parseConfigText(text, 'big.yaml', NO_ENV), 'config_schema', 2, 3);
+  });
+
+  it('a duplicate key far down a big mapping is still found, at the second occurrence', () => {
+    let text = 'sidecar:\n  x:\n';
+    for (let i = 0; i < 20_000; i++) text += `    k${i}: 1\n`;
+    text += '    k17: 2\n';
+    const err = expectError(() => parseConfigText(text, 'dup.yaml', NO_ENV), 'config_yaml', 20_003, 5);
+    expect(err.message).toContain('DUPLICATE_KEY');
+  });
+});

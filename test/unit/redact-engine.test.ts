@@ -493,3 +493,63 @@ describe('the whole-record probe gives what per-string redaction gives', () => {
     expect(rs.redact(clean)).toBe(clean);
   });
 });
+
+describe('hostile record shapes', () => {
+  it('many keys redacted to one label: every value kept under its own label (speed: bench, not here)', () => {
+    const rs = compileRuleset([{ id: 'email', pattern: EMAIL }]);
+    const o: Record<string, number> = { '[REDACTED:email]#3': -1 };
+    const n = 20_000;
+    for (let i = 0; i < n; i++) o[`u${i}@ex.co`] = i;
+    const hits: Record<string, number> = {};
+    const r = rs.redact(o, hits) as Record<string, number>;
+    expect(hits).toEqual({ email: n });
+    expect(Object.keys(r)).toHaveLength(n + 1);
+    expect(r['[REDACTED:email]#3']).toBe(-1); // an unchanged key keeps its name
+    expect(r['[REDACTED:email]']).toBe(0);
+    expect(r['[REDACTED:email]#2']).toBe(1);
+    expect(r['[REDACTED:email]#4']).toBe(2);
+    expect(new Set(Object.values(r)).size).toBe(n + 1);
+  });
+
+  it('a secret value continues past a lone surrogate (no part of it survives)', () => {
+    const rs = compileRuleset([{ id: 'kv', detector: 'secret_kv' }]);
+    for (const v of ['password=ab\uD800cdefgh', 'password=\uDC00hunter2', 'password=hunter\uDBFF']) {
+      const out = JSON.stringify(rs.redact({ v }));
+      expect(out).not.toContain('cdefgh');
+      expect(out).not.toContain('hunter');
+      expect(rs.redact({ v })).toEqual(rs.redactUnprobed({ v }));
+    }
+  });
+
+  it('probe and per-string redaction agree on lone surrogates and NUL at string edges', () => {
+    const rs = compileRuleset([
+      { id: 'head', pattern: '^SECRET' },
+      { id: 'tail', pattern: 'TAIL$' },
+      { id: 'word', pattern: '\\bK[0-9]{4}\\b' },
+      { id: 'email', pattern: EMAIL },
+    ]);
+    const rand = prng(7);
+    const atoms = ['SECRET', 'TAIL', 'K1234', 'a@b.co', '\u0000', '\uD800', '\uDC00', '\uD83D\uDE00', 'x', ' ', '@', '.co'];
+    for (let i = 0; i < 3000; i++) {
+      const parts: string[] = [];
+      const k = 1 + Math.floor(rand() * 5);
+      for (let j = 0; j < k; j++) {
+        let s = '';
+        const m = Math.floor(rand() * 5);
+        for (let q = 0; q < m; q++) s += atoms[Math.floor(rand() * atoms.length)]!;
+        parts.push(s);
+      }
+      const value = { [parts[0]!]: parts.slice(1) };
+      const h1: Record<string, number> = {};
+      const h2: Record<string, number> = {};
+      expect(rs.redact(value, h1), JSON.stringify(value)).toEqual(rs.redactUnprobed(value, h2));
+      expect(h1).toEqual(h2);
+    }
+  });
+
+  it('a NUL inside a string neither hides a match nor moves it to a neighbour', () => {
+    const rs = compileRuleset([{ id: 'email', pattern: EMAIL }]);
+    const value = { a: 'x\u0000', b: 'jane@example.com\u0000y', c: '\u0000\u0000', d: 'clean\u0000text' };
+    expect(rs.redact(value)).toEqual({ a: 'x\u0000', b: '[REDACTED:email]\u0000y', c: '\u0000\u0000', d: 'clean\u0000text' });
+  });
+});

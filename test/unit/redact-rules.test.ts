@@ -230,3 +230,10 @@ describe('minMatchLength', () => {
     }
   });
 });
+
+describe('rule text in memory', () => {
+  it('gets the same character checks as a rule file', () => {
+    expect(() => parseRuleFileText('rules:\n  - id: a\n    pattern: "x\u0001y"\n', 'mem.yaml')).toThrow(ConfigError);
+    expect(() => parseRuleFileText('rules:\n  - id: a\n    pattern: "x\u0001y"\n', 'mem.yaml')).toThrow(/mem\.yaml:3:\d+/);
+  });
+});

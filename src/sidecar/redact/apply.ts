@@ -33,28 +33,41 @@ export function tooDeep(maxDepth: number): InputError {
 /**
  * Every string a redaction walk would look at (keys, values, numbers' string
  * forms), in walk order, with the same depth limit. Lets a ruleset probe a
- * whole record with one regex call instead of one per string.
+ * whole record with one regex call instead of one per string. Returns
+ * whether the value has a member named in `names` (same pass; keys from
+ * JSON.parse are internalised, so the lookups are cheap).
  */
-export function collectStrings(value: unknown, out: string[] = [], maxDepth = MAX_REDACT_DEPTH, depth = 0): string[] {
+export function collectStrings(
+  value: unknown,
+  out: string[],
+  maxDepth: number,
+  names?: ReadonlySet<string>,
+  depth = 0,
+): boolean {
   if (typeof value === 'string') {
     out.push(value);
-  } else if (typeof value === 'number') {
-    out.push(String(value));
-  } else if (typeof value === 'object' && value !== null) {
-    if (depth >= maxDepth) throw tooDeep(maxDepth);
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) collectStrings(value[i], out, maxDepth, depth + 1);
-    } else {
-      const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj);
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        out.push(k);
-        collectStrings(obj[k], out, maxDepth, depth + 1);
-      }
-    }
+    return false;
   }
-  return out;
+  if (typeof value === 'number') {
+    out.push(String(value));
+    return false;
+  }
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth >= maxDepth) throw tooDeep(maxDepth);
+  let found = false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (collectStrings(value[i], out, maxDepth, names, depth + 1)) found = true;
+    return found;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    out.push(k);
+    if (names !== undefined && names.has(k)) found = true;
+    if (collectStrings(obj[k], out, maxDepth, names, depth + 1)) found = true;
+  }
+  return found;
 }
 
 /**
@@ -133,15 +146,20 @@ function walkObject(
   if (!outKeys) return obj;
   // Keys that did not change keep their names; redacted keys take whatever
   // label is free, suffixed "#2", "#3", ... so no value is silently lost.
+  // `next` remembers where each label's search stopped: a label's lowest free
+  // suffix only grows, so n keys redacted to one label cost O(n), not O(n²).
   const used = new Set<string>();
   for (let i = 0; i < n; i++) if (outKeys[i] === keys[i]) used.add(keys[i]!);
+  const next = new Map<string, number>();
   const entries: [string, unknown][] = [];
   for (let i = 0; i < n; i++) {
     const base = outKeys[i]!;
     if (base === DROP) continue;
     let k = base;
     if (base !== keys[i]) {
-      for (let m = 2; used.has(k); m++) k = `${base}#${m}`;
+      let m = next.get(base) ?? 2;
+      for (; used.has(k); m++) k = `${base}#${m}`;
+      next.set(base, m);
       used.add(k);
     }
     entries.push([k, outValues![i]]);

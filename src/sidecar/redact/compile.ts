@@ -35,7 +35,7 @@
 import { createHash } from 'node:crypto';
 import RE2 from 're2';
 import { ConfigError } from '../../core/errors.js';
-import { collectStrings, countHit, DROP, MAX_REDACT_DEPTH, tooDeep, walkRedact, type Hits, type StringPolicy } from './apply.js';
+import { collectStrings, countHit, DROP, MAX_REDACT_DEPTH, walkRedact, type Hits, type StringPolicy } from './apply.js';
 import { base64Candidates, canonicalText, decodeBase64Run, deriveViews, hasNonAscii, MAX_DECODE_NESTING, MIN_BASE64_RUN } from './decode.js';
 import { buildDetector, DETECTOR_NAMES } from './detectors.js';
 import { applyOperator, maskText, type Operator } from './operators.js';
@@ -224,7 +224,7 @@ export class CompiledRuleset implements Ruleset {
       return this.redactUnprobed(value, hits, ctx);
     }
     const parts: string[] = [];
-    const triggered = collect(value, parts, this.maxDepth, 0, this.triggerNames);
+    const triggered = collectStrings(value, parts, this.maxDepth, this.triggerNames);
     const suspects = parts.length > 0 && this.probeRules.length > 0 ? this.probe(parts) : null;
     if (suspects === null && !triggered) return value;
     return walkRedact(value, this.policy(hits, ctx, suspects ?? NOTHING, triggered), this.scoped, this.maxDepth);
@@ -470,37 +470,6 @@ const NOTHING: ReadonlySet<string> = new Set<string>();
 
 type RE2Set = InstanceType<typeof RE2.Set>;
 
-/**
- * collectStrings, plus: does the value have a member named in `names`?
- * (One pass; keys from JSON.parse are internalised, so the lookups are cheap.)
- */
-function collect(value: unknown, out: string[], maxDepth: number, depth: number, names: ReadonlySet<string> | undefined): boolean {
-  if (typeof value === 'string') {
-    out.push(value);
-    return false;
-  }
-  if (typeof value === 'number') {
-    out.push(String(value));
-    return false;
-  }
-  if (typeof value !== 'object' || value === null) return false;
-  if (depth >= maxDepth) throw tooDeep(maxDepth);
-  let found = false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (collect(value[i], out, maxDepth, depth + 1, names)) found = true;
-    return found;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    out.push(k);
-    if (names !== undefined && names.has(k)) found = true;
-    if (collect(obj[k], out, maxDepth, depth + 1, names)) found = true;
-  }
-  return found;
-}
-
 /** Text that no PII rule should match; a rule that matches it matches nearly anything. */
 const BLAND = ['a', 'Z', '0', ' ', '-', 'hello world', 'ok 42'];
 
@@ -610,9 +579,9 @@ class Matcher {
    * Non-overlapping matches, leftmost first (at the same start, the earlier
    * rule), validators applied: a match whose validator fails is left alone
    * and its rule looks again from the next character. `text` has no lone
-   * surrogates; matches are reported shifted by `offset`.
+   * surrogates (scanText).
    */
-  scan(text: string, out: Match[], offset: number): void {
+  scan(text: string, out: Match[]): void {
     if (text.length < this.minLength) return;
     let active: readonly CompiledRule[];
     if (this.set) {
@@ -640,7 +609,7 @@ class Matcher {
         if (c !== null && (best === null || c.start < best.start)) best = c;
       }
       if (best === null) break;
-      if (best.span && best.span[1] > best.span[0]) out.push({ start: best.span[0] + offset, end: best.span[1] + offset, rule: best.rule });
+      if (best.span && best.span[1] > best.span[0]) out.push({ start: best.span[0], end: best.span[1], rule: best.rule });
       pos = best.end > best.start ? best.end : nextCodePoint(text, best.start);
     }
   }
@@ -688,21 +657,16 @@ function nextCodePoint(text: string, i: number): number {
 }
 
 /**
- * RE2 works on UTF-8 and would see a lone surrogate as U+FFFD; match the
- * well-formed stretches between them and keep the lone surrogates as they are.
+ * RE2 works on UTF-8 and reads a lone surrogate as U+FFFD, and so does the
+ * probe (Buffer.from). Scan a copy with each lone surrogate replaced by
+ * U+FFFD (one UTF-16 unit, so offsets are unchanged): the text RE2 sees is
+ * then exactly the probe's, a match can run across a lone surrogate (a secret
+ * value continues past it), and anchors do not treat one as a string edge.
+ * The replacements act on the original text, lone surrogates included.
  */
 function scanText(x: string, m: Matcher): Match[] {
   const out: Match[] = [];
-  if (!LONE_SURROGATE.test(x)) {
-    m.scan(x, out, 0);
-    return out;
-  }
-  let from = 0;
-  for (const s of x.matchAll(LONE_SURROGATE_G)) {
-    m.scan(x.slice(from, s.index), out, from);
-    from = s.index + s[0].length;
-  }
-  m.scan(x.slice(from), out, from);
+  m.scan(LONE_SURROGATE.test(x) ? x.replace(LONE_SURROGATE_G, '\uFFFD') : x, out);
   return out;
 }
 

@@ -28,14 +28,13 @@ import { isSeq } from 'yaml';
 import { ConfigError } from '../../core/errors.js';
 import { validatorsFor } from '../../config/schema.js';
 import {
-  decodeYamlBytes,
-  describeAjvError,
   formatDataPath,
   nodeAtPath,
-  parseYamlText,
+  parseYamlString,
   placeOfNode,
   placeOfPath,
-  readBoundedFile,
+  readYamlFile,
+  schemaError,
   toPlainData,
   type DataPath,
   type Place,
@@ -219,8 +218,7 @@ export function readRuleFile(path: string): RuleSpec[] {
 }
 
 export function readRuleFileFull(path: string): RuleFile {
-  const bytes = readBoundedFile(path, MAX_RULE_FILE_BYTES, 'redaction rule file');
-  return parseRuleFile(decodeYamlBytes(bytes, path), path);
+  return fromSource(readYamlFile(path, MAX_RULE_FILE_BYTES, 'redaction rule file'));
 }
 
 /** Parse rule-file text; `file` names it in errors. No `${env:...}`: rules are static content. */
@@ -229,11 +227,11 @@ export function parseRuleFileText(text: string, file: string): RuleSpec[] {
 }
 
 export function parseRuleFile(text: string, file: string): RuleFile {
-  if (Buffer.byteLength(text, 'utf8') > MAX_RULE_FILE_BYTES) {
-    throw new ConfigError('config_io', `redaction rule file is larger than ${MAX_RULE_FILE_BYTES} bytes`, { file });
-  }
-  const src = parseYamlText(text, file);
+  return fromSource(parseYamlString(text, file, MAX_RULE_FILE_BYTES, 'redaction rule file'));
+}
 
+function fromSource(src: YamlSource): RuleFile {
+  const file = src.file;
   // Checked on the YAML node before the schema so the error has its own code
   // and points at the first rule over the limit.
   const list = nodeAtPath(src, ['rules']);
@@ -247,11 +245,7 @@ export function parseRuleFile(text: string, file: string): RuleFile {
 
   const data = toPlainData(src) as RawFile;
   for (const validate of validatorsFor(ruleFileSchema)) {
-    if (!validate(data)) {
-      const d = describeAjvError(validate.errors![0]!);
-      const name = formatDataPath(d.path);
-      throw new ConfigError('config_schema', name ? `${name}: ${d.message}` : d.message, placeOfPath(src, d.path, d.atKey));
-    }
+    if (!validate(data)) throw schemaError(src, validate.errors![0]!);
   }
 
   (data.rules ?? []).forEach((r, i) => {
