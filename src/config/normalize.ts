@@ -31,6 +31,11 @@ export const SIDECAR_DEFAULTS = {
   hmac_key_id: 'k1',
   seal_max_records: 1000,
   seal_max_interval: SECOND,
+  heartbeat_interval: 30 * SECOND,
+  socket_mode: 0o660,
+  socket_max_connections: 1024,
+  http_max_body_bytes: 10 * MiB,
+  http_max_events: 10_000,
   ship_timeout: 10 * SECOND,
   ship_backoff_initial: 200,
   ship_backoff_max: 30 * SECOND,
@@ -121,19 +126,47 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
   if (raw.stream?.name !== undefined) stream.name = raw.stream.name;
 
   const seen = new Map<string, number>();
+  let httpAt: number | undefined;
   const sources: SourceConfig[] = (raw.sources as Raw[]).map((s, i) => {
     if (seen.has(s.id)) {
       fail(ctx, 'config_schema', at('sources', i, 'id'), `duplicate source id (also used by sources[${seen.get(s.id)}])`);
     }
     seen.set(s.id, i);
+    const format = s.format ?? d.format;
+    const maxLine = (): number =>
+      size(ctx, at('sources', i, 'max_line_bytes'), s.max_line_bytes, d.max_line_bytes, 1, d.max_line_bytes_limit);
+    if (s.type === 'socket') {
+      return {
+        id: s.id,
+        type: 'socket',
+        path: s.path,
+        mode: s.mode === undefined ? d.socket_mode : parseInt(s.mode, 8),
+        max_line_bytes: maxLine(),
+        max_connections: s.max_connections ?? d.socket_max_connections,
+        format,
+      };
+    }
+    if (s.type === 'http') {
+      if (httpAt !== undefined) {
+        fail(ctx, 'config_schema', at('sources', i, 'type'), `only one http source may be configured (it serves POST /v1/events on telemetry.listen; sources[${httpAt}] is one)`);
+      }
+      httpAt = i;
+      return {
+        id: s.id,
+        type: 'http',
+        max_body_bytes: size(ctx, at('sources', i, 'max_body_bytes'), s.max_body_bytes, d.http_max_body_bytes, 1, GiB),
+        max_events: s.max_events ?? d.http_max_events,
+        format,
+      };
+    }
     return {
       id: s.id,
       type: 'file',
       include: strings(s.include),
       exclude: strings(s.exclude),
-      max_line_bytes: size(ctx, at('sources', i, 'max_line_bytes'), s.max_line_bytes, d.max_line_bytes, 1, d.max_line_bytes_limit),
+      max_line_bytes: maxLine(),
       start_at: s.start_at ?? d.start_at,
-      format: s.format ?? d.format,
+      format,
     };
   });
 
@@ -166,6 +199,7 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
     seal: {
       max_records: raw.seal?.max_records ?? d.seal_max_records,
       max_interval: duration(ctx, at('seal', 'max_interval'), raw.seal?.max_interval, d.seal_max_interval, 10),
+      heartbeat_interval: duration(ctx, at('seal', 'heartbeat_interval'), raw.seal?.heartbeat_interval, d.heartbeat_interval, 0),
     },
     ship: {
       url: ship.url,

@@ -37,6 +37,45 @@ const fileSource = {
   },
 } as const;
 
+const socketSource = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'path'],
+  properties: {
+    id: { type: 'string', pattern: SOURCE_ID },
+    type: { const: 'socket' },
+    // sun_path holds 107 bytes on Linux
+    path: { type: 'string', minLength: 1, maxLength: 107 },
+    mode: { type: 'string', pattern: '^0?[0-7]{3}$' },
+    max_line_bytes: size,
+    max_connections: { type: 'integer', minimum: 1, maximum: 65_536 },
+    format: { enum: ['sealtrail'] },
+  },
+} as const;
+
+const httpSource = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type'],
+  properties: {
+    id: { type: 'string', pattern: SOURCE_ID },
+    type: { const: 'http' },
+    max_body_bytes: size,
+    max_events: { type: 'integer', minimum: 1, maximum: 100_000 },
+    format: { enum: ['sealtrail'] },
+  },
+} as const;
+
+// Discriminated by `type` so an error names the fields of the source actually meant.
+const source = {
+  type: 'object',
+  required: ['type'],
+  properties: { type: { enum: ['file', 'socket', 'http'] } },
+  if: { properties: { type: { const: 'socket' } } },
+  then: socketSource,
+  else: { if: { properties: { type: { const: 'http' } } }, then: httpSource, else: fileSource },
+} as const;
+
 export const sidecarSchema = {
   type: 'object',
   additionalProperties: false,
@@ -51,7 +90,7 @@ export const sidecarSchema = {
       },
     },
     data_dir: path,
-    sources: { type: 'array', minItems: 1, maxItems: 256, items: fileSource },
+    sources: { type: 'array', minItems: 1, maxItems: 256, items: source },
     redaction: {
       type: 'object',
       additionalProperties: false,
@@ -86,6 +125,7 @@ export const sidecarSchema = {
       properties: {
         max_records: { type: 'integer', minimum: 1, maximum: 100_000 },
         max_interval: duration,
+        heartbeat_interval: duration,
       },
     },
     ship: {

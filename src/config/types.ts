@@ -19,7 +19,31 @@ export interface FileSourceConfig {
   format: 'sealtrail';
 }
 
-export type SourceConfig = FileSourceConfig;
+/** NDJSON over a Unix stream socket; each line acknowledged once durable. */
+export interface SocketSourceConfig {
+  id: string;
+  type: 'socket';
+  path: string;
+  /** file mode of the socket, e.g. 0o660 */
+  mode: number;
+  /** bytes */
+  max_line_bytes: number;
+  max_connections: number;
+  format: 'sealtrail';
+}
+
+/** POST /v1/events on the sidecar's own port (telemetry.listen). */
+export interface HttpSourceConfig {
+  id: string;
+  type: 'http';
+  /** bytes */
+  max_body_bytes: number;
+  /** events per request */
+  max_events: number;
+  format: 'sealtrail';
+}
+
+export type SourceConfig = FileSourceConfig | SocketSourceConfig | HttpSourceConfig;
 
 export interface SidecarConfig {
   /** `name` left unset means: the caller fills it from POD_NAME or the hostname. */
@@ -32,6 +56,8 @@ export interface SidecarConfig {
     max_records: number;
     /** ms */
     max_interval: number;
+    /** ms; an idle stream still signs a checkpoint this often (0: never) */
+    heartbeat_interval: number;
   };
   ship: {
     url: string;

@@ -32,7 +32,15 @@ export interface IngestResult {
   hits: Record<string, number>;
   /** seq of the first record written, when any */
   firstSeq: number | undefined;
+  /**
+   * One entry per input line, in order: the seq it was stored as, the
+   * reason it was quarantined, or blank. Lets a socket or HTTP client be
+   * told exactly what became of each line it sent.
+   */
+  lines: LineOutcome[];
 }
+
+export type LineOutcome = { seq: number } | { error: { code: string; message: string } } | { blank: true };
 
 export interface IngestOptions {
   hmacKey: Buffer;
@@ -67,7 +75,7 @@ export class Ingest {
     const ruleset = this.opts.ruleset();
     const records: PreparedRecord[] = [];
     const quarantine: QuarantineRow[] = [];
-    const result: IngestResult = { records: 0, quarantined: [], blank: 0, hits: {}, firstSeq: undefined };
+    const result: IngestResult = { records: 0, quarantined: [], blank: 0, hits: {}, firstSeq: undefined, lines: [] };
     const stream = this.buffer.stream;
 
     const reject = (line: IngestLine, reason: string, message: string): void => {
@@ -81,6 +89,7 @@ export class Ingest {
         message,
       });
       result.quarantined.push({ reason });
+      result.lines.push({ error: { code: reason, message } });
     };
 
     for (const line of chunk.lines) {
@@ -91,6 +100,7 @@ export class Ingest {
       const text = line.text ?? '';
       if (text.trim().length === 0) {
         result.blank++;
+        result.lines.push({ blank: true });
         continue;
       }
       let parsed: unknown;
@@ -147,6 +157,7 @@ export class Ingest {
         receivedAt,
       });
       for (const [rule, n] of Object.entries(hits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
+      result.lines.push({ seq });
       prevMac = mac;
       seq++;
     }

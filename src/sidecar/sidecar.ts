@@ -43,6 +43,7 @@ export async function startSidecar(
 
   const ingest = new Ingest(buffer, { hmacKey, keyId: cfg.keys.hmac_key_id, ruleset: () => ruleset });
   const sources: FileSource[] = [];
+  const sourceIds: string[] = [];
   let paused = false;
 
   const overFull = (): boolean => {
@@ -103,6 +104,7 @@ export async function startSidecar(
   const healthCheck = buffer.db.prepare('SELECT 1');
   try {
     for (const src of cfg.sources) {
+      if (src.type !== 'file') continue; // wired below
       const source = new FileSource({
         id: src.id,
         include: src.include,
@@ -133,6 +135,7 @@ export async function startSidecar(
         onError: (err) => logger.error({ source: src.id, code: (err as { code?: string }).code, err: err.message }, 'source error; will retry'),
       });
       sources.push(source);
+      sourceIds.push(src.id);
     }
 
     sealTimer = setInterval(() => {
@@ -162,8 +165,8 @@ export async function startSidecar(
         const oldest = buffer.oldestUnacked();
         metrics.shippingLag.set(oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0);
         metrics.fileLag.reset();
-        cfg.sources.forEach((src, i) => {
-          for (const f of sources[i]!.files()) metrics.fileLag.set({ source: src.id, path: f.path }, Math.max(0, f.size - f.offset));
+        sources.forEach((source, i) => {
+          for (const f of source.files()) metrics.fileLag.set({ source: sourceIds[i]!, path: f.path }, Math.max(0, f.size - f.offset));
         });
       },
     });
