@@ -23,6 +23,12 @@ export interface DeploymentOptions {
   /** rule files for sidecar.redaction.rules (a function gets the deployment dir); default: an email rule */
   rules?: readonly string[] | ((dir: string) => readonly string[]);
   prefix?: string;
+  /** seal.heartbeat_interval; default '0' (off) so record counts in tests are exact */
+  heartbeat?: string;
+  /** more sidecar sources, each a YAML flow mapping, e.g. `{ id: sock, type: socket, path: /x.sock }` (a function gets the dir) */
+  extraSources?: readonly string[] | ((dir: string) => readonly string[]);
+  /** buffer limits (YAML values) */
+  buffer?: { max_bytes?: string; max_records?: number };
 }
 
 export async function makeDeployment(opts: DeploymentOptions = {}): Promise<Deployment> {
@@ -43,6 +49,14 @@ export async function makeDeployment(opts: DeploymentOptions = {}): Promise<Depl
     files = typeof opts.rules === 'function' ? opts.rules(dir) : opts.rules;
   }
   const rules = files.map((r) => JSON.stringify(r)).join(', ');
+  const extra = typeof opts.extraSources === 'function' ? opts.extraSources(dir) : (opts.extraSources ?? []);
+  const extraYaml = extra.map((s) => `\n    - ${s}`).join('');
+  const bufferYaml = opts.buffer
+    ? `\n  buffer: { ${[
+        opts.buffer.max_bytes !== undefined ? `max_bytes: ${opts.buffer.max_bytes}` : '',
+        opts.buffer.max_records !== undefined ? `max_records: ${opts.buffer.max_records}` : '',
+      ].filter(Boolean).join(', ')} }`
+    : '';
   const config = join(dir, 'sealtrail.yaml');
   writeFileSync(
     config,
@@ -59,10 +73,10 @@ sidecar:
   sources:
     - id: traces
       type: file
-      include: ["${join(traces, '*.jsonl')}", "${join(traces, '*.jsonl.*')}"]
+      include: ["${join(traces, '*.jsonl')}", "${join(traces, '*.jsonl.*')}"]${extraYaml}
   redaction: { rules: [${rules}] }
   keys: { signing_key_file: ${join(keys, 'e2e.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
-  seal: { max_records: ${opts.maxRecords ?? 1000}, max_interval: ${opts.sealInterval ?? '200ms'} }
+  seal: { max_records: ${opts.maxRecords ?? 1000}, max_interval: ${opts.sealInterval ?? '200ms'}, heartbeat_interval: ${opts.heartbeat ?? '0'} }${bufferYaml}
   ship: { url: "http://127.0.0.1:${cport}", backoff_initial: 50ms, backoff_max: 1s }
   telemetry: { listen: 127.0.0.1:${tport} }
 `,
