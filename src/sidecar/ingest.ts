@@ -5,7 +5,7 @@ import { leafHash } from '../core/merkle.js';
 import { buildRecord, normaliseEvent, wellFormed } from '../core/record.js';
 import { uuidv7 } from '../core/uuid.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
-import type { Ruleset } from './redact/index.js';
+import type { RedactContext, Ruleset } from './redact/index.js';
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
@@ -122,7 +122,11 @@ export class Ingest {
         const clean = SURROGATE_ESCAPE.test(text) || !text.isWellFormed() ? wellFormed(parsed) : parsed;
         // The tenant is read before redaction: per-tenant pseudonyms depend on it.
         const tenant = (clean as { tenant?: unknown } | null)?.tenant;
-        const redacted = ruleset.redact(clean, hits, typeof tenant === 'string' ? { tenant } : {});
+        // The line itself lets a clean record skip the walk, but only when it is
+        // exactly what `clean` was parsed from (not after wellFormed repaired it).
+        const ctx: RedactContext = clean === parsed ? { text } : {};
+        if (typeof tenant === 'string') ctx.tenant = tenant;
+        const redacted = ruleset.redact(clean, hits, ctx);
         const event = normaliseEvent(redacted, receivedAt);
         const record = buildRecord(event, {
           id,

@@ -111,9 +111,10 @@ function expectChainFromGenesis(): void {
 describe('Ingest: valid lines', () => {
   it('turns lines into records with contiguous seq and a reproducible MAC chain', () => {
     const r1 = ingest.ingest(chunkOf([ev(0), ev(1), ev(2)]));
-    expect(r1).toEqual({ records: 3, quarantined: [], blank: 0, hits: {}, firstSeq: 0 });
+    expect(r1).toEqual({ records: 3, quarantined: [], blank: 0, hits: {}, firstSeq: 0, lines: [{ seq: 0 }, { seq: 1 }, { seq: 2 }] });
     const r2 = ingest.ingest(chunkOf([ev(3), ev(4)], 1000));
     expect(r2.firstSeq).toBe(3);
+    expect(r2.lines).toEqual([{ seq: 3 }, { seq: 4 }]);
     expect(r2.records).toBe(2);
     expect(buffer.chainCursor().nextSeq).toBe(5);
     expectChainFromGenesis();
@@ -149,7 +150,14 @@ describe('Ingest: valid lines', () => {
   it('a chunk with no records still commits its position and quarantine', () => {
     const c = chunkOf(['', 'not json']);
     const r = ingest.ingest(c);
-    expect(r).toEqual({ records: 0, quarantined: [{ reason: 'json_invalid' }], blank: 1, hits: {}, firstSeq: undefined });
+    expect(r).toEqual({
+      records: 0,
+      quarantined: [{ reason: 'json_invalid' }],
+      blank: 1,
+      hits: {},
+      firstSeq: undefined,
+      lines: [{ blank: true }, { error: { code: 'json_invalid', message: 'line is not valid JSON' } }],
+    });
     expect(buffer.getPosition('agent', 'file-1')?.offset).toBe(c.position!.offset);
     expect(buffer.chainCursor().nextSeq).toBe(0);
   });

@@ -65,6 +65,7 @@ import {
   type PathSegment,
   type ScopePattern,
 } from './scope.js';
+import { RAW_SEPARATOR, RawProbe, rawTriggerAlternative } from './raw-probe.js';
 import { VALIDATORS } from './validators.js';
 import type { Place } from '../../config/yaml.js';
 
@@ -78,6 +79,12 @@ export const REDACT_ENGINE_VERSION = 'sealtrail-redact/2';
 export interface RedactContext {
   /** the record's tenant, mixed into per-tenant pseudonyms (missing: empty string) */
   tenant?: string;
+  /**
+   * The JSON text the value was parsed from, exactly, when the caller holds
+   * it: lets a clean record be recognised without walking it (raw-probe.ts).
+   * Never pass a text the value was not parsed from unchanged.
+   */
+  text?: string;
 }
 
 export interface Ruleset {
@@ -183,6 +190,8 @@ export class CompiledRuleset implements Ruleset {
   private readonly probeAll: RE2Instance | undefined;
   /** false when some probed pattern cannot be made probe-safe (\Q...\E) */
   private readonly joinable: boolean;
+  /** the first look at a record's JSON text, when the caller passes it (RedactContext.text) */
+  private readonly raw: RawProbe | undefined;
   private readonly matchers = new Map<string, Matcher>();
 
   constructor(rules: readonly CompiledRule[], decode: DecodeSettings, maxDepth: number) {
@@ -211,6 +220,11 @@ export class CompiledRuleset implements Ruleset {
     this.gate = allGated ? literalRegExp([...new Set(probeRules.flatMap((r) => r.requires!))]) : undefined;
     this.joinable = probeRules.every((r) => probeSafe(r.pattern) !== undefined);
     this.probeAll = probeRules.length > 0 ? buildProbe(probeRules) : undefined;
+    // Trigger names ride in the raw probe as quoted literals: one RE2 pass answers both questions.
+    const triggerAlt = rawTriggerAlternative(this.triggerNames);
+    const rawProbe =
+      this.probeAll && this.joinable && triggerAlt !== null ? buildProbe(probeRules, RAW_SEPARATOR, triggerAlt) : undefined;
+    this.raw = rawProbe ? new RawProbe({ rawProbe, probe: this.probeAll!, decode, maxDepth }) : undefined;
     if (rules.length === 0) this.mode = 'none';
     else this.mode = rules.length === 1 || this.matcher(rules, 'all').set ? 'combined' : 'per-rule';
   }
@@ -223,6 +237,7 @@ export class CompiledRuleset implements Ruleset {
     if (!this.joinable || (this.probeRules.length > 0 && !this.probeAll)) {
       return this.redactUnprobed(value, hits, ctx);
     }
+    if (ctx?.text !== undefined && this.raw !== undefined && this.raw.check(ctx.text) === 'clean') return value;
     const parts: string[] = [];
     const triggered = collectStrings(value, parts, this.maxDepth, this.triggerNames);
     const suspects = parts.length > 0 && this.probeRules.length > 0 ? this.probe(parts) : null;
@@ -670,15 +685,15 @@ function scanText(x: string, m: Matcher): Match[] {
   return out;
 }
 
-function buildProbe(rules: readonly CompiledRule[]): RE2Instance | undefined {
+function buildProbe(rules: readonly CompiledRule[], separator?: string, extra?: string): RE2Instance | undefined {
   // Capture-free where possible (smaller program; test() never needs
   // submatches), otherwise the patterns as written.
-  const safe = rules.map((r) => probeSafe(r.pattern));
+  const safe = rules.map((r) => probeSafe(r.pattern, separator));
   if (safe.some((p) => p === undefined)) return undefined;
   for (const bare of [true, false]) {
     const parts = safe.map((p) => (bare ? withoutCaptures(p!) : p));
     if (parts.some((p) => p === undefined)) continue;
-    const source = parts.map((p) => `(?:${p})`).join('|');
+    const source = [...parts, ...(extra ? [extra] : [])].map((p) => `(?:${p})`).join('|');
     const test = compileRe2(source, '');
     if ('re' in test) return test.re;
   }

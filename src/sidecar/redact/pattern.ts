@@ -285,9 +285,11 @@ export function withoutCaptures(pattern: string): string | undefined {
  * string has on its own is also a match (possibly one character longer,
  * into the separator) in the joined text. A superset is all a probe needs.
  * Returns the pattern unchanged when it has no anchor, and undefined when
- * it cannot be read safely (\Q...\E quoting).
+ * it cannot be read safely (\Q...\E quoting). `separator`: an RE2 atom for
+ * what may stand between two strings instead of NUL (the raw-JSON probe
+ * passes the characters that delimit strings and numbers in JSON text).
  */
-export function probeSafe(pattern: string): string | undefined {
+export function probeSafe(pattern: string, separator = '\\x00'): string | undefined {
   let out = '';
   let from = 0;
   let i = 0;
@@ -298,7 +300,7 @@ export function probeSafe(pattern: string): string | undefined {
       const d = pattern[i + 1];
       if (d === 'Q') return undefined;
       if (d === 'A' || d === 'z') {
-        out += `${pattern.slice(from, i)}(?:\\${d}|\\x00)`;
+        out += `${pattern.slice(from, i)}(?:\\${d}|${separator})`;
         from = i + 2;
       }
       i += 2;
@@ -309,7 +311,7 @@ export function probeSafe(pattern: string): string | undefined {
       continue;
     }
     if (c === '^' || c === '$') {
-      out += `${pattern.slice(from, i)}(?:${c}|\\x00)`;
+      out += `${pattern.slice(from, i)}(?:${c}|${separator})`;
       from = i + 1;
     }
     i++;
