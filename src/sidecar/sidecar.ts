@@ -3,13 +3,19 @@ import type { SidecarConfig } from '../config/types.js';
 import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
 import type { Logger } from '../log.js';
 import { AuditBuffer, type BatchRow } from './buffer/buffer.js';
-import { Ingest, type IngestResult } from './ingest.js';
+import { DiskFullState, isDiskFull } from './disk-full.js';
+import { Ingest, type IngestChunk, type IngestResult, type LineOutcome } from './ingest.js';
 import { loadRuleset, type Ruleset } from './redact/index.js';
 import { Shipper } from './ship/shipper.js';
 import { FileSource, type LineChunk } from './sources/file-source.js';
+import { createEventsHandler } from './sources/http-events.js';
+import { SocketSource } from './sources/socket-source.js';
 import { defaultStreamId } from './stream-id.js';
 import { SidecarMetrics } from './telemetry/metrics.js';
 import { startTelemetryServer } from './telemetry/server.js';
+
+/** `source` of the records the sidecar writes itself (heartbeats); not a configurable source id (ids are [a-z0-9_-]) */
+export const HEARTBEAT_SOURCE = 'sealtrail';
 
 export interface SidecarHandle {
   readonly stream: string;
@@ -42,8 +48,17 @@ export async function startSidecar(
   logger.info({ stream: buffer.stream, buffer: buffer.path, ruleset: ruleset.hash }, 'sidecar buffer open');
 
   const ingest = new Ingest(buffer, { hmacKey, keyId: cfg.keys.hmac_key_id, ruleset: () => ruleset });
-  const sources: FileSource[] = [];
-  const sourceIds: string[] = [];
+  /** what the sidecar needs of every source: start, backpressure, the shutdown order */
+  interface Source {
+    readonly ready: boolean;
+    start(): Promise<void>;
+    pause(): void;
+    resume(): void;
+    drain(deadlineMs: number): Promise<void>;
+    close(): Promise<void>;
+  }
+  const sources: Source[] = [];
+  const fileSources: Array<{ id: string; source: FileSource }> = [];
   let paused = false;
 
   const overFull = (): boolean => {
@@ -99,12 +114,109 @@ export async function startSidecar(
     }
   };
 
+  const diskFull = new DiskFullState({
+    onFull: (err) => {
+      metrics.diskFull.set(1);
+      logger.error(
+        { stream: buffer.stream, buffer: buffer.path, code: (err as { code?: string }).code },
+        'disk full: the buffer cannot take more records; sources hold their lines and positions and retry; nothing is lost or skipped',
+      );
+    },
+    onRecovered: (failedFor, failures) => {
+      metrics.diskFull.set(0);
+      logger.info({ stream: buffer.stream, failed_for_ms: failedFor, failed_commits: failures }, 'disk space available again: committing resumed');
+    },
+  });
+  let lastCommit = Date.now();
+
+  /**
+   * Commits lines from any source (records, quarantine and position in one
+   * transaction) and returns what became of each. It throws only if nothing
+   * was committed (then the source offers the same lines again); nothing
+   * after the commit may throw, or the lines would be stored twice.
+   */
+  const commit = (chunk: IngestChunk): LineOutcome[] => {
+    let r: IngestResult;
+    try {
+      r = ingest.ingest(chunk);
+    } catch (err) {
+      if (diskFull.failed(err)) metrics.commitsFailed.inc({ reason: 'disk_full' });
+      else metrics.commitsFailed.inc({ reason: 'error' });
+      throw err;
+    }
+    try {
+      diskFull.succeeded();
+      if (r.records > 0) lastCommit = Date.now();
+      record(chunk.source, r, chunk.lines.length);
+      sealBatches(false);
+      updateBackpressure();
+    } catch (err) {
+      logger.error({ source: chunk.source, err: (err as Error).message }, 'sealing after ingest failed; the seal timer retries');
+    }
+    return r.lines;
+  };
+
+  /**
+   * An idle stream still signs a checkpoint every heartbeat_interval: one
+   * `heartbeat` record of the sidecar's own (source "sealtrail") is chained
+   * and sealed, so an auditor can tell "nothing happened" from "records are
+   * missing" for any period longer than the interval.
+   */
+  const heartbeat = (): void => {
+    const every = cfg.seal.heartbeat_interval;
+    if (every <= 0 || paused || Date.now() - lastCommit < every) return;
+    const idleSeconds = Math.round((Date.now() - lastCommit) / 1000);
+    const text = JSON.stringify({
+      event_type: 'heartbeat',
+      actor: { id: 'sealtrail-sidecar', type: 'system' },
+      action: 'heartbeat',
+      outcome: 'success',
+      details: { idle_seconds: idleSeconds },
+    });
+    commit({ source: HEARTBEAT_SOURCE, path: '(heartbeat)', fileKey: 'heartbeat', lines: [{ offset: 0, length: text.length, text }] });
+    sealBatches(true);
+    metrics.heartbeats.inc();
+  };
+
   let sealTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
   let telemetry: Awaited<ReturnType<typeof startTelemetryServer>> | undefined;
   const healthCheck = buffer.db.prepare('SELECT 1');
+  let events: ReturnType<typeof createEventsHandler> | undefined;
+  const sourceError = (id: string, err: Error): void => {
+    // Disk full is reported once, by the commit path, not once per retry.
+    if (isDiskFull(err) || isDiskFull((err as { cause?: unknown }).cause)) return;
+    logger.error({ source: id, code: (err as { code?: string }).code, err: err.message }, 'source error; will retry');
+  };
   try {
     for (const src of cfg.sources) {
-      if (src.type !== 'file') continue; // wired below
+      if (src.type === 'socket') {
+        sources.push(
+          new SocketSource({
+            id: src.id,
+            path: src.path,
+            mode: src.mode,
+            maxLineBytes: src.max_line_bytes,
+            maxConnections: src.max_connections,
+            sink: (b) => commit({ source: b.source, path: b.path, fileKey: b.fileKey, lines: b.lines }),
+            onError: (err) => sourceError(src.id, err),
+            onNotice: (message) => logger.info({ source: src.id }, message),
+          }),
+        );
+        continue;
+      }
+      if (src.type === 'http') {
+        events = createEventsHandler({
+          id: src.id,
+          maxBodyBytes: src.max_body_bytes,
+          maxEvents: src.max_events,
+          sink: (lines, meta) => commit({ source: src.id, path: 'POST /v1/events', fileKey: `http:${meta.requestId}`, lines }),
+          paused: () => paused,
+          onError: (err) => sourceError(src.id, err),
+          onResponse: (r) => metrics.httpRequests.inc({ source: src.id, code: r.code ?? 'accepted' }),
+        });
+        continue;
+      }
       const source = new FileSource({
         id: src.id,
         include: src.include,
@@ -115,27 +227,18 @@ export async function startSidecar(
         startAt: buffer.created ? src.start_at : 'beginning',
         positions: { get: (s, k) => buffer.getPosition(s, k) },
         sink: async (chunk: LineChunk) => {
-          const r = ingest.ingest({
+          commit({
             source: chunk.source,
             path: chunk.file.path,
             fileKey: chunk.file.key,
             lines: chunk.lines,
             position: { source: chunk.source, ...chunk.position },
           });
-          // The lines are committed now: nothing after this may reject, or the
-          // source would offer the same lines again and they would be stored twice.
-          try {
-            record(chunk.source, r, chunk.lines.length);
-            sealBatches(false);
-            updateBackpressure();
-          } catch (err) {
-            logger.error({ source: chunk.source, err: (err as Error).message }, 'sealing after ingest failed; the seal timer retries');
-          }
         },
-        onError: (err) => logger.error({ source: src.id, code: (err as { code?: string }).code, err: err.message }, 'source error; will retry'),
+        onError: (err) => sourceError(src.id, err),
       });
       sources.push(source);
-      sourceIds.push(src.id);
+      fileSources.push({ id: src.id, source });
     }
 
     sealTimer = setInterval(() => {
@@ -145,6 +248,15 @@ export async function startSidecar(
         logger.error({ err: (err as Error).message }, 'sealing failed; will retry');
       }
     }, cfg.seal.max_interval);
+    if (cfg.seal.heartbeat_interval > 0) {
+      heartbeatTimer = setInterval(() => {
+        try {
+          heartbeat();
+        } catch (err) {
+          if (!diskFull.full) logger.error({ err: (err as Error).message }, 'heartbeat failed; will retry');
+        }
+      }, Math.min(cfg.seal.heartbeat_interval, 1000));
+    }
 
     telemetry = await startTelemetryServer(cfg.telemetry.listen, metrics, {
       healthy: () => {
@@ -165,17 +277,18 @@ export async function startSidecar(
         const oldest = buffer.oldestUnacked();
         metrics.shippingLag.set(oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0);
         metrics.fileLag.reset();
-        sources.forEach((source, i) => {
-          for (const f of source.files()) metrics.fileLag.set({ source: sourceIds[i]!, path: f.path }, Math.max(0, f.size - f.offset));
-        });
+        for (const { id, source } of fileSources) {
+          for (const f of source.files()) metrics.fileLag.set({ source: id, path: f.path }, Math.max(0, f.size - f.offset));
+        }
       },
-    });
+    }, events ? { events } : {});
 
     shipper.start();
     for (const s of sources) await s.start();
   } catch (err) {
     // A half-started sidecar must not keep the process alive (timer, server, watchers, shipper loop).
     clearInterval(sealTimer);
+    clearInterval(heartbeatTimer);
     await Promise.allSettled(sources.map((s) => s.close()));
     await shipper.close().catch(() => undefined);
     await telemetry?.close().catch(() => undefined);
@@ -185,6 +298,7 @@ export async function startSidecar(
   const telemetryUrl = telemetry.url;
   const telemetryServer = telemetry;
   const timer = sealTimer;
+  const hbTimer = heartbeatTimer;
   logger.info({ stream: buffer.stream, telemetry: telemetryUrl, collector: cfg.ship.url }, 'sidecar started');
 
   return {
@@ -209,6 +323,7 @@ export async function startSidecar(
         await Promise.all(sources.map((s) => s.drain(readDeadline)));
         await Promise.allSettled(sources.map((s) => s.close()));
         clearInterval(timer);
+        clearInterval(hbTimer);
         try {
           sealBatches(true);
         } catch (err) {
@@ -217,6 +332,7 @@ export async function startSidecar(
         await shipper.drain(deadlineMs);
       } finally {
         clearInterval(timer);
+        clearInterval(hbTimer);
         await Promise.allSettled(sources.map((s) => s.close()));
         await shipper.close().catch(() => undefined);
         await telemetryServer.close();

@@ -70,7 +70,7 @@ const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
   ],
   redaction: { rules: [], pseudonym_keys: [] },
   keys: { signing_key_file: '/etc/sealtrail/keys/signing.key', hmac_key_file: '/etc/sealtrail/hmac/hmac.key', hmac_key_id: 'k1' },
-  seal: { max_records: 1000, max_interval: 1000 },
+  seal: { max_records: 1000, max_interval: 1000, heartbeat_interval: 30_000 },
   ship: {
     url: 'http://collector:7470',
     timeout: 10_000,
@@ -103,7 +103,7 @@ describe('example configs', () => {
       backoff_max: 30_000,
       max_batch_bytes: 8 * 1024 * 1024,
     });
-    expect(s.seal).toEqual({ max_records: 1000, max_interval: 1000 });
+    expect(s.seal).toEqual({ max_records: 1000, max_interval: 1000, heartbeat_interval: 30_000 });
     expect(s.buffer).toEqual({ max_bytes: 1024 ** 3, max_records: 1_000_000 });
     expect(s.telemetry.listen).toBe('0.0.0.0:9470');
   });
@@ -163,7 +163,7 @@ describe('defaults', () => {
     const s = sidecarWith(`  seal: { max_interval: 1.5s, max_records: 10 }
   buffer: { max_bytes: 10MB, max_records: 5 }
 `);
-    expect(s.seal).toEqual({ max_records: 10, max_interval: 1500 });
+    expect(s.seal).toEqual({ max_records: 10, max_interval: 1500, heartbeat_interval: 30_000 });
     expect(s.buffer).toEqual({ max_bytes: 10_000_000, max_records: 5 });
     const t = sidecarWith(`  seal: { max_interval: 250 }\n  buffer: { max_bytes: 65536 }\n`);
     expect(t.seal.max_interval).toBe(250);
@@ -394,7 +394,10 @@ describe('schema errors name file:line:col', () => {
   });
 
   it('enum, pattern, ranges', () => {
-    expectError(() => parseConfigText(SIDECAR_BASE.replace('type: file', 'type: socket'), 'x.yaml', NO_ENV), 'config_schema', 4, 13);
+    expectError(() => parseConfigText(SIDECAR_BASE.replace('type: file', 'type: kafka'), 'x.yaml', NO_ENV), 'config_schema', 4, 13);
+    // a socket source is checked against the socket fields, not the file ones
+    const sock = expectError(() => parseConfigText(SIDECAR_BASE.replace('type: file', 'type: socket'), 'x.yaml', NO_ENV), 'config_schema', 5, 7);
+    expect(sock.message).toMatch(/include: unknown key; allowed keys: id, type, path, mode/);
     const base = SIDECAR_BASE.replace('      type: file\n', '      type: file\n      start_at: middle\n');
     expectError(() => parseConfigText(base, 'x.yaml', NO_ENV), 'config_schema', 5, 17);
     expectError(() => parseConfigText(SIDECAR_BASE.replace('id: app', 'id: App!'), 'x.yaml', NO_ENV), 'config_schema', 3, 11);
@@ -564,5 +567,40 @@ describe('many keys', () => {
     text += '    k17: 2\n';
     const err = expectError(() => parseConfigText(text, 'dup.yaml', NO_ENV), 'config_yaml', 20_003, 5);
     expect(err.message).toContain('DUPLICATE_KEY');
+  });
+});
+
+describe('socket and http sources', () => {
+  const withSources = (sources: string): string =>
+    SIDECAR_BASE.replace(/  sources:\n[\s\S]*?(?=  keys:)/, `  sources:\n${sources}`);
+
+  it('fill their defaults and parse the socket mode as octal', () => {
+    const cfg = parseConfigText(
+      withSources('    - { id: sock, type: socket, path: /run/st/events.sock }\n    - { id: api, type: http }\n    - { id: sock2, type: socket, path: /run/st/b.sock, mode: "0600", max_connections: 4, max_line_bytes: 4KiB }\n'),
+      'x.yaml',
+      NO_ENV,
+    ).sidecar!;
+    expect(cfg.sources[0]).toEqual({ id: 'sock', type: 'socket', path: '/run/st/events.sock', mode: 0o660, max_line_bytes: 1024 * 1024, max_connections: 1024, format: 'sealtrail' });
+    expect(cfg.sources[1]).toEqual({ id: 'api', type: 'http', max_body_bytes: 10 * 1024 * 1024, max_events: 10_000, format: 'sealtrail' });
+    expect(cfg.sources[2]).toMatchObject({ mode: 0o600, max_connections: 4, max_line_bytes: 4096 });
+  });
+
+  it('refuse a bad mode, a missing path, an over-long socket path and a second http source at their place', () => {
+    expectError(() => parseConfigText(withSources('    - { id: s, type: socket, path: /x.sock, mode: "0999" }\n'), 'x.yaml', NO_ENV), 'config_schema', 3, 51);
+    expectError(() => parseConfigText(withSources('    - { id: s, type: socket }\n'), 'x.yaml', NO_ENV), 'config_schema', 3, 7);
+    expectError(() => parseConfigText(withSources(`    - { id: s, type: socket, path: /${'a'.repeat(120)} }\n`), 'x.yaml', NO_ENV), 'config_schema', 3, 36);
+    const two = expectError(
+      () => parseConfigText(withSources('    - { id: a, type: http }\n    - { id: b, type: http }\n'), 'x.yaml', NO_ENV),
+      'config_schema',
+      4,
+      22,
+    );
+    expect(two.message).toMatch(/only one http source/);
+  });
+
+  it('heartbeat_interval takes a duration, 0 turns it off', () => {
+    expect(sidecarWith('  seal: { heartbeat_interval: 0 }\n').seal.heartbeat_interval).toBe(0);
+    expect(sidecarWith('  seal: { heartbeat_interval: 2m }\n').seal.heartbeat_interval).toBe(120_000);
+    expectError(() => sidecarWith('  seal: { heartbeat_interval: 2 parsecs }\n'), 'config_unit');
   });
 });

@@ -21,6 +21,10 @@ export class SidecarMetrics {
   readonly lastCheckpoint: client.Gauge;
   readonly fileLag: client.Gauge<'source' | 'path'>;
   readonly backpressure: client.Gauge;
+  readonly diskFull: client.Gauge;
+  readonly commitsFailed: client.Counter<'reason'>;
+  readonly heartbeats: client.Counter;
+  readonly httpRequests: client.Counter<'source' | 'code'>;
 
   constructor() {
     const r = [this.registry];
@@ -43,5 +47,9 @@ export class SidecarMetrics {
     this.lastCheckpoint = new client.Gauge({ name: 'sealtrail_last_checkpoint_timestamp_seconds', help: 'Unix time of the newest signed checkpoint', registers: r });
     this.fileLag = new client.Gauge({ name: 'sealtrail_file_lag_bytes', help: 'File size minus committed offset', labelNames: ['source', 'path'], registers: r });
     this.backpressure = new client.Gauge({ name: 'sealtrail_backpressure', help: '1 while reading is paused because the buffer is full', registers: r });
+    this.diskFull = new client.Gauge({ name: 'sealtrail_disk_full', help: '1 while the buffer cannot commit for lack of disk space (sources hold their lines and retry; alert on this)', registers: r });
+    this.commitsFailed = new client.Counter({ name: 'sealtrail_buffer_commits_failed_total', help: 'Buffer commits that failed and will be retried, by reason', labelNames: ['reason'], registers: r });
+    this.heartbeats = new client.Counter({ name: 'sealtrail_heartbeats_total', help: 'Heartbeat records written while the stream was idle', registers: r });
+    this.httpRequests = new client.Counter({ name: 'sealtrail_http_requests_total', help: 'POST /v1/events requests by answer (accepted, or the error code)', labelNames: ['source', 'code'], registers: r });
   }
 }
