@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../../log.js';
 import type { AuditBuffer, BatchRow } from '../buffer/buffer.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
@@ -26,6 +26,12 @@ export interface ShipperOptions {
  * backoff, honouring Retry-After. Any other answer halts shipping (metric
  * sealtrail_shipping_halted=1 and an error log) and is re-probed every
  * backoff_max, so the operator can fix the collector without losing data.
+ *
+ * A newly sealed batch (wake) ends only the idle wait, never a backoff: the
+ * retry of the oldest batch waits out its backoff or Retry-After however
+ * many batches are sealed meanwhile. One attempt (connect, send, answer) may
+ * take at most timeoutMs in all, so a collector that trickles its answer
+ * cannot stall the stream; at most MAX_ANSWER_BYTES of an answer are read.
  */
 export class Shipper {
   private readonly buffer: AuditBuffer;
@@ -35,7 +41,10 @@ export class Shipper {
   private running = false;
   private closed = false;
   private loop: Promise<void> | undefined;
+  /** ends the current sleep; set while sleeping */
   private wakeUp: (() => void) | undefined;
+  /** whether the current sleep is the idle wait (wake() may end it) rather than a backoff */
+  private idle = false;
   private attempt = 0;
   private stopAt = Number.POSITIVE_INFINITY;
   private abort = new AbortController();
@@ -55,15 +64,16 @@ export class Shipper {
     this.loop = this.run();
   }
 
-  /** A new batch was sealed. */
+  /** A new batch was sealed: ends the idle wait, not a backoff (see the class comment). */
   wake(): void {
-    this.wakeUp?.();
+    if (this.idle) this.wakeUp?.();
   }
 
   /** Keep shipping until nothing is left or the deadline passes, then stop. */
   async drain(deadlineMs: number): Promise<void> {
     this.stopAt = deadlineMs;
-    this.wake();
+    // any sleep: an idle one returns (nothing left), a backoff gets one more attempt before the deadline
+    this.wakeUp?.();
     const timer = setTimeout(() => this.abort.abort(), Math.max(0, deadlineMs - Date.now()));
     try {
       await this.loop;
@@ -77,26 +87,28 @@ export class Shipper {
     this.closed = true;
     this.running = false;
     this.abort.abort();
-    this.wake();
+    this.wakeUp?.();
     await this.loop;
     await this.agent.close();
   }
 
-  private sleep(ms: number): Promise<void> {
+  private sleep(ms: number, idle: boolean): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.abort.signal;
-      const t = setTimeout(done, ms);
-      const onAbort = (): void => done();
-      signal.addEventListener('abort', onAbort, { once: true });
-      function done(): void {
-        clearTimeout(t);
-        signal.removeEventListener('abort', onAbort);
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.wakeUp === done) {
+          this.wakeUp = undefined;
+          this.idle = false;
+        }
         resolve();
-      }
-      this.wakeUp = () => {
-        this.wakeUp = undefined;
-        done();
       };
+      timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.idle = idle;
+      this.wakeUp = done;
     });
   }
 
@@ -109,7 +121,7 @@ export class Shipper {
       const row = this.buffer.nextToShip();
       if (!row) {
         if (this.draining()) return;
-        await this.sleep(1000);
+        await this.sleep(1000, true);
         continue;
       }
       if (Date.now() >= this.stopAt) return;
@@ -125,7 +137,7 @@ export class Shipper {
         this.opts.logger.error({ batch: row.batch, err: (err as Error).message }, 'cannot build the batch to ship; re-probing');
         delay = this.opts.backoffMaxMs;
       }
-      if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())));
+      if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())), false);
     }
   }
 
@@ -147,6 +159,16 @@ export class Shipper {
     let status: number;
     let retryAfter: string | string[] | undefined;
     let answer: unknown;
+    // One deadline for the whole attempt: undici's headers/body timeouts only bound
+    // the gaps between bytes, so a trickled answer would otherwise never end.
+    const attempt = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attempt.abort();
+    }, this.opts.timeoutMs);
+    const onStop = (): void => attempt.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
     try {
       const res = await request(this.endpoint, {
         method: 'POST',
@@ -155,23 +177,31 @@ export class Shipper {
         dispatcher: this.agent,
         headersTimeout: this.opts.timeoutMs,
         bodyTimeout: this.opts.timeoutMs,
-        signal: this.abort.signal,
+        signal: attempt.signal,
       });
       status = res.statusCode;
       retryAfter = res.headers['retry-after'];
-      const text = await res.body.text();
+      const text = await readCapped(res.body, MAX_ANSWER_BYTES);
       try {
-        answer = JSON.parse(text);
+        answer = text === undefined ? undefined : JSON.parse(text);
       } catch {
         answer = undefined;
       }
     } catch (err) {
       end();
       if (this.abort.signal.aborted) return 0;
-      metrics.batchesFailed.inc({ reason: 'network' });
+      const code = (err as { code?: unknown }).code;
+      const timeout = timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+      metrics.batchesFailed.inc({ reason: timeout ? 'timeout' : 'network' });
       const wait = fullJitterDelay(this.attempt++, this.opts.backoffInitialMs, this.opts.backoffMaxMs);
-      logger.warn({ batch: row.batch, err: (err as Error).message, retry_in_ms: wait }, 'collector unreachable; will retry');
+      logger.warn(
+        { batch: row.batch, err: timedOut ? `no complete answer within ${this.opts.timeoutMs} ms` : (err as Error).message, retry_in_ms: wait },
+        timeout ? 'collector did not answer in time; will retry' : 'collector unreachable; will retry',
+      );
       return wait;
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', onStop);
     }
     end();
     const verdict = classifyStatus(status);
@@ -209,4 +239,22 @@ export class Shipper {
     );
     return this.opts.backoffMaxMs;
   }
+}
+
+/** Enough for any ack or error body; a longer answer is not one the collector gives. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The answer's text, or undefined (and the rest discarded) when it is longer than `cap` bytes. */
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,0 +1,195 @@
+/**
+ * Process and HTTP plumbing for bench/soak.ts: a collector and a sidecar as
+ * separate `sealtrail` processes sharing one config file in a temp dir.
+ * (bench/ may not import from test/, so this is a small standalone copy of
+ * what the e2e helpers do.)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { createHmacKeyFile, createSigningKeyFiles } from '../src/keyfiles.js';
+
+/**
+ * The compiled CLI: next to this file when it runs from dist/bench/, under
+ * dist/ when it runs from source (vitest importing bench/soak.ts).
+ */
+export function cliPath(): string {
+  for (const rel of ['../src/cli/main.js', '../dist/src/cli/main.js']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new Error('dist/src/cli/main.js not found: run `npm run build` first');
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+export interface Child {
+  child: ChildProcess;
+  /** the last 64 KiB of stderr */
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const child = spawn(process.execPath, [cliPath(), ...args], {
+    env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 128 * 1024) err = err.slice(-64 * 1024);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, stderr: () => err.slice(-64 * 1024), exited };
+}
+
+export async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [cliPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { code, stdout: out, stderr: err };
+}
+
+export async function stopChild(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill(signal);
+  return c.exited;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+export async function getJson(url: string, token?: string): Promise<{ status: number; body: any }> {
+  const res = await request(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const text = await res.body.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.statusCode, body };
+}
+
+export interface SoakDeployment {
+  dir: string;
+  traces: string;
+  config: string;
+  keys: string;
+  token: string;
+  collectorUrl: string;
+  telemetryUrl: string;
+  collectorDb: string;
+  bufferDb: string;
+}
+
+export async function makeSoakDeployment(opts: { sealInterval?: string; maxRecords?: number } = {}): Promise<SoakDeployment> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-soak-'));
+  const keys = join(dir, 'keys');
+  const traces = join(dir, 'traces');
+  mkdirSync(traces, { recursive: true });
+  createSigningKeyFiles(join(keys, 'soak.skey'), join(keys, 'soak.vkey'), 'soak');
+  createHmacKeyFile(join(keys, 'hmac.key'));
+  const [cport, tport] = [await freePort(), await freePort()];
+  const token = 'soak-admin-token-0123456789abcdef';
+  const rules = join(dir, 'rules.yaml');
+  writeFileSync(rules, `rules:\n  - id: email\n    pattern: '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'\n`);
+  const config = join(dir, 'sealtrail.yaml');
+  const collectorDb = join(dir, 'collector', 'audit.db');
+  writeFileSync(
+    config,
+    `collector:
+  listen: 127.0.0.1:${cport}
+  store: { type: sqlite, path: ${collectorDb} }
+  auth: { admin_tokens: ["${token}"] }
+  streams: [{ match: "*", vkey_file: ${join(keys, 'soak.vkey')} }]
+  hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
+sidecar:
+  stream: { name: soak }
+  data_dir: ${join(dir, 'sidecar')}
+  sources:
+    - id: traces
+      type: file
+      include: ["${join(traces, '*.jsonl')}", "${join(traces, '*.jsonl.*')}"]
+  redaction: { rules: [${JSON.stringify(rules)}] }
+  keys: { signing_key_file: ${join(keys, 'soak.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
+  seal: { max_records: ${opts.maxRecords ?? 500}, max_interval: ${opts.sealInterval ?? '100ms'}, heartbeat_interval: 0 }
+  ship: { url: "http://127.0.0.1:${cport}", backoff_initial: 50ms, backoff_max: 1s }
+  telemetry: { listen: 127.0.0.1:${tport} }
+`,
+  );
+  return {
+    dir,
+    traces,
+    config,
+    keys,
+    token,
+    collectorUrl: `http://127.0.0.1:${cport}`,
+    telemetryUrl: `http://127.0.0.1:${tport}`,
+    collectorDb,
+    bufferDb: join(dir, 'sidecar', 'buffer.db'),
+  };
+}
+
+export async function startCollector(d: SoakDeployment): Promise<Child> {
+  const c = spawnCli(['collector', '--config', d.config]);
+  await waitFor('collector /healthz', async () => {
+    if (c.child.exitCode !== null) throw new Error(`collector exited: ${c.stderr()}`);
+    return (await getJson(`${d.collectorUrl}/healthz`)).status === 200;
+  }, 30_000);
+  return c;
+}
+
+export function startSidecar(d: SoakDeployment): Child {
+  return spawnCli(['sidecar', '--config', d.config]);
+}
+
+export async function treeSize(d: SoakDeployment): Promise<number> {
+  const { status, body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
+  if (status !== 200) throw new Error(`GET /v1/streams: ${status}`);
+  return (body.streams as Array<{ tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
+}
+
+/** Calls `each` for every record item of every stream, paging GET /v1/audit with its cursor. */
+export async function forEachItem(d: SoakDeployment, each: (item: any) => void): Promise<void> {
+  let cursor: string | null = null;
+  do {
+    const q: string = `${d.collectorUrl}/v1/audit?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const { status, body } = await getJson(q, d.token);
+    if (status !== 200) throw new Error(`GET /v1/audit: ${status} ${JSON.stringify(body).slice(0, 300)}`);
+    for (const it of body.items as unknown[]) each(it);
+    cursor = body.next_cursor as string | null;
+  } while (cursor);
+}
