@@ -5,7 +5,7 @@
  * dev`), so both get identical defaults and identical refusals.
  */
 import { ConfigError } from '../core/errors.js';
-import type { CollectorConfig, SidecarConfig, SourceConfig, StreamTrustConfig } from './types.js';
+import type { CollectorConfig, CollectorStoreConfig, SidecarConfig, SourceConfig, StreamTrustConfig } from './types.js';
 import { parseDuration, parseSize, splitHostPort, UnitError } from './units.js';
 import { formatDataPath, type DataPath, type Place } from './yaml.js';
 
@@ -21,6 +21,9 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+
+/** `source` of the records a sidecar writes itself (heartbeats) */
+export const RESERVED_SOURCE_ID = 'sealtrail';
 
 export const SIDECAR_DEFAULTS = {
   data_dir: './.sealtrail/sidecar',
@@ -49,6 +52,8 @@ export const COLLECTOR_DEFAULTS = {
   listen: '127.0.0.1:7470',
   max_body_bytes: 16 * MiB,
   store_path: './.sealtrail/collector/audit.db',
+  pg_pool_size: 10,
+  pg_statement_timeout: 10 * SECOND,
 } as const;
 
 // The input has already passed the schema, so its shape is known; typing it twice adds nothing.
@@ -128,6 +133,10 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
   const seen = new Map<string, number>();
   let httpAt: number | undefined;
   const sources: SourceConfig[] = (raw.sources as Raw[]).map((s, i) => {
+    if (s.id === RESERVED_SOURCE_ID) {
+      // the sidecar's own records (heartbeats) carry this source; input must not be able to pose as them
+      fail(ctx, 'config_schema', at('sources', i, 'id'), `"${RESERVED_SOURCE_ID}" is reserved for the sidecar's own records`);
+    }
     if (seen.has(s.id)) {
       fail(ctx, 'config_schema', at('sources', i, 'id'), `duplicate source id (also used by sources[${seen.get(s.id)}])`);
     }
@@ -234,6 +243,57 @@ function checkHttpUrl(ctx: NormalizeContext, path: DataPath, value: string): voi
   }
 }
 
+// Which keys each store type takes (besides `type`).
+const STORE_KEYS: Record<CollectorStoreConfig['type'], readonly string[]> = {
+  null: [],
+  sqlite: ['path'],
+  postgres: ['url', 'migrate_url', 'pool_size', 'statement_timeout'],
+};
+
+/**
+ * A Postgres connection URL, checked without ever quoting it: it may hold a
+ * password (often from ${env:...}), and error messages end up in logs.
+ */
+function checkPostgresUrl(ctx: NormalizeContext, path: DataPath, value: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') || url.hostname === '') {
+    fail(
+      ctx,
+      'config_schema',
+      path,
+      'must be a URL like postgres://user:password@host:5432/database (special characters in the password percent-encoded)',
+    );
+  }
+  if (url.pathname.length <= 1) fail(ctx, 'config_schema', path, 'must name the database: postgres://user@host/database');
+}
+
+function normalizeStore(raw: Raw, path: DataPath, ctx: NormalizeContext): CollectorStoreConfig {
+  const d = COLLECTOR_DEFAULTS;
+  const type: CollectorStoreConfig['type'] = raw.type === undefined ? 'sqlite' : raw.type === null ? 'null' : raw.type;
+  for (const k of Object.keys(raw)) {
+    if (k !== 'type' && !STORE_KEYS[type].includes(k)) {
+      fail(ctx, 'config_schema', [...path, k], `not used by the ${type} store`, true);
+    }
+  }
+  if (type === 'null') return { type };
+  if (type === 'sqlite') return { type, path: raw.path ?? d.store_path };
+  if (raw.url === undefined) fail(ctx, 'config_schema', [...path, 'type'], 'the postgres store needs "url" (the app role)');
+  checkPostgresUrl(ctx, [...path, 'url'], raw.url);
+  if (raw.migrate_url !== undefined) checkPostgresUrl(ctx, [...path, 'migrate_url'], raw.migrate_url);
+  return {
+    type,
+    url: raw.url,
+    ...(raw.migrate_url !== undefined ? { migrate_url: raw.migrate_url as string } : {}),
+    pool_size: raw.pool_size ?? d.pg_pool_size,
+    statement_timeout: duration(ctx, [...path, 'statement_timeout'], raw.statement_timeout, d.pg_statement_timeout, 100, HOUR),
+  };
+}
+
 export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeContext): CollectorConfig {
   const at = (...p: (string | number)[]): DataPath => [...base, ...p];
   const d = COLLECTOR_DEFAULTS;
@@ -267,7 +327,7 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
   return {
     listen: listenAddress(ctx, at('listen'), raw.listen, d.listen),
     max_body_bytes: size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, KiB, GiB),
-    store: { type: 'sqlite', path: raw.store?.path ?? d.store_path },
+    store: normalizeStore(raw.store ?? {}, at('store'), ctx),
     auth: {
       admin_tokens: strings(raw.auth?.admin_tokens),
       admin_token_files: strings(raw.auth?.admin_token_files),

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { RESERVED_SOURCE_ID } from '../config/normalize.js';
 import type { SidecarConfig } from '../config/types.js';
 import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
 import type { Logger } from '../log.js';
@@ -14,8 +15,8 @@ import { defaultStreamId } from './stream-id.js';
 import { SidecarMetrics } from './telemetry/metrics.js';
 import { startTelemetryServer } from './telemetry/server.js';
 
-/** `source` of the records the sidecar writes itself (heartbeats); not a configurable source id (ids are [a-z0-9_-]) */
-export const HEARTBEAT_SOURCE = 'sealtrail';
+/** `source` of the records the sidecar writes itself (heartbeats); config refuses it as a source id */
+export const HEARTBEAT_SOURCE = RESERVED_SOURCE_ID;
 
 export interface SidecarHandle {
   readonly stream: string;
@@ -128,6 +129,8 @@ export async function startSidecar(
     },
   });
   let lastCommit = Date.now();
+  /** set when shutdown begins: the http source commits nothing after it */
+  let stopping = false;
 
   /**
    * Commits lines from any source (records, quarantine and position in one
@@ -164,7 +167,8 @@ export async function startSidecar(
    */
   const heartbeat = (): void => {
     const every = cfg.seal.heartbeat_interval;
-    if (every <= 0 || paused || Date.now() - lastCommit < every) return;
+    // A few ms of slack: the timer fires at lastCommit + every, not after it.
+    if (every <= 0 || paused || stopping || Date.now() - lastCommit < every - 5) return;
     const idleSeconds = Math.round((Date.now() - lastCommit) / 1000);
     const text = JSON.stringify({
       event_type: 'heartbeat',
@@ -212,6 +216,7 @@ export async function startSidecar(
           maxEvents: src.max_events,
           sink: (lines, meta) => commit({ source: src.id, path: 'POST /v1/events', fileKey: `http:${meta.requestId}`, lines }),
           paused: () => paused,
+          stopping: () => stopping,
           onError: (err) => sourceError(src.id, err),
           onResponse: (r) => metrics.httpRequests.inc({ source: src.id, code: r.code ?? 'accepted' }),
         });
@@ -249,13 +254,25 @@ export async function startSidecar(
       }
     }, cfg.seal.max_interval);
     if (cfg.seal.heartbeat_interval > 0) {
-      heartbeatTimer = setInterval(() => {
+      // Scheduled for the moment the stream has been idle for exactly the
+      // interval (a fixed tick would let the gap grow to interval + tick).
+      const every = cfg.seal.heartbeat_interval;
+      const schedule = (): void => {
+        if (stopping) return;
+        heartbeatTimer = setTimeout(tick, Math.max(10, lastCommit + every - Date.now()));
+      };
+      const tick = (): void => {
         try {
           heartbeat();
         } catch (err) {
           if (!diskFull.full) logger.error({ err: (err as Error).message }, 'heartbeat failed; will retry');
+          // a failed heartbeat is retried in a second, not a whole interval later
+          heartbeatTimer = setTimeout(tick, 1000);
+          return;
         }
-      }, Math.min(cfg.seal.heartbeat_interval, 1000));
+        schedule();
+      };
+      schedule();
     }
 
     telemetry = await startTelemetryServer(cfg.telemetry.listen, metrics, {
@@ -288,7 +305,8 @@ export async function startSidecar(
   } catch (err) {
     // A half-started sidecar must not keep the process alive (timer, server, watchers, shipper loop).
     clearInterval(sealTimer);
-    clearInterval(heartbeatTimer);
+    stopping = true;
+    clearTimeout(heartbeatTimer);
     await Promise.allSettled(sources.map((s) => s.close()));
     await shipper.close().catch(() => undefined);
     await telemetry?.close().catch(() => undefined);
@@ -298,7 +316,6 @@ export async function startSidecar(
   const telemetryUrl = telemetry.url;
   const telemetryServer = telemetry;
   const timer = sealTimer;
-  const hbTimer = heartbeatTimer;
   logger.info({ stream: buffer.stream, telemetry: telemetryUrl, collector: cfg.ship.url }, 'sidecar started');
 
   return {
@@ -319,11 +336,13 @@ export async function startSidecar(
       // Fixed order: stop reading (committing what was read), seal, ship, close.
       // Every step runs even if an earlier one failed, so nothing keeps the process alive.
       const readDeadline = Date.now() + Math.max(0, (deadlineMs - Date.now()) / 4);
+      stopping = true; // the http source answers 503 from now on; no heartbeat either
+      clearTimeout(heartbeatTimer);
       try {
         await Promise.all(sources.map((s) => s.drain(readDeadline)));
         await Promise.allSettled(sources.map((s) => s.close()));
         clearInterval(timer);
-        clearInterval(hbTimer);
+        clearTimeout(heartbeatTimer);
         try {
           sealBatches(true);
         } catch (err) {
@@ -332,7 +351,7 @@ export async function startSidecar(
         await shipper.drain(deadlineMs);
       } finally {
         clearInterval(timer);
-        clearInterval(hbTimer);
+        clearTimeout(heartbeatTimer);
         await Promise.allSettled(sources.map((s) => s.close()));
         await shipper.close().catch(() => undefined);
         await telemetryServer.close();

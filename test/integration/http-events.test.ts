@@ -280,6 +280,31 @@ describe('POST /v1/events', () => {
     });
   });
 
+  describe('shutdown', () => {
+    it('once stopping, requests get 503 shutting_down and nothing is committed, also for a body already arriving', async () => {
+      let stopping = false;
+      const env2 = await startEnv({ stopping: () => stopping });
+      try {
+        expect((await post(env2, JSON.stringify(ev(0)))).status).toBe(202);
+        // a body that starts before shutdown and ends after it
+        const body = (async function* (): AsyncGenerator<Buffer> {
+          yield Buffer.from('[');
+          stopping = true;
+          yield Buffer.from(`${JSON.stringify(ev(1))}]`);
+        })();
+        const late = await post(env2, body);
+        expect(late.status).toBe(503);
+        expect(late.json.error.code).toBe('shutting_down');
+        const after = await post(env2, JSON.stringify(ev(2)));
+        expect(after.status).toBe(503);
+        expect(after.json.error.code).toBe('shutting_down');
+        expect(records(env2)).toHaveLength(1);
+      } finally {
+        await env2.close();
+      }
+    });
+  });
+
   describe('refused requests commit nothing and quote nothing', () => {
     it('400 for malformed JSON, naming the line', async () => {
       const r = await post(env, `[\n${JSON.stringify(ev(0))},\n{"event_type":"x","secret":"${CANARY}",}\n]`);

@@ -604,3 +604,10 @@ describe('socket and http sources', () => {
     expectError(() => sidecarWith('  seal: { heartbeat_interval: 2 parsecs }\n'), 'config_unit');
   });
 });
+
+describe('reserved source id', () => {
+  it('"sealtrail" is refused: heartbeat records carry it', () => {
+    const err = expectError(() => parseConfigText(SIDECAR_BASE.replace('id: app', 'id: sealtrail'), 'x.yaml', NO_ENV), 'config_schema', 3, 11);
+    expect(err.message).toMatch(/reserved/);
+  });
+});

@@ -47,6 +47,11 @@ export interface EventsHandlerOptions {
   sink: (lines: IngestLine[], meta: EventsRequestMeta) => LineOutcome[];
   /** true while the buffer is full (backpressure): respond 503 with Retry-After, read nothing */
   paused: () => boolean;
+  /**
+   * true once the sidecar is shutting down: respond 503 `shutting_down` and
+   * commit nothing more, so no record arrives after the final seal
+   */
+  stopping?: () => boolean;
   /** server-side faults (a sink that threw, a bug); never a client error */
   onError?: (err: Error) => void;
   /** called once per answered request, for metrics and logs */
@@ -134,6 +139,7 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
       if (declared !== undefined && Number(declared) === 0) {
         throw new EventsError(400, 'body_empty', 'the body holds no events');
       }
+      if (opts.stopping?.()) throw new EventsError(503, 'shutting_down', 'the sidecar is shutting down; retry against its replacement');
       if (opts.paused()) throw new EventsError(503, 'buffer_full', 'the local buffer is full; retry later');
       if (inFlight >= maxInFlight) throw new EventsError(503, 'busy', `${maxInFlight} requests are already being read; retry later`);
     } catch (err) {
@@ -158,7 +164,8 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
         bodyRead = true;
         const parsed = parseEventsBody(body, format, opts.maxEvents);
         summary.events = parsed.lines.length;
-        // Checked again: the buffer may have filled while this body arrived.
+        // Checked again: the buffer may have filled, or shutdown begun, while this body arrived.
+        if (opts.stopping?.()) throw new EventsError(503, 'shutting_down', 'the sidecar is shutting down; retry against its replacement');
         if (opts.paused()) throw new EventsError(503, 'buffer_full', 'the local buffer is full; retry later');
         let outcomes: LineOutcome[];
         try {
