@@ -70,7 +70,12 @@ class Harness {
 
   private check(chunk: LineChunk): void {
     const { lines, position } = chunk;
-    if (!lines.length) this.violations.push('empty chunk');
+    if (!lines.length) {
+      // A position-only commit (startAt end, or a copy of a file already read): a line start, no lines.
+      if (chunk.file.key !== position.key) this.violations.push('file key and position key differ');
+      if (this.store.get(`${chunk.source}|${position.key}`)) this.violations.push('position-only chunk for a file with a position');
+      return;
+    }
     for (let i = 1; i < lines.length; i++) {
       if (lines[i - 1]!.offset + lines[i - 1]!.length !== lines[i]!.offset) this.violations.push(`gap inside chunk at ${lines[i]!.offset}`);
     }
@@ -642,6 +647,30 @@ await s.start();
     expect(seqs(h, 'old')).toEqual([]);
     expect(seqs(h, 'new')).toEqual([100, 101, 102]);
     expect(seqs(h, 'later')).toEqual([0, 1, 2]);
+  });
+  it('startAt end commits where it started: a restart before a file grows still skips its old lines', async () => {
+    const h = new Harness();
+    const f = path.join(dir, 'agent.jsonl');
+    const quiet = path.join(dir, 'quiet.jsonl');
+    fs.writeFileSync(f, lines(0, 10, 'old'));
+    fs.writeFileSync(quiet, lines(0, 20, 'old'));
+    const s1 = track(new FileSource(h.options(dir, { startAt: 'end' })));
+    await s1.start();
+    fs.appendFileSync(f, lines(0, 2, 'new'));
+    await waitFor(() => h.got.length >= 2, '2 lines');
+    // both skips are committed, the quiet file's with no lines at all
+    await waitFor(() => h.store.has(`traces|${keyOf(quiet)}`), 'quiet file position');
+    expect(h.store.get(`traces|${keyOf(quiet)}`)!.offset).toBe(fs.statSync(quiet).size);
+    await s1.close();
+    // the sidecar passes 'beginning' after the first start
+    const s2 = track(new FileSource(h.options(dir, { startAt: 'beginning' })));
+    await s2.start();
+    fs.appendFileSync(quiet, lines(2, 1, 'new'));
+    await waitFor(() => h.got.length >= 3, '3 lines');
+    await s2.drain(5000);
+    expect(seqs(h, 'old')).toEqual([]);
+    expect(seqs(h, 'new').sort((a, b) => a - b)).toEqual([0, 1, 2]);
+    expect(h.violations).toEqual([]);
   });
 });
 

@@ -9,18 +9,38 @@
  * - the in-memory offset moves only after the sink resolved, i.e. after the
  *   caller committed the same position with the records;
  * - a stored position is trusted only if the file still holds the bytes it
- *   was computed over (fingerprint of the head, length not shorter).
+ *   was computed over (fingerprint of the head and of the 256 bytes before
+ *   the position, length not shorter), so a recycled inode is read from 0
+ *   even when the new file starts with the same header;
+ * - a new file whose name extends the name of a file we read (app.jsonl.1
+ *   next to app.jsonl) and that holds that file's committed positions is a
+ *   copy of it (copytruncate): it is read from where the original's reading
+ *   ended, not again from 0. See `copyStart`.
  *
  * All file state is touched by a single async loop, which is also the only
  * caller of the sink; watcher callbacks merely queue paths and wake it.
  */
+import { statSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { SealtrailError } from '../../core/errors.js';
 import { GlobSet } from './file-glob.js';
-import { FINGERPRINT_BYTES, fileKeyOf, fingerprint, lastLineEnd, readHead } from './file-identity.js';
+import {
+  FINGERPRINT_BYTES,
+  WINDOW_BYTES,
+  fileKeyOf,
+  fingerprint,
+  holdsPosition,
+  isStrongPosition,
+  firstLineEnd,
+  lastLineEnd,
+  positionFingerprint,
+  readHead,
+  readWindow,
+  relatedName,
+} from './file-identity.js';
 import { LineSplitter } from './file-lines.js';
 
 export interface FileKey {
@@ -33,7 +53,11 @@ export interface StoredPosition {
   key: string;
   path: string;
   offset: number;
-  /** hex SHA-256 of the file's first min(offset, 256) bytes at the time of commit */
+  /**
+   * hex SHA-256 of the file's first min(offset, 256) bytes at the time of
+   * commit; past 256, ":" and the hex SHA-256 of the 256 bytes before `offset`
+   * (see positionFingerprint). Opaque to the caller.
+   */
   fingerprint: string;
 }
 
@@ -57,7 +81,12 @@ export interface LineChunk {
   /** source id */
   source: string;
   file: FileKey;
-  /** consecutive, in file order, starting at the file's committed offset */
+  /**
+   * consecutive, in file order, starting at the file's committed offset.
+   * Empty when only the position moves: a copy of a file already read
+   * (copytruncate) starts where the original's reading ended, and
+   * `startAt: 'end'` skips what a file held at the first start.
+   */
   lines: SourceLine[];
   /** what to commit together with these lines (offset = end of last line) */
   position: StoredPosition;
@@ -122,6 +151,32 @@ interface Tail {
   release: boolean;
   /** the last read attempt found no bytes beyond what was consumed */
   atEof: boolean;
+  /** identity generation on this inode: a truncation starts a new one */
+  gen: number;
+  /** committed positions with strong fingerprints, oldest first: what a copy of this file is recognised by */
+  marks: StoredPosition[];
+  /** not read for now: it starts like a file we follow and may be a copy of it */
+  hold: Hold | undefined;
+}
+
+/** A new file held back because it may be a copy of the file `of` (generation `gen`). */
+interface Hold {
+  of: string;
+  gen: number;
+  /** bytes of this file compared equal to the original's so far */
+  verified: number;
+  /** size at the last look, and since when it has not changed */
+  size: number;
+  quietSince: number;
+}
+
+/** A file identity whose reading ended (truncated, released, or changed while we were stopped). */
+interface Ended {
+  key: string;
+  gen: number;
+  path: string;
+  marks: StoredPosition[];
+  at: number;
 }
 
 interface DrainState {
@@ -134,6 +189,10 @@ const DEFAULT_MAX_CHUNK_LINES = 500;
 const DEFAULT_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 const DEFAULT_POLL_MS = 250;
 const WATCHER_READY_TIMEOUT_MS = 10_000;
+/** committed positions kept per file for copy recognition */
+const MAX_MARKS = 64;
+const MAX_ENDED = 256;
+const ENDED_KEEP_MS = 60_000;
 
 function positiveInt(id: string, name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
@@ -160,6 +219,8 @@ export class FileSource {
 
   private readonly tails = new Map<string, Tail>();
   private readonly pendingPaths = new Set<string>();
+  /** recently ended identities, oldest first: a copy of one of them may still turn up */
+  private ended: Ended[] = [];
   private watcher: FSWatcher | undefined;
   private loop: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
@@ -263,7 +324,7 @@ export class FileSource {
 
   /** Per-file progress, for lag metrics. */
   files(): Array<{ key: string; path: string; size: number; offset: number }> {
-    return [...this.tails.values()].map((t) => ({ key: t.key, path: t.path, size: t.size, offset: t.committed }));
+    return [...this.tails.values()].map((t) => ({ key: t.key, path: t.path, size: t.size, offset: t.hold ? t.size : t.committed }));
   }
 
   // ---- startup and discovery ------------------------------------------------
@@ -273,13 +334,22 @@ export class FileSource {
     if (this.closed) return;
     // The watcher runs before this walk, so a file created meanwhile is seen by one or both.
     const others: string[] = [];
-    for (const p of await this.scan(others)) {
+    const known: string[] = [];
+    const fresh: string[] = [];
+    for (const p of await this.scan(others)) (this.hasStoredPosition(p) ? known : fresh).push(p);
+    // Files we read before first: a copy of one (copytruncate while we were
+    // stopped) is recognised by the original's position, which they reveal.
+    for (const p of known) {
       if (this.closed) return;
       await this.checkPath(p, true);
     }
     for (const p of others) {
       if (this.closed) return;
       await this.recoverRotated(p);
+    }
+    for (const p of fresh) {
+      if (this.closed) return;
+      await this.checkPath(p, true);
     }
     const now = Date.now();
     this.lastPoll = now;
@@ -326,6 +396,14 @@ export class FileSource {
     } catch (err) {
       // The stat poll and directory rescan still find files, only later.
       this.report('source_watch_failed', `cannot watch ${bases.map((b) => b.dir).join(', ')}`, err);
+    }
+  }
+
+  private hasStoredPosition(p: string): boolean {
+    try {
+      return this.opts.positions.get(this.opts.id, fileKeyOf(statSync(p))) !== undefined;
+    } catch {
+      return false;
     }
   }
 
@@ -419,7 +497,7 @@ export class FileSource {
       const fst = await fh.stat();
       const key = fileKeyOf(fst);
       // A fingerprint mismatch means the inode now holds some other file: not ours.
-      if (key !== stored.key || this.tails.has(key) || !(await this.holdsStored(fh, stored))) return;
+      if (key !== stored.key || this.tails.has(key) || !(await holdsPosition(fh, stored))) return;
       const tail = await this.newTail(key, p, fh, fst.size, true);
       if (tail.committed !== stored.offset || this.closed) return;
       fh = undefined;
@@ -436,22 +514,27 @@ export class FileSource {
   private async newTail(key: string, p: string, fh: FileHandle, size: number, initial: boolean): Promise<Tail> {
     const stored = this.opts.positions.get(this.opts.id, key);
     let offset = 0;
+    let decided = false;
     if (stored) {
       if (stored.offset > size) {
         this.notice(`${p}: shorter (${size}) than its stored position ${stored.offset}, reading from 0`);
-      } else if (await this.holdsStored(fh, stored)) {
+        this.endIdentity({ key, gen: -1, path: stored.path, marks: isStrongPosition(stored) ? [stored] : [], at: Date.now() });
+      } else if (await holdsPosition(fh, stored)) {
         offset = stored.offset;
+        decided = true;
       } else {
-        this.notice(`${p}: head differs from the stored position's fingerprint (inode reused), reading from 0`);
+        this.notice(`${p}: content differs from the stored position's fingerprint (inode reused or file rewritten), reading from 0`);
+        this.endIdentity({ key, gen: -1, path: stored.path, marks: isStrongPosition(stored) ? [stored] : [], at: Date.now() });
       }
     } else if (initial && this.opts.startAt === 'end') {
       // The last line boundary, so a line being written right now is not cut in half.
       offset = await lastLineEnd(fh, size);
+      decided = true;
     }
     const splitter = new LineSplitter(this.opts.maxLineBytes);
     splitter.reset(offset);
     const now = Date.now();
-    return {
+    const tail: Tail = {
       key,
       path: p,
       fh,
@@ -465,14 +548,208 @@ export class FileSource {
       truncated: false,
       release: false,
       atEof: false,
+      gen: 0,
+      marks: decided && stored && offset === stored.offset && isStrongPosition(stored) ? [stored] : [],
+      hold: undefined,
+    };
+    if (decided && !stored && offset > 0) {
+      // start_at end: commit the skip, or a restart before the file grows would read it all.
+      tail.pending = await this.positionOnly(tail, offset);
+    } else if (!decided) {
+      const start = await this.copyStart(p, fh, size);
+      if (start && 'hold' in start) {
+        tail.hold = start.hold;
+        this.notice(`${p} (${key}): starts like ${start.like}; not read while it may be a copy of it`);
+      } else if (start) {
+        await this.startCopyAt(tail, start.offset, start.of);
+      }
+    }
+    return tail;
+  }
+
+  // ---- copies (copytruncate) ------------------------------------------------
+
+  /**
+   * Where a file with no usable position of its own starts, if it is a copy
+   * of a file we read: logrotate's copytruncate copies app.jsonl to
+   * app.jsonl.1 and truncates app.jsonl, and with both names in the globs the
+   * copy must not be read again. The copy is a new inode, so it is recognised
+   * by content: it must hold one of the original's committed positions (head
+   * and the 256 bytes before the offset hash the same), and its name must
+   * extend the original's (app.jsonl.1, app.jsonl-20260101, app-1.jsonl).
+   * It is then read from that position on: what the original's reader had not
+   * reached when it was truncated is read from the copy, once.
+   *
+   * A copy usually turns up before the truncation is noticed; such a file
+   * (its first bytes equal a followed file's) is held unread until the
+   * original's identity ends (truncation, deletion: then as above), or until
+   * it stops being a byte-for-byte prefix of the original (then it is read
+   * from the original's last committed position it still holds, or from 0 if
+   * none). Files under 2 x 256 bytes, and positions within the first line,
+   * never make a copy: an identical short file or header line is read.
+   * Not covered: a copy older than every position the original's reader
+   * committed since the last restart is read from 0 (duplicates, never loss).
+   */
+  private async copyStart(
+    p: string,
+    fh: FileHandle,
+    size: number,
+  ): Promise<{ offset: number; of: Ended } | { hold: Hold; like: string } | undefined> {
+    if (size === 0) return undefined;
+    this.pruneEnded();
+    for (let i = this.ended.length - 1; i >= 0; i--) {
+      const e = this.ended[i]!;
+      if (!relatedName(p, e.path)) continue;
+      const at = await this.copyOffset(fh, size, e.marks);
+      if (at !== undefined) return { offset: at, of: e };
+    }
+    const head = await readHead(fh, Math.min(size, FINGERPRINT_BYTES));
+    for (const g of this.tails.values()) {
+      if (g.hold || g.head.length < head.length || !relatedName(p, g.path)) continue;
+      if (!g.head.subarray(0, head.length).equals(head)) continue;
+      const now = Date.now();
+      return { hold: { of: g.key, gen: g.gen, verified: 0, size, quietSince: now }, like: `${g.path} (${g.key})` };
+    }
+    return undefined;
+  }
+
+  /**
+   * The offset a copy of a file with these committed positions resumes at,
+   * or undefined if the file is not such a copy.
+   */
+  private async copyOffset(fh: FileHandle, size: number, marks: readonly StoredPosition[]): Promise<number | undefined> {
+    if (!marks.length || size <= FINGERPRINT_BYTES + WINDOW_BYTES) return undefined;
+    const headFp = fingerprint(await readHead(fh, FINGERPRINT_BYTES), FINGERPRINT_BYTES);
+    // A position must cover more than the first line: one long header line
+    // that two files share must never make one a copy of the other.
+    const firstLine = await firstLineEnd(fh, size);
+    // The copy holds everything the original's reader committed up to the
+    // latest position it holds; what follows is read from the copy. Nothing is
+    // presumed about bytes past that position: when the reader had gone past
+    // the copy's end, the lines between that position and the copy's end are
+    // read again (at most one chunk, and only if lines were written between
+    // the copy and the truncation), which beats skipping lines the copy may
+    // have gained since.
+    for (let i = marks.length - 1; i >= 0; i--) {
+      const m = marks[i]!;
+      if (m.offset > size || m.offset <= firstLine || !isStrongPosition(m)) continue;
+      if (await holdsPosition(fh, m, headFp)) return m.offset;
+    }
+    return undefined;
+  }
+
+  /** Starts a copy at `offset`, committing that position on its own (an empty chunk). */
+  private async startCopyAt(tail: Tail, offset: number, of: Ended | undefined): Promise<void> {
+    tail.hold = undefined;
+    tail.splitter.reset(offset);
+    tail.committed = offset;
+    tail.head = await readHead(tail.fh, Math.min(offset, FINGERPRINT_BYTES));
+    tail.atEof = false;
+    if (offset === 0) return;
+    tail.pending = await this.positionOnly(tail, offset);
+    const what = of ? `${of.path} (${of.key})` : 'the file it started like';
+    this.notice(`${tail.path} (${tail.key}): a copy of ${what}, which was read up to ${offset}; reading the copy from there`);
+  }
+
+  /** A chunk that commits `offset` (a line start the tail's head is read up to) and no lines. */
+  private async positionOnly(tail: Tail, offset: number): Promise<LineChunk> {
+    const window = offset > FINGERPRINT_BYTES ? await readWindow(tail.fh, offset) : 'gone';
+    return {
+      source: this.opts.id,
+      file: { key: tail.key, path: tail.path },
+      lines: [],
+      position: { key: tail.key, path: tail.path, offset, fingerprint: positionFingerprint(tail.head, offset, window) },
     };
   }
 
-  /** Whether the file still starts with the bytes the stored position was computed over. */
-  private async holdsStored(fh: FileHandle, stored: StoredPosition): Promise<boolean> {
-    const n = Math.min(stored.offset, FINGERPRINT_BYTES);
-    const head = await readHead(fh, n);
-    return head.length === n && fingerprint(head, stored.offset) === stored.fingerprint;
+  /** One turn of a held file: decides whether it is a copy once that can be told. */
+  private async resolveHold(tail: Tail): Promise<boolean> {
+    const hold = tail.hold!;
+    const st = await tail.fh.stat();
+    this.noteSize(tail, st.size);
+    const now = Date.now();
+    if (st.size !== hold.size) {
+      hold.size = st.size;
+      hold.quietSince = now;
+    }
+    // shrunk: what was compared is gone, compare again from the start
+    if (st.size < hold.verified) hold.verified = 0;
+    const g = this.tails.get(hold.of);
+    if (!g || g.gen !== hold.gen) {
+      // The original's identity ended: resume where its reading ended, if this is its copy.
+      const e = this.ended.find((x) => x.key === hold.of && x.gen === hold.gen);
+      const at = e ? await this.copyOffset(tail.fh, st.size, e.marks) : undefined;
+      if (at === undefined) this.notice(`${tail.path} (${tail.key}): not a copy of the file it started like, reading from 0`);
+      await this.startCopyAt(tail, at ?? 0, e);
+      return true;
+    }
+    // About to end (its truncation was seen): decide once it has.
+    if (g.truncated) return false;
+    if (hold.verified < st.size) {
+      const same = await this.samePrefix(tail, g, hold.verified, st.size);
+      if (same === 'wait') return false;
+      if (same !== true) {
+        // It differs from `same` on: a copy that gained lines of its own (read
+        // from the original's last committed position it holds), or no copy.
+        const at = await this.copyOffset(tail.fh, same, g.marks);
+        if (at === undefined) this.notice(`${tail.path} (${tail.key}): differs from ${g.path} (${g.key}), not a copy: reading from 0`);
+        await this.startCopyAt(tail, at ?? 0, { key: g.key, gen: g.gen, path: g.path, marks: g.marks, at: now });
+        return true;
+      }
+      hold.verified = st.size;
+    }
+    if (now - hold.quietSince < this.rotateWaitMs) return false;
+    if (hold.verified <= FINGERPRINT_BYTES + WINDOW_BYTES) {
+      // Too short to tell a copy from a file that merely starts alike: read it.
+      await this.startCopyAt(tail, 0, undefined);
+      return true;
+    }
+    if (tail.detached) {
+      // A copy of a file we are reading, gone again: nothing of its own to read.
+      await this.releaseTail(tail);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether bytes [from, to) of `copy` equal those of `orig`: true, or the
+   * offset of the first byte that differs (or that `orig` lacks); 'wait' when
+   * `orig` looks rewritten (its truncation is about to be handled).
+   */
+  private async samePrefix(copy: Tail, orig: Tail, from: number, to: number): Promise<true | number | 'wait'> {
+    const differs = async (at: number): Promise<number | 'wait'> => {
+      const st = await orig.fh.stat();
+      const intact = st.size >= orig.splitter.position && (await readHead(orig.fh, orig.head.length)).equals(orig.head);
+      return intact ? at : 'wait';
+    };
+    const end = Math.min(to, (await orig.fh.stat()).size);
+    const a = Buffer.alloc(Math.max(1, Math.min(64 * 1024, end - from)));
+    const b = Buffer.alloc(a.length);
+    for (let at = from; at < end; ) {
+      const n = Math.min(a.length, end - at);
+      const ra = await copy.fh.read(a, 0, n, at);
+      const rb = await orig.fh.read(b, 0, n, at);
+      const got = Math.min(ra.bytesRead, rb.bytesRead);
+      let i = 0;
+      while (i < got && a[i] === b[i]) i++;
+      if (i < n) return differs(at + i);
+      at += n;
+    }
+    return end < to ? differs(end) : true;
+  }
+
+  private endIdentity(e: Ended): void {
+    this.pruneEnded();
+    this.ended.push(e);
+    if (this.ended.length > MAX_ENDED) this.ended.splice(0, this.ended.length - MAX_ENDED);
+  }
+
+  private pruneEnded(): void {
+    const keep = Date.now() - Math.max(ENDED_KEEP_MS, 10 * this.rotateWaitMs);
+    let drop = 0;
+    while (drop < this.ended.length && this.ended[drop]!.at < keep) drop++;
+    if (drop) this.ended.splice(0, drop);
   }
 
   private attach(tail: Tail, p: string): void {
@@ -622,11 +899,13 @@ export class FileSource {
 
   /** One bounded step for one file. Returns whether anything moved. */
   private async turn(tail: Tail): Promise<boolean> {
+    if (tail.hold) return this.resolveHold(tail);
     if (!tail.pending) {
       if (tail.truncated) {
         const rest = tail.splitter.takeUnterminated();
         if (rest) {
-          tail.pending = this.chunkOf(tail, [rest]);
+          // its bytes are gone: a position no later content can match
+          tail.pending = this.chunkOf(tail, [rest], 'gone');
         } else {
           this.restartAtZero(tail);
           return true;
@@ -644,7 +923,8 @@ export class FileSource {
             await this.releaseTail(tail);
             return true;
           }
-          tail.pending = this.chunkOf(tail, [rest]);
+          const end = rest.offset + rest.length;
+          tail.pending = this.chunkOf(tail, [rest], end > FINGERPRINT_BYTES ? await readWindow(tail.fh, end) : 'gone');
         }
       }
     }
@@ -700,16 +980,23 @@ export class FileSource {
         break;
       }
     }
+    const last = lines[lines.length - 1];
+    const end = last ? last.offset + last.length : 0;
+    // Read before the head check below, which vouches for it as for the lines.
+    const window = end > FINGERPRINT_BYTES ? await readWindow(tail.fh, end) : undefined;
     // Checked after reading: if the head still holds what it held before, the
     // file was not truncated before our reads, so what we read continues it.
-    if (headBefore.length > 0 && !(await readHead(tail.fh, headBefore.length)).equals(headBefore)) {
+    if (
+      (headBefore.length > 0 && !(await readHead(tail.fh, headBefore.length)).equals(headBefore)) ||
+      (window !== undefined && window.length < WINDOW_BYTES)
+    ) {
       tail.splitter.restore(before);
       tail.head = headBefore;
       this.markTruncated(tail);
       return true;
     }
     if (tail.splitter.position > tail.size) this.noteSize(tail, tail.splitter.position);
-    if (lines.length) tail.pending = this.chunkOf(tail, lines);
+    if (lines.length) tail.pending = this.chunkOf(tail, lines, window ?? 'gone');
     return true;
   }
 
@@ -720,14 +1007,15 @@ export class FileSource {
     tail.head = Buffer.concat([tail.head, add]);
   }
 
-  private chunkOf(tail: Tail, lines: SourceLine[]): LineChunk {
+  /** `window`: the WINDOW_BYTES before the end of the last line (unused when that end is within the head). */
+  private chunkOf(tail: Tail, lines: SourceLine[], window: Buffer | 'gone'): LineChunk {
     const last = lines[lines.length - 1]!;
     const end = last.offset + last.length;
     return {
       source: this.opts.id,
       file: { key: tail.key, path: tail.path },
       lines,
-      position: { key: tail.key, path: tail.path, offset: end, fingerprint: fingerprint(tail.head, end) },
+      position: { key: tail.key, path: tail.path, offset: end, fingerprint: positionFingerprint(tail.head, end, window) },
     };
   }
 
@@ -738,20 +1026,28 @@ export class FileSource {
       await this.opts.sink(chunk);
     } catch (err) {
       this.retryAt = Date.now() + this.retryDelayMs;
-      const first = chunk.lines[0]!;
+      const at = chunk.lines[0]?.offset ?? chunk.position.offset;
       this.report(
         'source_sink_failed',
-        `${chunk.file.path} (${chunk.file.key}): sink refused ${chunk.lines.length} lines at offset ${first.offset}; will retry`,
+        `${chunk.file.path} (${chunk.file.key}): sink refused ${chunk.lines.length} lines at offset ${at}; will retry`,
         err,
       );
       return false;
     }
     tail.pending = undefined;
     tail.committed = chunk.position.offset;
+    if (isStrongPosition(chunk.position)) {
+      tail.marks.push(chunk.position);
+      // Thin the older half, so the marks still reach back after long reads.
+      if (tail.marks.length > MAX_MARKS) tail.marks = tail.marks.filter((_, i) => i >= MAX_MARKS / 2 || i % 2 === 0);
+    }
     return true;
   }
 
   private restartAtZero(tail: Tail): void {
+    this.endIdentity({ key: tail.key, gen: tail.gen, path: tail.path, marks: tail.marks, at: Date.now() });
+    tail.gen++;
+    tail.marks = [];
     tail.splitter.reset(0);
     tail.committed = 0;
     tail.head = Buffer.alloc(0);
@@ -761,6 +1057,7 @@ export class FileSource {
 
   private async releaseTail(tail: Tail): Promise<void> {
     this.tails.delete(tail.key);
+    this.endIdentity({ key: tail.key, gen: tail.gen, path: tail.path, marks: tail.marks, at: Date.now() });
     this.notice(`${tail.path} (${tail.key}): rotated away or deleted, read to the end and released`);
     await tail.fh.close().catch((err: unknown) => this.report('source_read_failed', `closing ${tail.path} failed`, err));
   }
@@ -770,6 +1067,11 @@ export class FileSource {
   private drainFinished(tail: Tail): boolean {
     const targets = this.drainState?.targets;
     if (!targets) return false;
+    if (tail.hold) {
+      // Nothing to read while its original is live; once that ended, the hold is decided first.
+      const g = this.tails.get(tail.hold.of);
+      return g !== undefined && g.gen === tail.hold.gen && !g.truncated;
+    }
     if (tail.pending || tail.truncated || tail.release || tail.detached) return false;
     return tail.atEof || tail.committed >= (targets.get(tail.key) ?? 0);
   }
