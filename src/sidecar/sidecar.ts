@@ -241,6 +241,8 @@ export async function startSidecar(
           });
         },
         onError: (err) => sourceError(src.id, err),
+        // inode reuse, recognised copies, truncation: worth a line, not an error
+        onNotice: (message) => logger.info({ source: src.id }, message),
       });
       sources.push(source);
       fileSources.push({ id: src.id, source });
