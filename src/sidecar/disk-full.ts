@@ -7,10 +7,14 @@
  * again, and a gauge to alert on, instead of an error line per retry.
  */
 
-/** SQLite reports ENOSPC as SQLITE_FULL; a few paths surface the errno itself. */
+/**
+ * SQLite reports ENOSPC as SQLITE_FULL; a few paths surface the errno itself;
+ * `buffer_disk_low` is the buffer refusing new records while it keeps the
+ * space it needs to checkpoint and record acknowledgements (AuditBuffer).
+ */
 export function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_FULL' || code === 'ENOSPC';
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'buffer_disk_low';
 }
 
 export interface DiskFullHooks {

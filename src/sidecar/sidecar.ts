@@ -81,11 +81,12 @@ export async function startSidecar(
     }
   };
 
-  const sealBatches = (all: boolean): void => {
-    for (;;) {
-      if (!all && buffer.unsealedCount() < cfg.seal.max_records) return;
+  /** Returns how many batches it sealed. */
+  const sealBatches = (all: boolean): number => {
+    for (let n = 0; ; n++) {
+      if (!all && buffer.unsealedCount() < cfg.seal.max_records) return n;
       const row = buffer.seal(signer, cfg.seal.max_records, cfg.ship.max_batch_bytes);
-      if (!row) return;
+      if (!row) return n;
       metrics.batchesSealed.inc();
       metrics.lastCheckpoint.set(Date.now() / 1000);
       shipper.wake();
@@ -154,7 +155,7 @@ export async function startSidecar(
       sealBatches(false);
       updateBackpressure();
     } catch (err) {
-      logger.error({ source: chunk.source, err: (err as Error).message }, 'sealing after ingest failed; the seal timer retries');
+      if (!diskFull.failed(err)) logger.error({ source: chunk.source, err: (err as Error).message }, 'sealing after ingest failed; the seal timer retries');
     }
     return r.lines;
   };
@@ -250,9 +251,11 @@ export async function startSidecar(
 
     sealTimer = setInterval(() => {
       try {
-        sealBatches(true);
+        // a seal that wrote a batch proves the disk takes writes again
+        if (sealBatches(true) > 0) diskFull.succeeded();
       } catch (err) {
-        logger.error({ err: (err as Error).message }, 'sealing failed; will retry');
+        // a full disk is reported once (diskFull), not on every tick
+        if (!diskFull.failed(err)) logger.error({ err: (err as Error).message }, 'sealing failed; will retry');
       }
     }, cfg.seal.max_interval);
     if (cfg.seal.heartbeat_interval > 0) {

@@ -1,3 +1,5 @@
+import { statSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { CHAIN_GENESIS } from '../../core/chain.js';
 import { formatCheckpoint, originForStream } from '../../core/checkpoint.js';
@@ -6,6 +8,7 @@ import { Frontier } from '../../core/merkle.js';
 import { signNote, type NoteSigner } from '../../core/note.js';
 import type { SealedBatch, WireRecord } from '../../core/types.js';
 import { migrate, openDatabase } from '../../sqlite/open.js';
+import { isDiskFull } from '../disk-full.js';
 import { MIGRATIONS } from './migrations.js';
 
 /** A record ready to persist: already redacted, canonicalised, hashed and chained. */
@@ -84,6 +87,14 @@ function toBatchRow(r: RawBatch): BatchRow {
 
 const STREAM_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+const MiB = 1024 * 1024;
+/** Kept free beyond the WAL and the batches (see AuditBuffer.ensureRoom): seals, small acks, positions. */
+const ROOM_FOR_ACKS = MiB;
+/** Once commits were refused for room, they resume only with this much more, so they do not flap per ack. */
+const ROOM_TO_RESUME = MiB;
+/** Rough upper bound of the WAL bytes a record of `n` canonical bytes costs (page slack, frame headers, leaf, mac, id). */
+const walCost = (n: number): number => 2 * n + 256;
+
 /**
  * The sidecar's local SQLite WAL buffer: the only place records live between
  * being read and being acknowledged by the collector.
@@ -95,6 +106,12 @@ const STREAM_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * - Records leave only through ack(), after the collector acknowledged the
  *   batch that holds them; the triggers in migrations.ts refuse any other
  *   deletion or any update.
+ * - The buffer never fills its disk by itself: commit() refuses new records
+ *   (error code `buffer_disk_low`, a disk-full error for the sidecar) while
+ *   the free space would not let a WAL checkpoint and the acknowledgement of
+ *   the batches finish. Otherwise a buffer that filled its disk could never
+ *   record an ack (an ack writes WAL frames too) nor checkpoint, so it could
+ *   never free space, even with the collector back. See ensureRoom().
  */
 export class AuditBuffer {
   readonly db: Database.Database;
@@ -109,6 +126,13 @@ export class AuditBuffer {
   private lastCheckpoint: string | null;
   private recordCount: number;
   private byteCount: number;
+  /** the directory whose filesystem holds the buffer; undefined for ':memory:' */
+  private readonly dir: string | undefined;
+  private readonly pageSize: number;
+  /** commits were refused for room, or a write failed for lack of space, and no commit has passed since */
+  private lowSpace = false;
+  /** canonical bytes of the largest batch sealed or waiting for its ack: what acknowledging one may write */
+  private largestBatch: number;
 
   private readonly stmts: {
     insertRecord: Database.Statement;
@@ -125,6 +149,8 @@ export class AuditBuffer {
     rangeSize: Database.Statement;
     oldestRecord: Database.Statement;
     quarantineCount: Database.Statement;
+    freePages: Database.Statement;
+    pageCount: Database.Statement;
   };
 
   private constructor(db: Database.Database, path: string, stream: string, created: boolean) {
@@ -164,7 +190,11 @@ export class AuditBuffer {
       rangeSize: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM records WHERE seq BETWEEN ? AND ?'),
       oldestRecord: db.prepare('SELECT received_at FROM records ORDER BY seq LIMIT 1'),
       quarantineCount: db.prepare('SELECT COUNT(*) AS n FROM quarantine'),
+      freePages: db.prepare('PRAGMA freelist_count').pluck(),
+      pageCount: db.prepare('PRAGMA page_count').pluck(),
     };
+    this.dir = path === ':memory:' || path === '' ? undefined : dirname(path);
+    this.pageSize = db.pragma('page_size', { simple: true }) as number;
 
     const last = db.prepare('SELECT * FROM batches ORDER BY batch DESC LIMIT 1').get() as RawBatch | undefined;
     this.sealedThrough = last ? last.last_seq : -1;
@@ -187,6 +217,13 @@ export class AuditBuffer {
     };
     this.recordCount = counts.n;
     this.byteCount = counts.b;
+    const unacked = db
+      .prepare(
+        `SELECT COALESCE(MAX((SELECT COALESCE(SUM(r.bytes), 0) FROM records r WHERE r.seq BETWEEN b.first_seq AND b.last_seq)), 0) AS m
+         FROM batches b WHERE b.batch NOT IN (SELECT batch FROM acks)`,
+      )
+      .get() as { m: number };
+    this.largestBatch = unacked.m;
   }
 
   /**
@@ -242,9 +279,12 @@ export class AuditBuffer {
       }
       expected++;
     }
+    let cost = 4096 * (2 + quarantine.length);
+    for (const r of records) cost += walCost(Buffer.byteLength(r.canonical));
+    this.ensureRoom(cost);
     const now = new Date().toISOString();
     let bytes = 0;
-    this.db.transaction(() => {
+    this.spaceAware(() => this.db.transaction(() => {
       for (const r of records) {
         const size = Buffer.byteLength(r.canonical);
         bytes += size;
@@ -263,7 +303,7 @@ export class AuditBuffer {
           now,
         );
       }
-    })();
+    })(), false);
     const last = records[records.length - 1];
     if (last) this.cursor = { nextSeq: last.seq + 1, prevMac: last.mac };
     this.recordCount += records.length;
@@ -321,7 +361,7 @@ export class AuditBuffer {
       prevCheckpoint: this.lastCheckpoint,
       createdAt: new Date().toISOString(),
     };
-    this.db.transaction(() => {
+    this.spaceAware(() => this.db.transaction(() => {
       this.stmts.insertBatch.run(
         row.batch,
         row.firstSeq,
@@ -334,7 +374,8 @@ export class AuditBuffer {
         row.prevCheckpoint,
         row.createdAt,
       );
-    })();
+    })(), true);
+    if (bytes > this.largestBatch) this.largestBatch = bytes;
     this.frontier = frontier;
     this.sealedThrough = row.lastSeq;
     this.nextBatch++;
@@ -390,16 +431,117 @@ export class AuditBuffer {
   ack(row: BatchRow): void {
     let freedBytes = 0;
     let freed = 0;
-    this.db.transaction(() => {
+    this.spaceAware(() => this.db.transaction(() => {
       this.stmts.insertAck.run(row.batch, new Date().toISOString());
       const r = this.stmts.rangeSize.get(row.firstSeq, row.lastSeq) as { n: number; b: number };
       freed = r.n;
       freedBytes = r.b;
       this.stmts.deleteRecords.run(row.firstSeq, row.lastSeq);
       this.stmts.deleteSuperseded.run(row.batch);
-    })();
+    })(), true);
     this.recordCount -= freed;
     this.byteCount -= freedBytes;
+    // Short of space, give the WAL's bytes back now: the freed pages are reused
+    // from the database file, and the WAL, checkpointed, no longer holds its size.
+    if (this.lowSpace) this.truncateWal();
+  }
+
+  /**
+   * Refuses a commit of about `cost` WAL bytes unless the filesystem keeps,
+   * after it, room for what frees space later. The commit's frames need
+   * `cost` bytes in the WAL. The next checkpoint grows the database file to
+   * the database's size (pending growth), plus whatever of this commit the
+   * free pages inside the file cannot take. Acknowledging a batch writes its
+   * pages to the WAL again (twice the largest batch, plus ROOM_FOR_ACKS for
+   * seals and positions). Free pages do not count for the WAL, which needs
+   * bytes of the filesystem. Cheap: one statfs, two stats, two header reads.
+   */
+  private ensureRoom(cost: number): void {
+    if (this.dir === undefined) return;
+    const check = (): { room: number; need: number } | undefined => {
+      const space = this.space();
+      if (!space) return undefined; // cannot tell: SQLite itself reports a full disk
+      const commitGrowth = Math.max(0, cost - space.freePages);
+      // Once refused, resume with some more room, so commits do not flap per ack;
+      // not when nothing is left to acknowledge: then no ack can make more room.
+      const slack = this.lowSpace && this.recordCount > 0 ? ROOM_TO_RESUME : 0;
+      return { room: space.fsFree, need: cost + space.pendingGrowth + commitGrowth + 2 * this.largestBatch + ROOM_FOR_ACKS + slack };
+    };
+    let r = check();
+    // A WAL that was checkpointed still holds its bytes: give them back and look again.
+    if (r && r.room < r.need && this.truncateWal()) r = check();
+    if (!r || r.room >= r.need) {
+      this.lowSpace = false;
+      return;
+    }
+    this.lowSpace = true;
+    throw new BufferError(
+      'buffer_disk_low',
+      `the disk under ${this.path} has ${r.room} bytes free and the buffer keeps ${r.need} free to commit, checkpoint and record acknowledgements; new records wait until acknowledged batches or the operator free space`,
+    );
+  }
+
+  /**
+   * Free bytes of the filesystem; bytes of free pages inside the database;
+   * bytes the database file grows by at the next checkpoint (its size in
+   * pages, WAL included, minus the file's length). Undefined if unknown.
+   */
+  private space(): { fsFree: number; freePages: number; pendingGrowth: number } | undefined {
+    if (this.dir === undefined) return undefined;
+    try {
+      const s = statfsSync(this.dir);
+      const fileBytes = statSync(this.path).size;
+      const pages = this.stmts.pageCount.get() as number;
+      return {
+        fsFree: Number(s.bavail) * Number(s.bsize),
+        freePages: (this.stmts.freePages.get() as number) * this.pageSize,
+        pendingGrowth: Math.max(0, pages * this.pageSize - fileBytes),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private walBytes(): number {
+    try {
+      return statSync(`${this.path}-wal`).size;
+    } catch {
+      return 0; // no WAL file (yet)
+    }
+  }
+
+  /**
+   * Runs a write transaction; when it fails for lack of space, notes it and,
+   * if `retry`, checkpoints and truncates the WAL (a WAL already checkpointed
+   * holds disk space it no longer needs) and tries once more.
+   */
+  private spaceAware(fn: () => void, retry: boolean): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      this.lowSpace = true;
+      if (!retry || !this.truncateWal()) throw err;
+      fn();
+    }
+  }
+
+  /**
+   * wal_checkpoint(TRUNCATE), only when there is a WAL and the database file
+   * can grow by what the checkpoint adds (a checkpoint that fails half-way
+   * would take the room acks need). True when the WAL was fully checkpointed
+   * and truncated. Never throws.
+   */
+  private truncateWal(): boolean {
+    if (this.walBytes() === 0) return false;
+    const space = this.space();
+    if (space && space.fsFree < space.pendingGrowth) return false;
+    try {
+      const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+      return r[0] !== undefined && r[0].busy === 0 && r[0].log === r[0].checkpointed;
+    } catch {
+      return false; // e.g. SQLITE_FULL: the database file could not grow; nothing is lost
+    }
   }
 
   stats(): { records: number; bytes: number; unsealed: number; nextSeq: number; nextBatch: number } {

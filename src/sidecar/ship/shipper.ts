@@ -50,6 +50,8 @@ export class Shipper {
   private abort = new AbortController();
   /** wire body of the batch being retried: a sealed batch never changes, so it is built once */
   private cached: { batch: number; body: string } | undefined;
+  /** a batch the collector acknowledged whose local deletion failed; only that is retried */
+  private ackFailing: BatchRow | undefined;
 
   constructor(buffer: AuditBuffer, opts: ShipperOptions) {
     this.buffer = buffer;
@@ -126,6 +128,11 @@ export class Shipper {
       }
       if (Date.now() >= this.stopAt) return;
       let delay: number;
+      if (this.ackFailing?.batch === row.batch) {
+        delay = this.recordAck(row);
+        if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())), false);
+        continue;
+      }
       try {
         delay = await this.shipOne(row);
       } catch (err) {
@@ -139,6 +146,33 @@ export class Shipper {
       }
       if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())), false);
     }
+  }
+
+  /**
+   * The collector holds the batch; now forget it locally. If that fails (a
+   * full disk cannot even take the WAL frames of a DELETE) only the local
+   * step is retried: the batch is not sent again, and this is not the
+   * collector refusing anything, so shipping_halted stays 0.
+   */
+  private recordAck(row: BatchRow): number {
+    try {
+      this.buffer.ack(row);
+    } catch (err) {
+      if (this.ackFailing === undefined) {
+        this.opts.logger.error(
+          { batch: row.batch, code: (err as { code?: string }).code, err: (err as Error).message },
+          'the collector acknowledged the batch but the buffer cannot record it (disk full?); retrying the local step',
+        );
+      }
+      this.ackFailing = row;
+      this.opts.metrics.batchesFailed.inc({ reason: 'local_ack' });
+      return 1000;
+    }
+    if (this.ackFailing !== undefined) this.opts.logger.info({ batch: row.batch }, 'acknowledged batch recorded in the buffer again');
+    this.ackFailing = undefined;
+    this.cached = undefined;
+    this.opts.onAck?.(row);
+    return 0;
   }
 
   private bodyOf(row: BatchRow): string {
@@ -214,13 +248,10 @@ export class Shipper {
         logger.error({ batch: row.batch, status }, 'collector answered 200 without a matching ack; halting shipping');
         return this.opts.backoffMaxMs;
       }
-      this.buffer.ack(row);
-      this.cached = undefined;
       this.attempt = 0;
       metrics.batchesShipped.inc();
       metrics.shippingHalted.set(0);
-      this.opts.onAck?.(row);
-      return 0;
+      return this.recordAck(row);
     }
     const code = (answer as { error?: { code?: unknown } } | undefined)?.error?.code;
     const reason = typeof code === 'string' && /^[a-z0-9_]{1,64}$/.test(code) ? code : `http_${status}`;
