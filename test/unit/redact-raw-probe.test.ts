@@ -101,6 +101,10 @@ describe('redaction with the line text (raw probe)', () => {
     // a card number written with an exponent
     expect(same(rs, '{"n": 4.111111111111111e15}')).toEqual({ n: '[REDACTED:card]' });
     expect(same(rs, '{"n": 4111111111111111}')).toEqual({ n: '[REDACTED:card]' });
+    // every place a number can stand, with and without whitespace, at the top level too
+    for (const text of ['1e20', ' 1e20 ', '[1e20]', '[ 1 ,\n1e20\n]', '{"a":{"b":1e20}}', '{"a":1,"b":1e+20}', '{"a":"x:1e20,y","b":1e20}']) {
+      expect(JSON.stringify(same(rs, text))).toContain('[REDACTED:zeros]');
+    }
   });
 
   it('sees escapes, non-ASCII, percent-encoding and base64 as the walk does', () => {
