@@ -14,7 +14,7 @@ function bad(): ApiError {
  * base64url(HMAC tag). The tag is not what makes the API safe (positions are
  * bound SQL parameters and the caller is an admin anyway); it gives a clean
  * 400 for corrupted or hand-edited cursors and binds a cursor to the filters
- * it was issued for. Replicas behind a load balancer must share the key.
+ * and the order it was issued for (queryHash). Replicas behind a load balancer must share the key.
  */
 export class CursorCodec {
   private readonly key: Buffer;
@@ -36,6 +36,16 @@ export class CursorCodec {
       .filter(([, v]) => v !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return createHash('sha256').update(JSON.stringify(entries)).digest('base64url').slice(0, 22);
+  }
+
+  /**
+   * What a cursor is bound to: the filters and the direction. A cursor of an
+   * ascending query replayed with order=desc would silently skip the records
+   * before it, so it must fail the check instead. Ascending hashes as the
+   * filters alone, so cursors issued before `order` existed stay valid.
+   */
+  static queryHash(filters: object, order: 'asc' | 'desc'): string {
+    return CursorCodec.filterHash(order === 'desc' ? { ...filters, '~order': 'desc' } : filters);
   }
 
   private tag(payload: string): Buffer {
@@ -69,7 +79,9 @@ export class CursorCodec {
     const o = v as Record<string, unknown>;
     if (Object.keys(o).length !== 4) throw bad();
     const { t, s, q, f } = o;
-    if (typeof t !== 'number' || !Number.isInteger(t)) throw bad();
+    // Time keys of years 0001..9999 lie within ±3e17; beyond 1e18 a value
+    // would not even fit the stores' 64-bit columns.
+    if (typeof t !== 'number' || !Number.isInteger(t) || Math.abs(t) > 1e18) throw bad();
     if (typeof s !== 'string' || s.length === 0 || s.length > 256) throw bad();
     if (typeof q !== 'number' || !Number.isSafeInteger(q) || q < 0) throw bad();
     if (f !== filterHash) throw bad();

@@ -5,6 +5,8 @@ import { readHmacKey, readSecretText, readVerifierKeyFile } from '../keyfiles.js
 import type { Logger } from '../log.js';
 import { startCollector, type RunningCollector } from './app.js';
 import type { CollectorOptions } from './options.js';
+import { openNullStore } from './store/null.js';
+import { openPostgresStore, redactPostgresUrl } from './store/postgres.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { AuditStore } from './store/types.js';
 
@@ -26,9 +28,41 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
   };
 }
 
-export function openStore(cfg: CollectorConfig): AuditStore {
-  // openDatabase creates the parent directory.
-  return openSqliteStore(cfg.store.path);
+/**
+ * Opens the configured store. Postgres connects, migrates when migrate_url
+ * is set, and refuses to start (StoreError with a code naming why) when its
+ * schema is not current, before the collector accepts any batch.
+ */
+export async function openStore(cfg: CollectorConfig, logger?: Logger): Promise<AuditStore> {
+  const s = cfg.store;
+  switch (s.type) {
+    case 'null':
+      return openNullStore();
+    case 'sqlite':
+      // openDatabase creates the parent directory.
+      return openSqliteStore(s.path);
+    case 'postgres':
+      return openPostgresStore({
+        url: s.url,
+        ...(s.migrate_url !== undefined ? { migrateUrl: s.migrate_url } : {}),
+        poolSize: s.pool_size,
+        statementTimeoutMs: s.statement_timeout,
+        ...(logger ? { logger: logger.child({ component: 'store' }) } : {}),
+      });
+  }
+}
+
+/** The store as it may appear in a log line: never a password. */
+export function describeStore(cfg: CollectorConfig): string {
+  const s = cfg.store;
+  switch (s.type) {
+    case 'null':
+      return 'null (verifies and discards)';
+    case 'sqlite':
+      return `sqlite ${s.path}`;
+    case 'postgres':
+      return `postgres ${redactPostgresUrl(s.url)}`;
+  }
 }
 
 export interface CollectorHandle {
@@ -45,9 +79,15 @@ export async function startCollectorFromConfig(cfg: CollectorConfig, logger: Log
   if (opts.trust_on_first_use) {
     logger.warn('trust_on_first_use is on: an unknown stream\'s first batch pins its own key (use only in development)');
   }
-  const store = openStore(cfg);
-  const running = await startCollector(opts, store, logger);
-  logger.info({ url: running.url, store: cfg.store.path }, 'collector listening');
+  const store = await openStore(cfg, logger);
+  let running: RunningCollector;
+  try {
+    running = await startCollector(opts, store, logger);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  logger.info({ url: running.url, store: describeStore(cfg) }, 'collector listening');
   return {
     running,
     store,

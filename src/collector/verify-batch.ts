@@ -7,6 +7,7 @@ import { Frontier, leafHash } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
 import { DEFAULT_MAX_BATCH_RECORDS } from './options.js';
+import { extractIndexFields } from './store/record-fields.js';
 import type { NewRecord, StreamState } from './store/types.js';
 import { timeKey } from './time-key.js';
 
@@ -240,14 +241,6 @@ export function verifyCheckpointSignature(batch: SealedBatch, verifiers: readonl
   return cp;
 }
 
-function optString(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
-}
-
-function memberString(v: unknown, key: string): string | null {
-  return isPlainObject(v) ? optString(v[key]) : null;
-}
-
 /**
  * Verifies `body` as the next batch of its stream. `state` is the stored head
  * (undefined for a stream never seen). Throws BatchError; returns what the
@@ -320,18 +313,7 @@ export function verifyBatch(
       leaf: leafHash(Buffer.from(w.canonical, 'utf8')),
       mac: w.mac,
       keyId: w.key_id,
-      id: optString(record.id),
-      time,
-      timeKey: tk,
-      receivedAt: optString(record.received_at),
-      tenant: optString(record.tenant),
-      actorId: memberString(record.actor, 'id'),
-      eventType: optString(record.event_type),
-      tool: memberString(record.tool, 'name'),
-      outcome: optString(record.outcome),
-      model: memberString(record.model, 'name'),
-      traceId: optString(record.trace_id),
-      sessionId: optString(record.session_id),
+      ...extractIndexFields(record, time, tk),
     };
   }
 

@@ -163,12 +163,19 @@ export const collectorSchema = {
   properties: {
     listen,
     max_body_bytes: size,
+    // One object for every store type; which keys each type takes is checked
+    // in normalize.ts, where the error can say so in words. `type: null` is
+    // YAML's null, so both it and the string "null" mean the null store.
     store: {
       type: 'object',
       additionalProperties: false,
       properties: {
-        type: { enum: ['sqlite'] },
+        type: { enum: [null, 'null', 'sqlite', 'postgres'] },
         path,
+        url: { type: 'string', minLength: 1, maxLength: 4096 },
+        migrate_url: { type: 'string', minLength: 1, maxLength: 4096 },
+        pool_size: { type: 'integer', minimum: 1, maximum: 1000 },
+        statement_timeout: duration,
       },
     },
     auth: {

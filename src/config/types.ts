@@ -90,11 +90,32 @@ export interface CollectorConfig {
   listen: string;
   /** bytes */
   max_body_bytes: number;
-  store: { type: 'sqlite'; path: string };
+  store: CollectorStoreConfig;
   auth: { admin_tokens: string[]; admin_token_files: string[] };
   streams: StreamTrustConfig[];
   trust_on_first_use: boolean;
   hmac_keys: { id: string; file: string }[];
+}
+
+/**
+ * collector.store. `path?: undefined` on the other types lets code written
+ * for the SQLite store (which prints store.path) compile and see undefined.
+ */
+export type CollectorStoreConfig =
+  | { type: 'null'; path?: undefined }
+  | { type: 'sqlite'; path: string }
+  | PostgresStoreConfig;
+
+export interface PostgresStoreConfig {
+  type: 'postgres';
+  path?: undefined;
+  /** the app role (SELECT and INSERT only); may hold a password, never logged */
+  url: string;
+  /** the owner role, used only to run migrations at start */
+  migrate_url?: string;
+  pool_size: number;
+  /** ms */
+  statement_timeout: number;
 }
 
 export interface SealtrailConfig {
@@ -141,7 +162,14 @@ export interface SidecarConfigInput {
 export interface CollectorConfigInput {
   listen?: string;
   max_body_bytes?: SizeInput;
-  store?: { type?: 'sqlite'; path?: string };
+  store?: {
+    type?: 'null' | 'sqlite' | 'postgres' | null;
+    path?: string;
+    url?: string;
+    migrate_url?: string;
+    pool_size?: number;
+    statement_timeout?: DurationInput;
+  };
   auth?: { admin_tokens?: string[]; admin_token_files?: string[] };
   streams?: StreamTrustConfig[];
   trust_on_first_use?: boolean;

@@ -1,5 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { SQLITE_MIGRATIONS } from '../../src/collector/store/sqlite-migrations.js';
+import { timeKey } from '../../src/collector/time-key.js';
+import { migrate } from '../../src/sqlite/open.js';
 import { BatchBuilder, type RecordFields } from '../helpers/collector-batches.js';
 import { ADMIN_TOKEN, getJson, postJson, startTestCollector, type TestCollector } from '../helpers/collector-server.js';
 
@@ -262,5 +269,191 @@ describe('collector GET /v1/audit', () => {
     expect(cps.body.next_from_batch).toBe(2);
     expect((await getJson(c.url, '/v1/streams/nope/checkpoints')).status).toBe(404);
     expect((await getJson(c.url, '/v1/nothing')).body.error.code).toBe('not_found');
+  });
+});
+
+describe('collector GET /v1/audit: agent, resource, approval, data_classification, order', () => {
+  let c: TestCollector;
+  const sent: RecordFields[] = [];
+
+  beforeAll(async () => {
+    const a = new BatchBuilder({ stream: 'o-a', baseTime: BASE });
+    const b = new BatchBuilder({ stream: 'o-b', baseTime: BASE });
+    c = await startTestCollector({
+      streams: [
+        { match: 'o-a', vkey: a.vkey },
+        { match: 'o-b', vkey: b.vkey },
+      ],
+    });
+    const fields = (seq: number): RecordFields => {
+      const f: RecordFields = { time: iso(BASE + Math.floor(seq / 5) * 1000) };
+      if (seq % 3 !== 0) f.agent = { id: `agent-${seq % 2}`, name: 'n' };
+      if (seq % 4 !== 0) f.resource = { type: seq % 2 ? 'patient' : 'file', id: `res-${seq % 5}` };
+      if (seq % 5 !== 0) f.approval = { status: seq % 2 ? 'granted' : 'denied', approver: 'boss' };
+      if (seq % 2 === 0) f.data_classification = seq % 4 ? 'phi' : 'public';
+      if (seq === 1) f.agent = { id: 'agent\u0000nul' };
+      return f;
+    };
+    for (const [builder, total] of [
+      [a, 230],
+      [b, 170],
+    ] as const) {
+      while (builder.seq < total) {
+        const batch = builder.next(Math.min(100, total - builder.seq), { fields });
+        expect((await postJson(c.url, batch)).status).toBe(200);
+        for (const r of batch.records) sent.push(JSON.parse(r.canonical));
+      }
+    }
+  });
+  afterAll(async () => {
+    await c.close();
+  });
+
+  const sortKey = (r: RecordFields) => `${r.time as string}|${r.stream as string}|${String(r.seq).padStart(8, '0')}`;
+  const expected = (pred: (r: any) => boolean, order: 'asc' | 'desc' = 'asc') => {
+    const out = sent.filter(pred).sort((x, y) => (sortKey(x) < sortKey(y) ? -1 : 1)).map((r) => `${r.stream}/${r.seq}`);
+    return order === 'desc' ? out.reverse() : out;
+  };
+  const ids = (items: Item[]) => items.map((i) => `${i.stream}/${i.seq}`);
+
+  async function all(query: string, limit = 37): Promise<Item[]> {
+    const out: Item[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 1000; page++) {
+      const res = await getJson(c.url, `/v1/audit?${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status, res.text).toBe(200);
+      out.push(...(res.body.items as Item[]));
+      cursor = res.body.next_cursor;
+      if (cursor === null) return out;
+    }
+    throw new Error('pagination did not end');
+  }
+
+  it.each([
+    ['agent=agent-1', (r: any) => r.agent?.id === 'agent-1'],
+    ['resource=res-3', (r: any) => r.resource?.id === 'res-3'],
+    ['resource_type=patient', (r: any) => r.resource?.type === 'patient'],
+    ['approval=denied', (r: any) => r.approval?.status === 'denied'],
+    ['data_classification=phi', (r: any) => r.data_classification === 'phi'],
+    [
+      'agent=agent-0&resource_type=file&approval=denied&data_classification=phi',
+      (r: any) => r.agent?.id === 'agent-0' && r.resource?.type === 'file' && r.approval?.status === 'denied' && r.data_classification === 'phi',
+    ],
+    ['stream=o-b&approval=granted', (r: any) => r.stream === 'o-b' && r.approval?.status === 'granted'],
+  ])('filters by %s in both orders', async (query, pred) => {
+    const asc = expected(pred);
+    expect(asc.length).toBeGreaterThan(3);
+    expect(ids(await all(query))).toEqual(asc);
+    expect(ids(await all(`${query}&order=asc`))).toEqual(asc);
+    expect(ids(await all(`${query}&order=desc`))).toEqual(expected(pred, 'desc'));
+  });
+
+  it('pages every record newest first with order=desc, each exactly once', async () => {
+    const got = ids(await all('order=desc', 1000));
+    expect(got).toHaveLength(400);
+    expect(got).toEqual(expected(() => true, 'desc'));
+    const first = await getJson(c.url, '/v1/audit?order=desc&limit=2');
+    expect(ids(first.body.items)).toEqual(expected(() => true, 'desc').slice(0, 2));
+  });
+
+  it('binds a cursor to its order: replaying it with the other order is a 400', async () => {
+    const asc = await getJson(c.url, '/v1/audit?agent=agent-1&limit=5');
+    const desc = await getJson(c.url, '/v1/audit?agent=agent-1&limit=5&order=desc');
+    const ac = asc.body.next_cursor as string;
+    const dc = desc.body.next_cursor as string;
+    for (const [q, cur] of [
+      ['agent=agent-1&order=desc', ac],
+      ['agent=agent-1', dc],
+      ['agent=agent-1&order=asc', dc],
+      ['agent=agent-2&order=desc', dc],
+    ] as const) {
+      const res = await getJson(c.url, `/v1/audit?${q}&limit=5&cursor=${cur}`);
+      expect(res.status, q).toBe(400);
+      expect(res.body.error.message).toContain('"cursor"');
+    }
+    // Omitting order and order=asc are the same query.
+    expect((await getJson(c.url, `/v1/audit?agent=agent-1&order=asc&limit=5&cursor=${ac}`)).status).toBe(200);
+    const next = await getJson(c.url, `/v1/audit?agent=agent-1&order=desc&limit=5&cursor=${dc}`);
+    expect(ids(next.body.items)).toEqual(expected((r) => r.agent?.id === 'agent-1', 'desc').slice(5, 10));
+  });
+
+  it.each([
+    ['order', 'order=sideways'],
+    ['order', 'order=DESC'],
+    ['order', 'order=asc&order=desc'],
+    ['order', 'order='],
+    ['agent', 'agent='],
+    ['resource', 'resource=a&resource=b'],
+    ['approval', `approval=${'x'.repeat(1025)}`],
+    ['resource_id', 'resource_id=x'],
+    ['classification', 'classification=phi'],
+  ])('answers 400 naming the parameter %s', async (name, query) => {
+    const res = await getJson(c.url, `/v1/audit?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('query_invalid');
+    expect(res.body.error.message).toContain(name);
+  });
+
+  it('treats values that cannot be indexed (NUL, over 1024 bytes) as matching nothing, not as errors', async () => {
+    for (const v of ['agent\u0000nul', '\u0000', 'é'.repeat(1000), 'x'.repeat(1024), "' OR 1=1 --"]) {
+      for (const p of ['agent', 'resource', 'resource_type', 'approval', 'data_classification']) {
+        const res = await getJson(c.url, `/v1/audit?${p}=${encodeURIComponent(v)}&order=desc`);
+        expect(res.status, `${p}=${JSON.stringify(v).slice(0, 30)}`).toBe(200);
+        expect(res.body.items).toEqual([]);
+      }
+    }
+  });
+});
+
+describe('collector store written before the new filters existed (SQLite schema version 1)', () => {
+  it('backfills agent, resource, approval and data_classification from the stored records', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-v1-'));
+    const path = join(dir, 'audit.db');
+    const b = new BatchBuilder({ stream: 'v1-a', baseTime: BASE });
+    const fields = (seq: number): RecordFields => ({
+      agent: seq === 2 ? { id: 'has\u0000nul' } : seq === 3 ? { id: 42 } : { id: `agent-${seq % 2}` },
+      resource: { type: 'patient', id: seq === 4 ? 'é'.repeat(600) : `r-${seq}` },
+      approval: { status: 'granted' },
+      data_classification: seq % 2 ? 'phi' : 'public',
+    });
+    const batch = b.next(8, { fields });
+    // Written the way a build of schema version 1 wrote it.
+    const db = new Database(path);
+    migrate(db, [SQLITE_MIGRATIONS[0]!]);
+    const ins = db.prepare(
+      `INSERT INTO records (stream, seq, batch, id, time, time_key, received_at, tenant, actor_id, event_type, tool, outcome,
+         model, trace_id, session_id, canonical, leaf, mac, key_id)
+       VALUES (?, ?, 0, NULL, ?, ?, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, ?, ?, ?)`,
+    );
+    for (const r of batch.records) {
+      const rec = JSON.parse(r.canonical);
+      ins.run('v1-a', r.seq, rec.time, timeKey(rec.time)!, r.canonical, Buffer.alloc(32), r.mac, r.key_id);
+    }
+    db.close();
+
+    const c = await startTestCollector({ streams: [{ match: 'v1-a', vkey: b.vkey }] }, path);
+    try {
+      const seqs = async (q: string) => ((await getJson(c.url, `/v1/audit?${q}`)).body.items as Item[]).map((i) => i.seq);
+      expect(await seqs('agent=agent-0')).toEqual([0, 4, 6]);
+      expect(await seqs('agent=agent-1')).toEqual([1, 5, 7]);
+      expect(await seqs('agent=42')).toEqual([]);
+      expect(await seqs('resource=r-5')).toEqual([5]);
+      expect(await seqs('resource_type=patient')).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(await seqs('approval=granted&data_classification=phi')).toEqual([1, 3, 5, 7]);
+      expect(await seqs('data_classification=public&order=desc')).toEqual([6, 4, 2, 0]);
+      expect(await seqs(`resource=${encodeURIComponent('é'.repeat(600))}`)).toEqual([]);
+      // The history stayed append-only: the migration put its trigger back.
+      const check = new Database(path);
+      try {
+        expect(() => check.exec("UPDATE records SET agent_id = 'x'")).toThrow(/append-only/);
+        expect(check.prepare('SELECT agent_id FROM records WHERE seq = 2').get()).toEqual({ agent_id: null });
+        expect(check.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: 2 });
+      } finally {
+        check.close();
+      }
+    } finally {
+      await c.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

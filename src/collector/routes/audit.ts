@@ -2,26 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
 import { CursorCodec } from '../cursor.js';
 import { ApiError } from '../http-error.js';
-import type { RecordFilters, RecordKey } from '../store/types.js';
+import { EQUALITY_FILTERS } from '../store/record-fields.js';
+import type { RecordFilters, RecordKey, RecordOrder } from '../store/types.js';
 import { timeKey } from '../time-key.js';
 import { readInt, readQuery } from './query.js';
 
 export const AUDIT_DEFAULT_LIMIT = 100;
 export const AUDIT_MAX_LIMIT = 1000;
 
-// query parameter -> RecordFilters field (equality filters)
-const EQUALITY: ReadonlyArray<[string, Exclude<keyof RecordFilters, 'fromTimeKey' | 'toTimeKey'>]> = [
-  ['tenant', 'tenant'],
-  ['actor', 'actorId'],
-  ['event_type', 'eventType'],
-  ['tool', 'tool'],
-  ['outcome', 'outcome'],
-  ['model', 'model'],
-  ['trace_id', 'traceId'],
-  ['session_id', 'sessionId'],
-  ['stream', 'stream'],
-];
-const ALLOWED = ['from', 'to', 'limit', 'cursor', ...EQUALITY.map(([p]) => p)];
+const ORDERS: readonly RecordOrder[] = ['asc', 'desc'];
+const ALLOWED = ['from', 'to', 'limit', 'cursor', 'order', ...EQUALITY_FILTERS.map((f) => f.param)];
 
 function instant(q: Map<string, string>, name: string): number | undefined {
   const raw = q.get(name);
@@ -41,22 +31,27 @@ export function registerAuditRoute(app: FastifyInstance, ctx: CollectorContext):
       const q = readQuery(req.query, ALLOWED);
       const limit = readInt(q, 'limit', AUDIT_DEFAULT_LIMIT, 1, AUDIT_MAX_LIMIT);
       const filters: RecordFilters = {};
-      for (const [param, field] of EQUALITY) {
+      for (const { param, field } of EQUALITY_FILTERS) {
         const v = q.get(param);
         if (v !== undefined) filters[field] = v;
       }
+      const rawOrder = q.get('order') ?? 'asc';
+      if (!ORDERS.includes(rawOrder as RecordOrder)) {
+        throw new ApiError(400, 'query_invalid', 'parameter "order" must be asc or desc');
+      }
+      const order = rawOrder as RecordOrder;
       const from = instant(q, 'from');
       const to = instant(q, 'to');
       if (from !== undefined) filters.fromTimeKey = from;
       if (to !== undefined) filters.toTimeKey = to;
 
-      const fh = CursorCodec.filterHash(filters);
+      const fh = CursorCodec.queryHash(filters, order);
       const rawCursor = q.get('cursor');
       const after: RecordKey | undefined =
         rawCursor === undefined ? undefined : ctx.cursors.decode(rawCursor, fh);
 
       // One extra row tells whether another page exists without a count query.
-      const rows = await ctx.store.queryRecords({ filters, limit: limit + 1, ...(after ? { after } : {}) });
+      const rows = await ctx.store.queryRecords({ filters, order, limit: limit + 1, ...(after ? { after } : {}) });
       const more = rows.length > limit;
       const page = more ? rows.slice(0, limit) : rows;
       const last = page[page.length - 1];

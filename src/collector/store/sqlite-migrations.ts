@@ -4,8 +4,10 @@
  * because existing files have already recorded the old version as applied.
  */
 import type { Migration } from '../../sqlite/open.js';
+import { MAX_INDEXED_BYTES } from './record-fields.js';
 
-const INDEXED_FILTER_COLUMNS = [
+// The filter columns of version 1; later versions add their own below.
+const V1_FILTER_COLUMNS = [
   'tenant',
   'actor_id',
   'event_type',
@@ -30,9 +32,29 @@ BEGIN SELECT RAISE(ABORT, 'append-only'); END;`;
 // them), and keyed on (col, time_key) only. A filtered query walks one in
 // time order and sorts just the rows that share a time_key by (stream, seq)
 // before it stops at LIMIT.
-const filterIndexes = INDEXED_FILTER_COLUMNS.map(
-  (c) => `CREATE INDEX records_${c}_time ON records(${c}, time_key) WHERE ${c} IS NOT NULL;`,
-).join('\n');
+function filterIndexes(columns: readonly string[]): string {
+  return columns
+    .map((c) => `CREATE INDEX records_${c}_time ON records(${c}, time_key) WHERE ${c} IS NOT NULL;`)
+    .join('\n');
+}
+
+// Version 2's columns and the JSON path each is read from (as record-fields.ts
+// extractIndexFields does at ingest).
+const V2_FILTER_COLUMNS: ReadonlyArray<[string, string]> = [
+  ['agent_id', '$.agent.id'],
+  ['resource_id', '$.resource.id'],
+  ['resource_type', '$.resource.type'],
+  ['approval', '$.approval.status'],
+  ['data_classification', '$.data_classification'],
+];
+
+// SQL twin of indexable(): a string of at most MAX_INDEXED_BYTES UTF-8 bytes
+// without NUL, else NULL. Lone surrogates cannot occur: canonical text refuses them.
+function indexableFromJson(path: string): string {
+  const v = `json_extract(canonical, '${path}')`;
+  return `CASE WHEN json_type(canonical, '${path}') = 'text' AND length(CAST(${v} AS BLOB)) <= ${MAX_INDEXED_BYTES}
+    AND instr(${v}, char(0)) = 0 THEN ${v} END`;
+}
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
@@ -103,12 +125,31 @@ CREATE UNIQUE INDEX records_stream_seq ON records(stream, seq);
 -- The full sort key here, so an unfiltered page walks it without sorting.
 CREATE INDEX records_time ON records(time_key, stream, seq);
 CREATE INDEX records_stream_time ON records(stream, time_key);
-${filterIndexes}
+${filterIndexes(V1_FILTER_COLUMNS)}
 
 ${appendOnly('stream_heads')}
 ${appendOnly('batches')}
 ${appendOnly('checkpoints')}
 ${appendOnly('records')}
+`,
+  },
+  {
+    version: 2,
+    name: 'filters: agent, resource, resource_type, approval, data_classification',
+    // Records stored before this version are backfilled from their canonical
+    // text: without it a filter on a new column would silently skip older
+    // records, and an audit query that quietly returns less looks like an
+    // answer. The append-only trigger is lifted only inside this migration's
+    // transaction (nothing else can write meanwhile) and the backfill only
+    // fills columns that were just added, derived from the hashed record.
+    sql: `
+${V2_FILTER_COLUMNS.map(([c]) => `ALTER TABLE records ADD COLUMN ${c} TEXT;`).join('\n')}
+DROP TRIGGER records_no_update;
+UPDATE records SET
+  ${V2_FILTER_COLUMNS.map(([c, path]) => `${c} = ${indexableFromJson(path)}`).join(',\n  ')};
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+${filterIndexes(V2_FILTER_COLUMNS.map(([c]) => c))}
 `,
   },
 ];

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { BufferError } from '../../core/errors.js';
 import { migrate, openDatabase, type Migration } from '../../sqlite/open.js';
+import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   StoreConflictError,
@@ -9,7 +10,6 @@ import {
   type AppendBatchInput,
   type AuditStore,
   type CheckpointRow,
-  type RecordFilters,
   type RecordQuery,
   type RecordRow,
   type StoredBatch,
@@ -56,19 +56,7 @@ interface BatchDbRow {
   received_at: string;
 }
 
-// Filter name -> column. Only these fixed fragments ever reach SQL text;
-// filter values are always bound parameters.
-const FILTER_COLUMNS: ReadonlyArray<[keyof RecordFilters, string]> = [
-  ['tenant', 'tenant'],
-  ['actorId', 'actor_id'],
-  ['eventType', 'event_type'],
-  ['tool', 'tool'],
-  ['outcome', 'outcome'],
-  ['model', 'model'],
-  ['traceId', 'trace_id'],
-  ['sessionId', 'session_id'],
-  ['stream', 'stream'],
-];
+const MAX_CACHED_QUERIES = 256;
 
 const RECORD_COLUMNS = 'stream, seq, batch, time_key, canonical, leaf, mac, key_id';
 
@@ -155,8 +143,9 @@ export class SqliteAuditStore implements AuditStore {
       ),
       insertRecord: db.prepare(
         `INSERT INTO records (stream, seq, batch, id, time, time_key, received_at, tenant, actor_id, event_type,
-           tool, outcome, model, trace_id, session_id, canonical, leaf, mac, key_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           tool, outcome, model, trace_id, session_id, agent_id, resource_id, resource_type, approval,
+           data_classification, canonical, leaf, mac, key_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getBatch: db.prepare(
         `SELECT stream, batch, first_seq, last_seq, checkpoint, digest, received_at
@@ -216,6 +205,11 @@ export class SqliteAuditStore implements AuditStore {
           r.model,
           r.traceId,
           r.sessionId,
+          r.agentId,
+          r.resourceId,
+          r.resourceType,
+          r.approval,
+          r.dataClassification,
           r.canonical,
           r.leaf,
           r.mac,
@@ -288,14 +282,18 @@ export class SqliteAuditStore implements AuditStore {
 
   async queryRecords(query: RecordQuery): Promise<RecordRow[]> {
     this.ensureOpen();
+    const f = query.filters;
+    if (!filtersCanMatch(f)) return [];
+    const desc = query.order === 'desc';
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: query.limit };
-    const f = query.filters;
-    for (const [name, column] of FILTER_COLUMNS) {
-      const v = f[name];
+    // Only the fixed column names of EQUALITY_FILTERS reach SQL text; filter
+    // values are always bound parameters.
+    for (const { field, column } of EQUALITY_FILTERS) {
+      const v = f[field];
       if (v !== undefined) {
-        where.push(`${column} = @${name}`);
-        params[name] = v;
+        where.push(`${column} = @${field}`);
+        params[field] = v;
       }
     }
     if (f.fromTimeKey !== undefined) {
@@ -307,21 +305,27 @@ export class SqliteAuditStore implements AuditStore {
       params.toTimeKey = f.toTimeKey;
     }
     if (query.after) {
-      // Expanded row-value comparison; the leading "time_key >=" keeps it
-      // usable as an index range.
+      // Expanded row-value comparison; the leading time_key bound keeps it
+      // usable as an index range in either direction.
       where.push(
-        '(time_key >= @afterTime AND (time_key > @afterTime OR stream > @afterStream OR (stream = @afterStream AND seq > @afterSeq)))',
+        desc
+          ? '(time_key <= @afterTime AND (time_key < @afterTime OR stream < @afterStream OR (stream = @afterStream AND seq < @afterSeq)))'
+          : '(time_key >= @afterTime AND (time_key > @afterTime OR stream > @afterStream OR (stream = @afterStream AND seq > @afterSeq)))',
       );
       params.afterTime = query.after.timeKey;
       params.afterStream = query.after.stream;
       params.afterSeq = query.after.seq;
     }
+    const dir = desc ? ' DESC' : '';
     const sql =
       `SELECT ${RECORD_COLUMNS} FROM records` +
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ' ORDER BY time_key, stream, seq LIMIT @limit';
+      ` ORDER BY time_key${dir}, stream${dir}, seq${dir} LIMIT @limit`;
     let stmt = this.queryCache.get(sql);
     if (!stmt) {
+      // Filters, order, bounds and cursor combine into some 10^5 statement
+      // texts; callers can pick any, so the cache is bounded.
+      if (this.queryCache.size >= MAX_CACHED_QUERIES) this.queryCache.clear();
       stmt = this.db.prepare(sql);
       this.queryCache.set(sql, stmt);
     }

@@ -33,13 +33,25 @@ export interface RecordIndexFields {
   timeKey: number;
   receivedAt: string | null;
   tenant: string | null;
+  /** actor.id */
   actorId: string | null;
+  /** agent.id */
+  agentId: string | null;
   eventType: string | null;
+  /** tool.name */
   tool: string | null;
   outcome: string | null;
+  /** model.name */
   model: string | null;
   traceId: string | null;
   sessionId: string | null;
+  /** resource.id */
+  resourceId: string | null;
+  /** resource.type */
+  resourceType: string | null;
+  /** approval.status */
+  approval: string | null;
+  dataClassification: string | null;
 }
 
 export interface NewRecord extends RecordIndexFields {
@@ -72,7 +84,11 @@ export interface AppendBatchInput extends StoredBatch {
   newState: StreamState;
 }
 
-/** Equality filters; every given filter must match (AND). */
+/**
+ * Equality filters; every given filter must match (AND). Values are compared
+ * exactly (binary, case-sensitive). A value that could never have been
+ * indexed (see record-fields.ts indexable()) matches nothing.
+ */
 export interface RecordFilters {
   /** inclusive, epoch microseconds (see RecordIndexFields.timeKey) */
   fromTimeKey?: number;
@@ -80,25 +96,38 @@ export interface RecordFilters {
   toTimeKey?: number;
   tenant?: string;
   actorId?: string;
+  agentId?: string;
   eventType?: string;
   tool?: string;
   outcome?: string;
   model?: string;
   traceId?: string;
   sessionId?: string;
+  resourceId?: string;
+  resourceType?: string;
+  approval?: string;
+  dataClassification?: string;
   stream?: string;
 }
 
-/** Keyset position: results start strictly after it in (timeKey, stream, seq) order. */
+/**
+ * Keyset position: results start strictly after it in the query's order of
+ * (timeKey, stream, seq), i.e. greater when ascending, smaller when descending.
+ * Streams compare by code point (binary), in every backend.
+ */
 export interface RecordKey {
   timeKey: number;
   stream: string;
   seq: number;
 }
 
+export type RecordOrder = 'asc' | 'desc';
+
 export interface RecordQuery {
   filters: RecordFilters;
   after?: RecordKey;
+  /** direction of (timeKey, stream, seq); default 'asc' */
+  order?: RecordOrder;
   limit: number;
 }
 
@@ -140,7 +169,7 @@ export interface AuditStore {
    */
   appendBatch(input: AppendBatchInput): Promise<void>;
   getBatch(stream: string, batch: number): Promise<StoredBatch | undefined>;
-  /** ordered by (timeKey, stream, seq) ascending; at most query.limit rows */
+  /** ordered by (timeKey, stream, seq) in query.order (default ascending); at most query.limit rows */
   queryRecords(query: RecordQuery): Promise<RecordRow[]>;
   /** ordered by batch; fromBatch inclusive */
   listCheckpoints(stream: string, fromBatch: number, limit: number): Promise<CheckpointRow[]>;

@@ -1,0 +1,670 @@
+import pg from 'pg';
+import type { PoolClient, PoolConfig, QueryResultRow } from 'pg';
+import {
+  HEAD_CONFLICT_SQLSTATE,
+  POSTGRES_MIGRATIONS,
+  BOOTSTRAP_SQL,
+  MIGRATION_LOCK,
+  appRoleGrants,
+  type PgMigration,
+} from './postgres-migrations.js';
+import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import {
+  StoreConflictError,
+  StoreError,
+  pageStreamRecords,
+  type AppendBatchInput,
+  type AuditStore,
+  type CheckpointRow,
+  type NewRecord,
+  type RecordQuery,
+  type RecordRow,
+  type StoredBatch,
+  type StreamState,
+  type StreamSummary,
+} from './types.js';
+
+/**
+ * The production backend. Durability and safety contracts:
+ *
+ * - An appendBatch that resolves has committed (Postgres COMMIT, so the
+ *   server's synchronous_commit decides what a crash can lose; keep it on).
+ * - Replicas: every append of a stream runs under a transaction-scoped
+ *   advisory lock keyed by the stream, then re-reads the head, so the second
+ *   of two racing collectors sees the first's commit and gets
+ *   StoreConflictError with nothing written. The lock is advisory because a
+ *   row lock (SELECT ... FOR UPDATE) needs UPDATE privilege, which the app
+ *   role deliberately lacks. Behind it, the database itself refuses a fork,
+ *   a gap or a rollback: primary keys on (stream, batch) and (stream,
+ *   next_batch), and triggers that admit only the next batch, only a head
+ *   extending the previous one, and only records inside a stored batch.
+ * - The app role can only SELECT and INSERT; UPDATE, DELETE and TRUNCATE are
+ *   revoked, and triggers refuse them for every role (docs/postgres.md).
+ * - URLs are never logged or put into errors with their password.
+ */
+
+const { Pool, escapeIdentifier } = pg;
+
+export interface PostgresStoreOptions {
+  /** the app role's connection URL (SELECT and INSERT only) */
+  url: string;
+  /** the owner role's URL: when given, pending migrations run at open */
+  migrateUrl?: string;
+  /** connections in the pool (default 10) */
+  poolSize?: number;
+  /** server-side statement_timeout in ms (default 10000) */
+  statementTimeoutMs?: number;
+  /** how long to wait for a connection in ms (default 10000) */
+  connectTimeoutMs?: number;
+  /** for warnings found at open (e.g. an app role that can UPDATE) and pool errors */
+  logger?: StoreLogger;
+  /** for tests of newer schemas; defaults to the built-in list */
+  migrations?: readonly PgMigration[];
+}
+
+export interface StoreLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const PG_DEFAULTS = {
+  poolSize: 10,
+  statementTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+} as const;
+
+/** Rows per INSERT: bounds one statement's size; unnest needs one parameter per column, not per row. */
+const INSERT_CHUNK_ROWS = 5000;
+const INSERT_CHUNK_CHARS = 8 * 1024 * 1024;
+
+/** "postgres://app:***@host/db": the URL as it may appear in logs and errors. */
+export function redactPostgresUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    // Query parameters may carry a password too (?password=...).
+    for (const k of [...u.searchParams.keys()]) {
+      if (/pass|secret|key/i.test(k)) u.searchParams.set(k, '***');
+    }
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable url)';
+  }
+}
+
+// int8 arrives as text by default (it may exceed 2^53); every bigint here is
+// a seq, batch number, tree size or microsecond time key, all below 2^53.
+const INT8_OID = 20;
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (v: string) => unknown {
+    if (oid === INT8_OID) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown;
+  },
+};
+
+function poolConfig(url: string, size: number, statementTimeoutMs: number, connectTimeoutMs: number): PoolConfig {
+  return {
+    connectionString: url,
+    max: size,
+    statement_timeout: statementTimeoutMs,
+    // A collector that dies mid-transaction must not keep the stream lock.
+    idle_in_transaction_session_timeout: Math.max(statementTimeoutMs * 2, 10_000),
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: 'sealtrail-collector',
+    keepAlive: true,
+    types: typeParsers,
+  };
+}
+
+function sqlState(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' && /^[0-9A-Z]{5}$/.test(c) ? c : undefined;
+}
+
+/**
+ * Errors of the connection rather than of a statement: refused, reset, timed
+ * out, terminated; and the server's own refusals to connect (SQLSTATE class
+ * 08 connection, 28 authorization, 3D000 no such database, 53300 too many
+ * connections, 57P0x shutting down or starting up).
+ */
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof pg.DatabaseError) {
+    return /^(08|28|3D)/.test(err.code ?? '') || err.code === '53300' || /^57P0[1-4]$/.test(err.code ?? '');
+  }
+  const code = (err as { code?: unknown }).code;
+  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || /connect|terminat|timeout|closed/i.test(err.message);
+}
+
+/** Connection-level failures, named without the URL's secrets. */
+function unavailable(url: string, err: unknown): StoreError {
+  const msg = err instanceof Error ? err.message : String(err);
+  return new StoreError('store_unavailable', `postgres ${redactPostgresUrl(url)}: ${msg}`, { cause: err });
+}
+
+interface RecordDbRow {
+  stream: string;
+  seq: number;
+  batch: number;
+  time_key: number;
+  canonical: string;
+  leaf: Buffer;
+  mac: string;
+  key_id: string;
+}
+
+function toRecordRow(r: RecordDbRow): RecordRow {
+  return {
+    stream: r.stream,
+    seq: r.seq,
+    batch: r.batch,
+    timeKey: r.time_key,
+    canonical: r.canonical,
+    leaf: r.leaf,
+    mac: r.mac,
+    keyId: r.key_id,
+  };
+}
+
+const RECORD_COLUMNS = 'stream, seq, batch, time_key, canonical, leaf, mac, key_id';
+const HEAD_COLUMNS = 'stream, next_batch, tree_size, frontier, last_checkpoint, chain_head, chain_key_id, pinned_vkey';
+
+interface HeadRow {
+  stream: string;
+  next_batch: number;
+  tree_size: number;
+  frontier: Buffer;
+  last_checkpoint: string | null;
+  chain_head: string | null;
+  chain_key_id: string | null;
+  pinned_vkey: string | null;
+}
+
+// Insert column order and how each comes from a NewRecord; the SQL below is
+// generated from this one list so the two cannot drift apart.
+const RECORD_INSERT: ReadonlyArray<[column: string, sqlType: string, get: (r: NewRecord) => unknown]> = [
+  ['seq', 'int8', (r) => r.seq],
+  ['id', 'text', (r) => r.id],
+  ['time', 'text', (r) => r.time],
+  ['time_key', 'int8', (r) => r.timeKey],
+  ['received_at', 'text', (r) => r.receivedAt],
+  ...EQUALITY_FILTERS.filter((f) => f.field !== 'stream').map(
+    (f): [string, string, (r: NewRecord) => unknown] => [f.column, 'text', (r) => r[f.field as keyof NewRecord]],
+  ),
+  ['canonical', 'text', (r) => r.canonical],
+  ['leaf', 'text', (r) => r.leaf.toString('hex')],
+  ['mac', 'text', (r) => r.mac],
+  ['key_id', 'text', (r) => r.keyId],
+];
+
+const INSERT_RECORDS_SQL = (() => {
+  const cols = RECORD_INSERT.map(([c]) => c);
+  const arrays = RECORD_INSERT.map(([, t], i) => `$${i + 3}::${t}[]`);
+  const select = cols.map((c) => (c === 'leaf' ? `decode(u.leaf, 'hex')` : `u.${c}`));
+  return (
+    `INSERT INTO sealtrail.records (stored_at, stream, batch, ${cols.join(', ')})\n` +
+    `SELECT now(), $1, $2, ${select.join(', ')}\n` +
+    `FROM unnest(${arrays.join(', ')}) AS u(${cols.join(', ')})`
+  );
+})();
+
+function monthOf(d: Date): string {
+  return d.toISOString().slice(0, 7);
+}
+
+export class PostgresAuditStore implements AuditStore {
+  /** the app URL without its password */
+  readonly displayUrl: string;
+  private readonly pool: pg.Pool;
+  private readonly logger: StoreLogger | undefined;
+  /** the UTC month (by this process's clock) for which partitions were last ensured */
+  private partitionsMonth = '';
+  private readonly latestVersion: number;
+  private closed = false;
+
+  /** Use openPostgresStore: it checks the schema before the store is used. */
+  constructor(opts: PostgresStoreOptions) {
+    this.displayUrl = redactPostgresUrl(opts.url);
+    this.logger = opts.logger;
+    this.latestVersion = (opts.migrations ?? POSTGRES_MIGRATIONS).reduce((m, x) => Math.max(m, x.version), 0);
+    this.pool = new Pool(
+      poolConfig(
+        opts.url,
+        opts.poolSize ?? PG_DEFAULTS.poolSize,
+        opts.statementTimeoutMs ?? PG_DEFAULTS.statementTimeoutMs,
+        opts.connectTimeoutMs ?? PG_DEFAULTS.connectTimeoutMs,
+      ),
+    );
+    // An idle client losing its connection emits here; unhandled it would
+    // crash the process. The pool replaces the client on next use.
+    this.pool.on('error', (err) => {
+      this.logger?.error({ code: sqlState(err), store: this.displayUrl }, `postgres pool: ${err.message}`);
+    });
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreError('store_closed', `postgres ${this.displayUrl}: store is closed`);
+  }
+
+  private async query<R extends QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    this.ensureOpen();
+    const res = await this.pool.query<R>(text, values);
+    return res.rows;
+  }
+
+  /** The role this store's connections run as. */
+  async currentRole(): Promise<string> {
+    try {
+      return (await this.query<{ r: string }>('SELECT current_user AS r'))[0]!.r;
+    } catch (err) {
+      throw unavailable(this.displayUrl, err);
+    }
+  }
+
+  /** Checks the schema version and the app role's privileges; called once by openPostgresStore. */
+  async checkSchema(): Promise<void> {
+    let version: number | null;
+    try {
+      const rows = await this.query<{ v: number | null }>('SELECT max(version)::int AS v FROM sealtrail.schema_migrations');
+      version = rows[0]?.v ?? null;
+    } catch (err) {
+      const state = sqlState(err);
+      // undefined_table, invalid_schema_name: never migrated; insufficient_privilege: never granted.
+      if (state === '42P01' || state === '3F000' || state === '42501') {
+        throw new StoreError(
+          'store_schema_missing',
+          `postgres ${this.displayUrl}: the sealtrail schema is missing or not readable by this role; ` +
+            'set collector.store.migrate_url to the owner role so the collector migrates it (see docs/postgres.md)',
+          { cause: err },
+        );
+      }
+      if (isConnectionError(err)) throw unavailable(this.displayUrl, err);
+      throw err;
+    }
+    const latest = this.latestVersion;
+    if (version === null || version < latest) {
+      throw new StoreError(
+        'store_schema_outdated',
+        `postgres ${this.displayUrl}: schema version ${version ?? 0} but this sealtrail needs ${latest}; ` +
+          'set collector.store.migrate_url to the owner role so the collector migrates it (see docs/postgres.md)',
+      );
+    }
+    if (version > latest) {
+      throw new StoreError(
+        'store_schema_newer',
+        `postgres ${this.displayUrl}: schema version ${version} is newer than this sealtrail understands (${latest}); upgrade sealtrail`,
+      );
+    }
+    const priv = await this.query<{ role: string; can: boolean }>(
+      `SELECT current_user AS role,
+              has_table_privilege('sealtrail.records', 'UPDATE') OR has_table_privilege('sealtrail.records', 'DELETE')
+           OR has_table_privilege('sealtrail.records', 'TRUNCATE') OR has_table_privilege('sealtrail.stream_heads', 'UPDATE') AS can`,
+    );
+    if (priv[0]?.can) {
+      this.logger?.warn(
+        { store: this.displayUrl, role: priv[0].role },
+        `postgres role ${priv[0].role} may UPDATE, DELETE or TRUNCATE the audit tables (it owns them, is a superuser or was granted it); ` +
+          'only the triggers stop it from altering history: connect with an app role that has SELECT and INSERT only',
+      );
+    }
+    await this.ensurePartitions(true);
+  }
+
+  /**
+   * Partitions for the current and next month (by the database's clock),
+   * re-checked when this process's month changes and whenever an insert
+   * finds no partition (clock skew at a month boundary).
+   */
+  private async ensurePartitions(force = false): Promise<void> {
+    const month = monthOf(new Date());
+    if (!force && month === this.partitionsMonth) return;
+    await this.query('SELECT sealtrail.ensure_records_partitions()');
+    this.partitionsMonth = month;
+  }
+
+  async getStreamState(stream: string): Promise<StreamState | undefined> {
+    const rows = await this.query<HeadRow>(
+      `SELECT ${HEAD_COLUMNS} FROM sealtrail.stream_heads WHERE stream = $1 ORDER BY next_batch DESC LIMIT 1`,
+      [stream],
+    );
+    const h = rows[0];
+    if (!h) return undefined;
+    return {
+      stream: h.stream,
+      treeSize: h.tree_size,
+      frontier: h.frontier,
+      nextBatch: h.next_batch,
+      lastCheckpoint: h.last_checkpoint,
+      chainHead: h.chain_head,
+      chainKeyId: h.chain_key_id,
+      pinnedVkey: h.pinned_vkey,
+    };
+  }
+
+  async appendBatch(input: AppendBatchInput): Promise<void> {
+    this.ensureOpen();
+    const ns = input.newState;
+    if (ns.stream !== input.stream || ns.nextBatch !== input.batch + 1 || ns.treeSize !== input.lastSeq + 1) {
+      throw new StoreError(
+        'store_invalid_append',
+        `stream ${input.stream} batch ${input.batch}: new state does not follow the batch`,
+      );
+    }
+    await this.ensurePartitions();
+    try {
+      await this.appendOnce(input);
+    } catch (err) {
+      // check_violation "no partition of relation found for row": the month
+      // turned over by the database's clock before ours. Nothing was written.
+      if (sqlState(err) !== '23514' || !/partition/i.test((err as Error).message)) throw err;
+      await this.ensurePartitions(true);
+      await this.appendOnce(input);
+    }
+  }
+
+  private async appendOnce(input: AppendBatchInput): Promise<void> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw unavailable(this.displayUrl, err);
+    }
+    let discard = false;
+    try {
+      await client.query('BEGIN');
+      try {
+        await this.appendInTransaction(client, input);
+        await client.query('COMMIT');
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          // The connection is gone or broken: do not return it to the pool.
+          discard = true;
+        }
+        throw err;
+      }
+    } catch (err) {
+      throw this.mapAppendError(input, err);
+    } finally {
+      client.release(discard);
+    }
+  }
+
+  private async appendInTransaction(client: PoolClient, input: AppendBatchInput): Promise<void> {
+    const { stream, batch } = input;
+    // Serialises appends of this stream across every collector on this
+    // database until COMMIT/ROLLBACK. The head is read only after it is held:
+    // under READ COMMITTED each statement sees what committed before it began.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('sealtrail/stream/' || $1, 0))`, [stream]);
+    const head = await client.query<{ next_batch: number }>(
+      'SELECT next_batch FROM sealtrail.stream_heads WHERE stream = $1 ORDER BY next_batch DESC LIMIT 1',
+      [stream],
+    );
+    const next = head.rows[0]?.next_batch ?? 0;
+    if (next !== batch) throw new StoreConflictError(stream, batch, `stream head moved to batch ${next}`);
+
+    const ns = input.newState;
+    await client.query(
+      `WITH s AS (
+         INSERT INTO sealtrail.streams (stream) SELECT $1 WHERE $2::int8 = 0 ON CONFLICT (stream) DO NOTHING
+       ), c AS (
+         INSERT INTO sealtrail.checkpoints (stream, batch, tree_size, note, received_at) VALUES ($1, $2, $7, $5, $6)
+       )
+       INSERT INTO sealtrail.batches (stream, batch, first_seq, last_seq, checkpoint, digest, received_at)
+       VALUES ($1, $2, $3, $4, $5, $8, $6)`,
+      [stream, batch, input.firstSeq, input.lastSeq, input.checkpoint, input.receivedAt, ns.treeSize, input.digest],
+    );
+
+    const records = input.records;
+    for (let start = 0; start < records.length; ) {
+      let end = start;
+      let chars = 0;
+      while (end < records.length && end - start < INSERT_CHUNK_ROWS && (end === start || chars < INSERT_CHUNK_CHARS)) {
+        chars += records[end]!.canonical.length;
+        end++;
+      }
+      const chunk = records.slice(start, end);
+      const values: unknown[] = [stream, batch];
+      for (const [, , get] of RECORD_INSERT) values.push(chunk.map(get));
+      await client.query(INSERT_RECORDS_SQL, values);
+      start = end;
+    }
+
+    await client.query(
+      `INSERT INTO sealtrail.stream_heads (${HEAD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [stream, ns.nextBatch, ns.treeSize, ns.frontier, ns.lastCheckpoint, ns.chainHead, ns.chainKeyId, ns.pinnedVkey],
+    );
+  }
+
+  private mapAppendError(input: AppendBatchInput, err: unknown): unknown {
+    if (err instanceof StoreConflictError || err instanceof StoreError) return err;
+    const state = sqlState(err);
+    // unique_violation: another writer stored this batch, head or seq first;
+    // our head trigger's refusal; serialization_failure and deadlock_detected
+    // (possible if someone runs us under SERIALIZABLE): all mean "the head
+    // moved", and the route re-reads it to answer duplicate or fork.
+    if (state === '23505' || state === HEAD_CONFLICT_SQLSTATE || state === '40001' || state === '40P01') {
+      return new StoreConflictError(input.stream, input.batch, `concurrent writer (sqlstate ${state})`);
+    }
+    // statement_timeout or lock_timeout, typically waiting for the stream
+    // lock behind another replica's large batch. The transaction rolled back,
+    // so this is "try again": the route re-reads and answers duplicate, fork
+    // or 503 with Retry-After, exactly as for a lost race.
+    if (state === '57014' || state === '55P03') {
+      return new StoreConflictError(input.stream, input.batch, `timed out, nothing written (sqlstate ${state})`);
+    }
+    if (isConnectionError(err)) return unavailable(this.displayUrl, err);
+    return err;
+  }
+
+  async getBatch(stream: string, batch: number): Promise<StoredBatch | undefined> {
+    const rows = await this.query<{
+      stream: string;
+      batch: number;
+      first_seq: number;
+      last_seq: number;
+      checkpoint: string;
+      digest: string;
+      received_at: Date;
+    }>(
+      `SELECT stream, batch, first_seq, last_seq, checkpoint, digest, received_at
+       FROM sealtrail.batches WHERE stream = $1 AND batch = $2`,
+      [stream, batch],
+    );
+    const b = rows[0];
+    if (!b) return undefined;
+    return {
+      stream: b.stream,
+      batch: b.batch,
+      firstSeq: b.first_seq,
+      lastSeq: b.last_seq,
+      checkpoint: b.checkpoint,
+      digest: b.digest,
+      receivedAt: b.received_at.toISOString(),
+    };
+  }
+
+  async queryRecords(query: RecordQuery): Promise<RecordRow[]> {
+    this.ensureOpen();
+    const f = query.filters;
+    if (!filtersCanMatch(f)) return [];
+    const desc = query.order === 'desc';
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const param = (v: unknown): string => {
+      values.push(v);
+      return `$${values.length}`;
+    };
+    // Only the fixed column names of EQUALITY_FILTERS reach SQL text; filter
+    // values are always bound parameters.
+    for (const { field, column } of EQUALITY_FILTERS) {
+      const v = f[field];
+      if (v !== undefined) where.push(`${column} = ${param(v)}`);
+    }
+    if (f.fromTimeKey !== undefined) where.push(`time_key >= ${param(f.fromTimeKey)}`);
+    if (f.toTimeKey !== undefined) where.push(`time_key < ${param(f.toTimeKey)}`);
+    if (query.after) {
+      // The row comparison is exact; the separate time_key bound lets the
+      // (column, time_key) filter indexes use it as a range too.
+      const t = param(query.after.timeKey);
+      const s = param(query.after.stream);
+      const q = param(query.after.seq);
+      where.push(desc ? `time_key <= ${t} AND (time_key, stream, seq) < (${t}, ${s}, ${q})` : `time_key >= ${t} AND (time_key, stream, seq) > (${t}, ${s}, ${q})`);
+    }
+    const dir = desc ? ' DESC' : '';
+    const sql =
+      `SELECT ${RECORD_COLUMNS} FROM sealtrail.records` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY time_key${dir}, stream${dir}, seq${dir} LIMIT ${param(query.limit)}`;
+    return (await this.query<RecordDbRow>(sql, values)).map(toRecordRow);
+  }
+
+  async listCheckpoints(stream: string, fromBatch: number, limit: number): Promise<CheckpointRow[]> {
+    const rows = await this.query<{ batch: number; tree_size: number; note: string; received_at: Date }>(
+      `SELECT batch, tree_size, note, received_at FROM sealtrail.checkpoints
+       WHERE stream = $1 AND batch >= $2 ORDER BY batch LIMIT $3`,
+      [stream, fromBatch, limit],
+    );
+    return rows.map((r) => ({ batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at.toISOString() }));
+  }
+
+  async listStreams(): Promise<StreamSummary[]> {
+    const rows = await this.query<Omit<HeadRow, 'frontier' | 'chain_head'>>(
+      `SELECT h.stream, h.next_batch, h.tree_size, h.last_checkpoint, h.chain_key_id, h.pinned_vkey
+       FROM sealtrail.streams s
+       CROSS JOIN LATERAL (
+         SELECT * FROM sealtrail.stream_heads x WHERE x.stream = s.stream ORDER BY x.next_batch DESC LIMIT 1
+       ) h
+       ORDER BY s.stream`,
+    );
+    return rows.map((r) => ({
+      stream: r.stream,
+      treeSize: r.tree_size,
+      nextBatch: r.next_batch,
+      lastCheckpoint: r.last_checkpoint,
+      chainKeyId: r.chain_key_id,
+      pinned: r.pinned_vkey !== null,
+    }));
+  }
+
+  async readStreamRecords(stream: string, fromSeq: number, limit: number): Promise<RecordRow[]> {
+    const rows = await this.query<RecordDbRow>(
+      `SELECT ${RECORD_COLUMNS} FROM sealtrail.records WHERE stream = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
+      [stream, fromSeq, limit],
+    );
+    return rows.map(toRecordRow);
+  }
+
+  iterateStreamRecords(stream: string, fromSeq = 0): AsyncIterable<RecordRow> {
+    return pageStreamRecords(this, stream, fromSeq);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/**
+ * Runs the pending migrations as the owner role, all in one transaction
+ * under an advisory lock (collectors starting together queue here and the
+ * later ones find nothing to do), then grants `appRole` its privileges,
+ * unless it is the owner itself. Returns the schema version and the owner.
+ */
+export async function migratePostgres(
+  migrateUrl: string,
+  appRole: string | null,
+  opts: { migrations?: readonly PgMigration[]; connectTimeoutMs?: number } = {},
+): Promise<{ version: number; owner: string }> {
+  const migrations = opts.migrations ?? POSTGRES_MIGRATIONS;
+  const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
+  const client = new pg.Client({
+    connectionString: migrateUrl,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_DEFAULTS.connectTimeoutMs,
+    application_name: 'sealtrail-migrate',
+    types: typeParsers,
+  });
+  // Errors after connect (server restart) surface through the query that fails.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    throw unavailable(migrateUrl, err);
+  }
+  let owner = '';
+  try {
+    await client.query('BEGIN');
+    try {
+      // Index builds on big tables may take long; the owner's session decides.
+      await client.query('SET LOCAL statement_timeout = 0');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
+      owner = (await client.query<{ r: string }>('SELECT current_user AS r')).rows[0]!.r;
+      await client.query(BOOTSTRAP_SQL);
+      const { rows } = await client.query<{ v: number | null }>(
+        'SELECT max(version)::int AS v FROM sealtrail.schema_migrations',
+      );
+      const current = rows[0]?.v ?? 0;
+      if (current > latest) {
+        throw new StoreError(
+          'store_schema_newer',
+          `postgres ${redactPostgresUrl(migrateUrl)}: schema version ${current} is newer than this sealtrail understands (${latest}); upgrade sealtrail`,
+        );
+      }
+      for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+        if (m.version <= current) continue;
+        await client.query(m.sql);
+        await client.query('INSERT INTO sealtrail.schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+      if (appRole !== null && appRole !== owner) await client.query(appRoleGrants(escapeIdentifier(appRole)));
+      await client.query('SELECT sealtrail.ensure_records_partitions()');
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    if (isConnectionError(err)) throw unavailable(migrateUrl, err);
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new StoreError('store_migration_failed', `postgres ${redactPostgresUrl(migrateUrl)}: migration failed: ${msg}`, {
+      cause: err,
+    });
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return { version: latest, owner };
+}
+
+/**
+ * Opens the Postgres store: migrates first when opts.migrateUrl is given
+ * (granting the app role of opts.url), then refuses to return a store whose
+ * schema is not exactly this build's (StoreError store_schema_missing,
+ * store_schema_outdated, store_schema_newer).
+ */
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<PostgresAuditStore> {
+  const store = new PostgresAuditStore(opts);
+  try {
+    if (opts.migrateUrl !== undefined) {
+      const app = await store.currentRole();
+      const { version, owner } = await migratePostgres(opts.migrateUrl, app, {
+        ...(opts.migrations ? { migrations: opts.migrations } : {}),
+        ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      });
+      if (owner === app) {
+        opts.logger?.warn(
+          { role: app },
+          'collector.store.url and migrate_url use the same role: the collector could alter what it stores; use an app role with SELECT and INSERT only',
+        );
+      }
+      opts.logger?.info({ version, owner, app }, 'postgres schema is current');
+    }
+    await store.checkSchema();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return store;
+}
