@@ -474,7 +474,7 @@ describe('schema errors name file:line:col', () => {
     expectError(() => parseConfigText('collector:\n  auth:\n    admin_tokens: [short]\n', 'x.yaml', NO_ENV), 'config_schema', 3, 20);
   });
 
-  it('collector store type is sqlite only (for now)', () => {
+  it('a postgres store needs its url', () => {
     expectError(() => parseConfigText('collector:\n  store: { type: postgres }\n', 'x.yaml', NO_ENV), 'config_schema', 2, 18);
   });
 });
