@@ -73,14 +73,13 @@ export class RawProbe {
     if (openings(text) >= this.p.maxDepth) return 'unknown'; // the exact path enforces the depth limit
     if (hasInexactNumber(text)) return 'unknown';
 
-    let viewsText: string | undefined;
+    // The text first: a record with PII in clear (most of them) needs no decoded views.
+    if (this.p.rawProbe.test(buf)) return 'unknown';
     if (d.base64) {
       const views: string[] = [];
       deriveViews(text, d, views, true);
-      if (views.length > 0) viewsText = views.join('\u0000');
+      if (views.length > 0 && this.p.probe.test(Buffer.from(views.join('\u0000'), 'utf8'))) return 'unknown';
     }
-    if (this.p.rawProbe.test(buf)) return 'unknown';
-    if (viewsText !== undefined && this.p.probe.test(Buffer.from(viewsText, 'utf8'))) return 'unknown';
     return 'clean';
   }
 }
