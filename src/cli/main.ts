@@ -4,7 +4,9 @@ import { collectorCommand } from './collector.js';
 import { devCommand } from './dev.js';
 import { keygenCommand } from './keygen.js';
 import { redactCommand } from './redact.js';
+import { reportCommand } from './report.js';
 import { sidecarCommand } from './sidecar.js';
+import { tokenHashCommand } from './token-hash.js';
 import { EXIT_FAIL, EXIT_USAGE, USAGE, UsageError } from './usage.js';
 import { validateCommand } from './validate.js';
 import { verifyCommand } from './verify.js';
@@ -17,6 +19,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   keygen: keygenCommand,
   redact: redactCommand,
   verify: verifyCommand,
+  'token-hash': tokenHashCommand,
+  report: reportCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -34,8 +34,14 @@ commands:
                               over 1 MiB, too deep) are named on stderr and never written; exit 1 if any
   keygen    [--name N] [--out DIR] [--hmac]
                               create a signed-note Ed25519 key pair (N.skey, N.vkey) and, with --hmac, hmac.key
+  token-hash [--generate]     SHA-256 of a query API token read from stdin (for collector.auth.tokens);
+                              --generate prints a new random token and its hash
   verify    --db FILE | --url URL [--keys DIR] [--vkey FILE]... [--hmac-key FILE[:ID]]...
             [--checkpoint FILE]... [--token TOKEN]
                               verify a buffer, a collector store or a live collector; exit 0 when all
                               verifies, 1 naming the first failure, 2 for usage errors
+  report    --url URL [--token TOKEN] | --db FILE  --from TIME --to TIME [--format json|html] [--out FILE]
+            [--bucket SECONDS] [--silence SECONDS] [--verify ingest|full]
+                              compliance report of a period (counts, denials, approvals, streams, checkpoint
+                              coverage, silent periods); html is a standalone page with a chart
 `;

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { loadConfigFile } from '../config/load.js';
-import { readHmacKey, readPseudonymKeys, readSigningKey, readVerifierKeyFile } from '../keyfiles.js';
-import { parseVerifierKey } from '../core/note.js';
+import { SealtrailError } from '../core/errors.js';
+import { collectorOptionsFromConfig } from '../collector/from-config.js';
+import { StreamKeys } from '../collector/stream-keys.js';
+import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
 import { loadRuleset } from '../sidecar/redact/index.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 import { validateRulesCommand } from './validate-rules.js';
@@ -34,11 +36,15 @@ export async function validateCommand(argv: string[]): Promise<number> {
     readHmacKey(cfg.sidecar.keys.hmac_key_file);
   }
   if (cfg.collector) {
-    for (const s of cfg.collector.streams) {
-      const text = s.vkey ?? readVerifierKeyFile(s.vkey_file!);
-      parseVerifierKey(text);
+    // The same reading and parsing the collector does at start: every key file
+    // (single-key and rotation `keys:` forms), token file and HMAC key.
+    const opts = collectorOptionsFromConfig(cfg.collector);
+    try {
+      new StreamKeys(opts.streams);
+    } catch (err) {
+      // as the collector reports it at start
+      throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
     }
-    for (const k of cfg.collector.hmac_keys) readHmacKey(k.file);
     lines.push(`collector: store ${cfg.collector.store.type}, ${cfg.collector.streams.length} stream key(s)`);
   }
   process.stdout.write(`${values.config}: ok\n${lines.map((l) => `  ${l}\n`).join('')}`);

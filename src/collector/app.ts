@@ -6,14 +6,19 @@ import type { CollectorContext } from './context.js';
 import { CursorCodec } from './cursor.js';
 import { ApiError, errorBody } from './http-error.js';
 import { KeyedMutex } from './mutex.js';
+import { RateLimitedError } from './rate-limit.js';
 import type { CollectorOptions } from './options.js';
 import { registerAuditRoute } from './routes/audit.js';
 import { registerBatchesRoute } from './routes/batches.js';
 import { registerCheckpointsRoute } from './routes/checkpoints.js';
+import { registerConsistencyRoute } from './routes/consistency.js';
 import { registerHealthRoute } from './routes/health.js';
+import { registerRecordRoute } from './routes/record.js';
+import { registerReportRoute } from './routes/report.js';
 import { registerStreamRecordsRoute } from './routes/stream-records.js';
 import { registerStreamsRoute } from './routes/streams.js';
-import type { AuditStore } from './store/types.js';
+import { registerVerifyRoute } from './routes/verify.js';
+import { StoreError, type AuditStore } from './store/types.js';
 import { StreamKeys } from './stream-keys.js';
 
 /** Fastify's own 4xx errors, renamed to stable codes with messages that echo nothing. */
@@ -46,7 +51,11 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
   let auth: AdminAuth;
   let streamKeys: StreamKeys;
   try {
-    auth = new AdminAuth(opts.admin_tokens);
+    auth = new AdminAuth({
+      admin_tokens: opts.admin_tokens,
+      ...(opts.tokens ? { tokens: opts.tokens } : {}),
+      ...(opts.rate_limit ? { rate_limit: opts.rate_limit } : {}),
+    });
     streamKeys = new StreamKeys(opts.streams);
   } catch (err) {
     throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
@@ -56,7 +65,11 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
     store,
     logger,
     auth,
-    cursors: opts.cursor_key ? new CursorCodec(opts.cursor_key) : CursorCodec.fromSecrets(opts.admin_tokens),
+    // Hashed tokens join the derivation only when configured, so cursors of
+    // a plain-token deployment stay valid across this change.
+    cursors: opts.cursor_key
+      ? new CursorCodec(opts.cursor_key)
+      : CursorCodec.fromSecrets([...opts.admin_tokens, ...(opts.tokens ?? []).map((t) => t.sha256.toLowerCase())]),
     streamKeys,
     hmacKeys,
     streamLocks: new KeyedMutex(),
@@ -104,6 +117,7 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     if (err instanceof ApiError || err instanceof BatchError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer');
       if (err.status === 503) reply.header('retry-after', '1');
+      if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfter));
       const level = err.status === 409 ? 'warn' : 'info';
       req.log[level]({ code: err.code, status: err.status }, err.message);
       return reply.code(err.status).send(errorBody(err.code, err.message));
@@ -117,6 +131,14 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       req.log.info({ code: fe.code, status: fe.statusCode }, 'request refused');
       return reply.code(fe.statusCode).send(errorBody('bad_request', 'request refused'));
+    }
+    // A read the store gave up on (Postgres statement_timeout, lost
+    // connection) is "try again", not a server bug.
+    const sqlState = (err as { code?: unknown }).code;
+    if (sqlState === '57014' || (err instanceof StoreError && err.code === 'store_unavailable')) {
+      req.log.warn({ code: 'store_timeout', sqlstate: sqlState }, 'store query timed out or store unavailable');
+      reply.header('retry-after', '1');
+      return reply.code(503).send(errorBody('store_unavailable', 'the store did not answer in time; retry or narrow the query'));
     }
     // Unexpected: log the detail, answer without it.
     req.log.error({ err: { type: err.name, code: fe.code, message: err.message, stack: err.stack } }, 'internal error');
@@ -133,6 +155,10 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
   registerStreamsRoute(app, ctx);
   registerCheckpointsRoute(app, ctx);
   registerStreamRecordsRoute(app, ctx);
+  registerRecordRoute(app, ctx);
+  registerConsistencyRoute(app, ctx);
+  registerVerifyRoute(app, ctx);
+  registerReportRoute(app, ctx);
   return app;
 }
 

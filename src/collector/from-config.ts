@@ -5,10 +5,20 @@ import { readHmacKey, readSecretText, readVerifierKeyFile } from '../keyfiles.js
 import type { Logger } from '../log.js';
 import { startCollector, type RunningCollector } from './app.js';
 import type { CollectorOptions } from './options.js';
+import { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit.js';
 import { openNullStore } from './store/null.js';
 import { openPostgresStore, redactPostgresUrl } from './store/postgres.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { AuditStore } from './store/types.js';
+
+function rateLimits(given: CollectorConfig['auth']['rate_limit']): RateLimits {
+  const d = DEFAULT_RATE_LIMITS;
+  return {
+    admin: { ...d.admin, ...given?.admin },
+    reader: { ...d.reader, ...given?.reader },
+    failures: { ...d.failures, ...given?.failures },
+  };
+}
 
 /** Reads the key and token files a collector config names into CollectorOptions. */
 export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptions {
@@ -22,7 +32,23 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
     listen: splitHostPort(cfg.listen),
     max_body_bytes: cfg.max_body_bytes,
     admin_tokens: tokens,
-    streams: cfg.streams.map((s) => ({ match: s.match, vkey: s.vkey ?? readVerifierKeyFile(s.vkey_file!) })),
+    streams: cfg.streams.map((s) =>
+      s.keys
+        ? {
+            match: s.match,
+            keys: s.keys.map((k) => ({
+              vkey: k.vkey ?? readVerifierKeyFile(k.vkey_file!),
+              ...(k.not_before !== undefined ? { not_before: k.not_before } : {}),
+              ...(k.not_after !== undefined ? { not_after: k.not_after } : {}),
+            })),
+          }
+        : { match: s.match, vkey: s.vkey ?? readVerifierKeyFile(s.vkey_file!) },
+    ),
+    ...(cfg.auth.tokens ? { tokens: cfg.auth.tokens } : {}),
+    // A deployment from config is always rate limited; only embedded and test
+    // apps built from CollectorOptions directly may leave it off.
+    rate_limit: rateLimits(cfg.auth.rate_limit),
+    ...(cfg.auth.max_query_range !== undefined ? { max_query_range: cfg.auth.max_query_range } : {}),
     trust_on_first_use: cfg.trust_on_first_use,
     hmac_keys: cfg.hmac_keys.map((k) => ({ id: k.id, key: readHmacKey(k.file) })),
   };
@@ -73,7 +99,7 @@ export interface CollectorHandle {
 
 export async function startCollectorFromConfig(cfg: CollectorConfig, logger: Logger): Promise<CollectorHandle> {
   const opts = collectorOptionsFromConfig(cfg);
-  if (opts.admin_tokens.length === 0) {
+  if (opts.admin_tokens.length === 0 && (opts.tokens ?? []).length === 0) {
     logger.warn('no admin tokens configured: the audit query API will refuse every request');
   }
   if (opts.trust_on_first_use) {

@@ -4,11 +4,38 @@
  * the YAML loader; the CLI maps a CollectorConfig onto this shape.
  * Field names follow the YAML (snake_case); durations are ms, sizes bytes.
  */
+import type { RateLimits } from './rate-limit.js';
+
+/** One checkpoint key of a stream entry, with its validity period (rotation). */
+export interface CollectorKeyVersion {
+  /** signed-note verifier key text: "<name>+<hash8hex>+<base64>" */
+  vkey: string;
+  /** RFC 3339; the key verifies batches received at or after this instant */
+  not_before?: string;
+  /** RFC 3339; the key verifies batches received before this instant */
+  not_after?: string;
+}
+
+/**
+ * Which keys verify which streams' checkpoints. Exactly one of `vkey` (the
+ * original single-key form, valid forever) or `keys` (rotation).
+ */
 export interface CollectorStreamKey {
   /** a stream id, or a prefix pattern ending in "*" ("agents-*", "*") */
   match: string;
-  /** signed-note verifier key text: "<name>+<hash8hex>+<base64>" */
-  vkey: string;
+  vkey?: string;
+  keys?: CollectorKeyVersion[];
+}
+
+/** A query API token stored as the SHA-256 of its text (see docs/access.md). */
+export interface CollectorToken {
+  /** a name for logs and rate-limit buckets; never the token */
+  id: string;
+  /** 64 hex digits: SHA-256 of the token's UTF-8 text */
+  sha256: string;
+  role: 'admin' | 'reader';
+  /** required for readers, forbidden for admins: the only tenant a reader sees */
+  tenant?: string;
 }
 
 export interface CollectorHmacKey {
@@ -20,9 +47,15 @@ export interface CollectorOptions {
   listen: { host: string; port: number };
   /** POST /v1/batches body limit; larger bodies get 413 */
   max_body_bytes: number;
-  /** bearer tokens allowed on the query API */
+  /** bearer tokens allowed on the query API, as plain text (admin role) */
   admin_tokens: string[];
-  /** first matching entry wins */
+  /** hashed tokens with a role (and a tenant for readers) */
+  tokens?: CollectorToken[];
+  /** per-token and per-IP request budgets; absent: no limit (tests, embedded use) */
+  rate_limit?: RateLimits;
+  /** widest from..to span GET /v1/audit accepts, ms (default 31 days) */
+  max_query_range?: number;
+  /** an exact match wins, then the longest prefix (see stream-keys.ts) */
   streams: CollectorStreamKey[];
   /** accept an unknown stream's batch 0 with its own `vkey` and pin that key */
   trust_on_first_use: boolean;
@@ -38,3 +71,4 @@ export interface CollectorOptions {
 }
 
 export const DEFAULT_MAX_BATCH_RECORDS = 100_000;
+export const DEFAULT_MAX_QUERY_RANGE = 31 * 24 * 3600 * 1000;

@@ -5,7 +5,17 @@
  * dev`), so both get identical defaults and identical refusals.
  */
 import { ConfigError } from '../core/errors.js';
-import type { CollectorConfig, CollectorStoreConfig, SidecarConfig, SourceConfig, StreamTrustConfig } from './types.js';
+import { parseRfc3339 } from '../core/time.js';
+import type {
+  CollectorAuthConfig,
+  CollectorConfig,
+  CollectorStoreConfig,
+  SidecarConfig,
+  SourceConfig,
+  StreamKeyVersionConfig,
+  StreamTrustConfig,
+  TokenConfig,
+} from './types.js';
 import { parseDuration, parseSize, splitHostPort, UnitError } from './units.js';
 import { formatDataPath, type DataPath, type Place } from './yaml.js';
 
@@ -294,6 +304,60 @@ function normalizeStore(raw: Raw, path: DataPath, ctx: NormalizeContext): Collec
   };
 }
 
+function keyVersion(ctx: NormalizeContext, path: DataPath, k: Raw): StreamKeyVersionConfig {
+  if ((k.vkey === undefined) === (k.vkey_file === undefined)) {
+    fail(ctx, 'config_schema', path, 'needs exactly one of "vkey" or "vkey_file"');
+  }
+  const out: StreamKeyVersionConfig = k.vkey !== undefined ? { vkey: k.vkey } : { vkey_file: k.vkey_file };
+  const bound = (name: 'not_before' | 'not_after'): number | undefined => {
+    if (k[name] === undefined) return undefined;
+    const ms = parseRfc3339(k[name]);
+    if (ms === undefined) fail(ctx, 'config_schema', [...path, name], 'must be an RFC 3339 timestamp with offset, e.g. 2026-03-01T00:00:00Z');
+    out[name] = k[name];
+    return ms;
+  };
+  const nb = bound('not_before');
+  const na = bound('not_after');
+  if (nb !== undefined && na !== undefined && nb >= na) {
+    fail(ctx, 'config_schema', [...path, 'not_after'], 'must be later than not_before');
+  }
+  return out;
+}
+
+/** collector.auth; optional members stay absent unless written (the collector has the defaults). */
+function normalizeAuth(raw: Raw, path: DataPath, ctx: NormalizeContext): CollectorAuthConfig {
+  const auth: CollectorAuthConfig = {
+    admin_tokens: strings(raw.admin_tokens),
+    admin_token_files: strings(raw.admin_token_files),
+  };
+  if (raw.tokens !== undefined) {
+    const ids = new Map<string, number>();
+    const hashes = new Map<string, number>();
+    auth.tokens = (raw.tokens as Raw[]).map((t, i): TokenConfig => {
+      const at = [...path, 'tokens', i];
+      const id: string = t.id ?? `tokens[${i}]`;
+      if (ids.has(id)) fail(ctx, 'config_schema', [...at, 'id'], `duplicate id (also used by tokens[${ids.get(id)}])`);
+      ids.set(id, i);
+      const sha256 = (t.sha256 as string).toLowerCase();
+      if (hashes.has(sha256)) fail(ctx, 'config_schema', [...at, 'sha256'], `same token as tokens[${hashes.get(sha256)}]`);
+      hashes.set(sha256, i);
+      if (t.role === 'reader' && t.tenant === undefined) {
+        // A reader without a tenant would see every tenant: that is an admin.
+        fail(ctx, 'config_schema', at, 'a reader token needs "tenant" (use role: admin for a token that sees every tenant)');
+      }
+      if (t.role === 'admin' && t.tenant !== undefined) {
+        fail(ctx, 'config_schema', [...at, 'tenant'], 'an admin token sees every tenant; use role: reader to restrict it');
+      }
+      return { id, sha256, role: t.role, ...(t.tenant !== undefined ? { tenant: t.tenant as string } : {}) };
+    });
+  }
+  if (raw.rate_limit !== undefined) auth.rate_limit = raw.rate_limit;
+  if (raw.max_query_range !== undefined) {
+    auth.max_query_range = duration(ctx, [...path, 'max_query_range'], raw.max_query_range, 0, MINUTE, 3660 * DAY);
+  }
+  return auth;
+}
+
 export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeContext): CollectorConfig {
   const at = (...p: (string | number)[]): DataPath => [...base, ...p];
   const d = COLLECTOR_DEFAULTS;
@@ -302,8 +366,9 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
   const streams: StreamTrustConfig[] = ((raw.streams ?? []) as Raw[]).map((s, i) => {
     const hasKey = s.vkey !== undefined;
     const hasFile = s.vkey_file !== undefined;
-    if (hasKey === hasFile) {
-      fail(ctx, 'config_schema', at('streams', i), 'needs exactly one of "vkey" or "vkey_file"');
+    const hasKeys = s.keys !== undefined;
+    if (Number(hasKey) + Number(hasFile) + Number(hasKeys) !== 1) {
+      fail(ctx, 'config_schema', at('streams', i), 'needs exactly one of "vkey", "vkey_file" or "keys"');
     }
     if (matches.has(s.match)) {
       fail(ctx, 'config_schema', at('streams', i, 'match'), `duplicate match (also used by streams[${matches.get(s.match)}])`);
@@ -312,6 +377,7 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
     const entry: StreamTrustConfig = { match: s.match };
     if (hasKey) entry.vkey = s.vkey;
     if (hasFile) entry.vkey_file = s.vkey_file;
+    if (hasKeys) entry.keys = (s.keys as Raw[]).map((k, j) => keyVersion(ctx, at('streams', i, 'keys', j), k));
     return entry;
   });
 
@@ -328,10 +394,7 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
     listen: listenAddress(ctx, at('listen'), raw.listen, d.listen),
     max_body_bytes: size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, KiB, GiB),
     store: normalizeStore(raw.store ?? {}, at('store'), ctx),
-    auth: {
-      admin_tokens: strings(raw.auth?.admin_tokens),
-      admin_token_files: strings(raw.auth?.admin_token_files),
-    },
+    auth: normalizeAuth(raw.auth ?? {}, at('auth'), ctx),
     streams,
     trust_on_first_use: raw.trust_on_first_use ?? false,
     hmac_keys: hmacKeys,

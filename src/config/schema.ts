@@ -21,6 +21,15 @@ const size = { type: ['integer', 'string'], minimum: 0, maxLength: 64 } as const
 const path = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 const glob = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 const listen = { type: 'string', maxLength: 300, pattern: LISTEN } as const;
+const TOKEN_ID = '^[A-Za-z0-9._:@-]{1,64}$';
+const rateLimit = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    requests_per_second: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
+    burst: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+  },
+} as const;
 
 const fileSource = {
   type: 'object',
@@ -188,6 +197,28 @@ export const collectorSchema = {
           items: { type: 'string', minLength: 16, maxLength: 4096 },
         },
         admin_token_files: { type: 'array', maxItems: 256, items: path },
+        // Hashed tokens with a role; see docs/access.md.
+        tokens: {
+          type: 'array',
+          maxItems: 10_000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['sha256', 'role'],
+            properties: {
+              id: { type: 'string', pattern: TOKEN_ID },
+              sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+              role: { enum: ['admin', 'reader'] },
+              tenant: { type: 'string', minLength: 1, maxLength: 256 },
+            },
+          },
+        },
+        rate_limit: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { admin: rateLimit, reader: rateLimit, failures: rateLimit },
+        },
+        max_query_range: duration,
       },
     },
     streams: {
@@ -201,6 +232,22 @@ export const collectorSchema = {
           match: { type: 'string', pattern: STREAM_MATCH },
           vkey: { type: 'string', minLength: 1, maxLength: 1024 },
           vkey_file: path,
+          // Several keys with validity periods, for rotation (instead of vkey/vkey_file).
+          keys: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 64,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                vkey: { type: 'string', minLength: 1, maxLength: 1024 },
+                vkey_file: path,
+                not_before: { type: 'string', minLength: 1, maxLength: 64 },
+                not_after: { type: 'string', minLength: 1, maxLength: 64 },
+              },
+            },
+          },
         },
       },
     },

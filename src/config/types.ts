@@ -79,11 +79,50 @@ export interface SidecarConfig {
   telemetry: { listen: string };
 }
 
+export interface StreamKeyVersionConfig {
+  vkey?: string;
+  vkey_file?: string;
+  /** RFC 3339, as written */
+  not_before?: string;
+  not_after?: string;
+}
+
+/** Exactly one of vkey, vkey_file, keys. */
 export interface StreamTrustConfig {
   /** exact stream id, or a prefix ending in "*" */
   match: string;
   vkey?: string;
   vkey_file?: string;
+  keys?: StreamKeyVersionConfig[];
+}
+
+export interface TokenConfig {
+  /** defaults to "tokens[<index>]" */
+  id: string;
+  /** lowercase hex SHA-256 of the token */
+  sha256: string;
+  role: 'admin' | 'reader';
+  /** exactly for readers */
+  tenant?: string;
+}
+
+export interface RateLimitConfig {
+  requests_per_second: number;
+  burst: number;
+}
+
+/**
+ * collector.auth. The optional members appear only when configured;
+ * the collector fills in their defaults (see collectorOptionsFromConfig).
+ */
+export interface CollectorAuthConfig {
+  admin_tokens: string[];
+  admin_token_files: string[];
+  tokens?: TokenConfig[];
+  /** as written; the collector fills in what is missing */
+  rate_limit?: { [R in 'admin' | 'reader' | 'failures']?: Partial<RateLimitConfig> };
+  /** ms */
+  max_query_range?: number;
 }
 
 export interface CollectorConfig {
@@ -91,7 +130,7 @@ export interface CollectorConfig {
   /** bytes */
   max_body_bytes: number;
   store: CollectorStoreConfig;
-  auth: { admin_tokens: string[]; admin_token_files: string[] };
+  auth: CollectorAuthConfig;
   streams: StreamTrustConfig[];
   trust_on_first_use: boolean;
   hmac_keys: { id: string; file: string }[];
@@ -170,7 +209,13 @@ export interface CollectorConfigInput {
     pool_size?: number;
     statement_timeout?: DurationInput;
   };
-  auth?: { admin_tokens?: string[]; admin_token_files?: string[] };
+  auth?: {
+    admin_tokens?: string[];
+    admin_token_files?: string[];
+    tokens?: { id?: string; sha256: string; role: 'admin' | 'reader'; tenant?: string }[];
+    rate_limit?: { [R in 'admin' | 'reader' | 'failures']?: Partial<RateLimitConfig> };
+    max_query_range?: DurationInput;
+  };
   streams?: StreamTrustConfig[];
   trust_on_first_use?: boolean;
   hmac_keys?: { id: string; file: string }[];

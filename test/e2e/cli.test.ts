@@ -44,6 +44,36 @@ collector:
     expect(r.stdout).toMatch(/ok/);
   });
 
+  it('validate reads rotation key lists and refuses a missing key file in one', async () => {
+    const cfg = join(dir, 'rotation.yaml');
+    const write = (second: string): void =>
+      writeFileSync(
+        cfg,
+        `collector:
+  auth: { admin_tokens: ["0123456789abcdef0123"] }
+  streams:
+    - match: "pod-*"
+      keys:
+        - { vkey_file: ${dir}/pod-a.vkey, not_after: "2027-01-01T00:00:00Z" }
+        - { vkey_file: ${second}, not_before: "2026-12-01T00:00:00Z" }
+`,
+      );
+    expect((await runCli(['keygen', '--name', 'pod-b', '--out', dir])).code).toBe(0);
+    write(`${dir}/pod-b.vkey`);
+    const ok = await runCli(['validate', '--config', cfg]);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    write(`${dir}/pod-a.vkey`);
+    const twice = await runCli(['validate', '--config', cfg]);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/collector_options_invalid.*listed twice/);
+    expect(twice.stderr).not.toMatch(/internal error/);
+    write(`${dir}/missing.vkey`);
+    const bad = await runCli(['validate', '--config', cfg]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('missing.vkey');
+  });
+
   it('validate names file:line:col for a bad key and a bad rule', async () => {
     const cfg = join(dir, 'typo.yaml');
     writeFileSync(cfg, `sidecar:\n  sources: []\n  sael: {}\n`);

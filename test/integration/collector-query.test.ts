@@ -447,7 +447,7 @@ describe('collector store written before the new filters existed (SQLite schema 
       try {
         expect(() => check.exec("UPDATE records SET agent_id = 'x'")).toThrow(/append-only/);
         expect(check.prepare('SELECT agent_id FROM records WHERE seq = 2').get()).toEqual({ agent_id: null });
-        expect(check.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: 2 });
+        expect(check.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: 3 });
       } finally {
         check.close();
       }

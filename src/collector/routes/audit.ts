@@ -5,13 +5,16 @@ import { ApiError } from '../http-error.js';
 import { EQUALITY_FILTERS } from '../store/record-fields.js';
 import type { RecordFilters, RecordKey, RecordOrder } from '../store/types.js';
 import { timeKey } from '../time-key.js';
-import { readInt, readQuery } from './query.js';
+import { scopeFilters } from '../auth.js';
+import { DEFAULT_MAX_QUERY_RANGE } from '../options.js';
+import { checkTimeRange, readInt, readQuery } from './query.js';
+import { proveRecords, readProofFlag } from './record.js';
 
 export const AUDIT_DEFAULT_LIMIT = 100;
 export const AUDIT_MAX_LIMIT = 1000;
 
 const ORDERS: readonly RecordOrder[] = ['asc', 'desc'];
-const ALLOWED = ['from', 'to', 'limit', 'cursor', 'order', ...EQUALITY_FILTERS.map((f) => f.param)];
+const ALLOWED = ['from', 'to', 'limit', 'cursor', 'order', 'proof', ...EQUALITY_FILTERS.map((f) => f.param)];
 
 function instant(q: Map<string, string>, name: string): number | undefined {
   const raw = q.get(name);
@@ -26,8 +29,8 @@ function instant(q: Map<string, string>, name: string): number | undefined {
 export function registerAuditRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/audit',
-    { preHandler: async (req) => ctx.auth.check(req.headers.authorization) },
     async (req, reply) => {
+      const principal = ctx.auth.check(req);
       const q = readQuery(req.query, ALLOWED);
       const limit = readInt(q, 'limit', AUDIT_DEFAULT_LIMIT, 1, AUDIT_MAX_LIMIT);
       const filters: RecordFilters = {};
@@ -44,6 +47,9 @@ export function registerAuditRoute(app: FastifyInstance, ctx: CollectorContext):
       const to = instant(q, 'to');
       if (from !== undefined) filters.fromTimeKey = from;
       if (to !== undefined) filters.toTimeKey = to;
+      checkTimeRange(from, to, ctx.opts.max_query_range ?? DEFAULT_MAX_QUERY_RANGE);
+      // A reader's tenant is forced here, before the cursor hash, so cursors bind to it too.
+      scopeFilters(principal, filters);
 
       const fh = CursorCodec.queryHash(filters, order);
       const rawCursor = q.get('cursor');
@@ -65,6 +71,11 @@ export function registerAuditRoute(app: FastifyInstance, ctx: CollectorContext):
           `{"record":${r.canonical},"stream":${JSON.stringify(r.stream)},"seq":${r.seq},"batch":${r.batch},` +
           `"leaf_hash":"${r.leaf.toString('hex')}","mac":"${r.mac}","key_id":${JSON.stringify(r.keyId)}}`,
       );
+      // proof=true: each item gets its inclusion proof and covering checkpoint (routes/record.ts).
+      if (readProofFlag(q)) {
+        const proofs = await proveRecords(ctx.store, page);
+        for (let i = 0; i < items.length; i++) items[i] = `${items[i]!.slice(0, -1)},"proof":${JSON.stringify(proofs[i])}}`;
+      }
       reply.type('application/json; charset=utf-8');
       return `{"items":[${items.join(',')}],"next_cursor":${next === null ? 'null' : JSON.stringify(next)}}`;
     },

@@ -22,8 +22,9 @@ interface StreamTrust {
  * only with TOFU enabled) the key the batch brings along.
  */
 function trustFor(ctx: CollectorContext, batch: ParsedBatch, state: StreamState | undefined): StreamTrust {
-  const configured = ctx.streamKeys.resolve(batch.stream);
-  if (configured) return { verifiers: [configured] };
+  // The keys valid at receive time (rotation); throws when only an expired key signed.
+  const configured = ctx.streamKeys.resolve(batch);
+  if (configured) return { verifiers: configured };
   const where = `stream ${batch.stream} batch ${batch.batch}`;
   if (!ctx.opts.trust_on_first_use) {
     throw new BatchError(403, 'stream_unknown', `${where}: no key configured for this stream`);

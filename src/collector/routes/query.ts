@@ -33,3 +33,18 @@ export function readInt(q: Map<string, string>, name: string, fallback: number, 
   }
   return n;
 }
+
+/**
+ * Refuses a from..to span (epoch µs, as timeKey gives) wider than `maxMs`.
+ * Only a two-sided range is measured: a query with one bound or none is a
+ * browse, paged by cursor and bounded per page by `limit` and the store's
+ * statement timeout (see docs/access.md for why).
+ */
+export function checkTimeRange(from: number | undefined, to: number | undefined, maxMs: number): void {
+  if (from === undefined || to === undefined) return;
+  if (to - from > maxMs * 1000) {
+    const days = maxMs / 86_400_000;
+    const shown = Number.isInteger(days) ? `${days} days` : `${maxMs} ms`;
+    throw new ApiError(400, 'range_too_large', `from..to spans more than ${shown}; split the query`);
+  }
+}

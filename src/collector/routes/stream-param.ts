@@ -25,7 +25,7 @@ export interface StreamPage {
 }
 
 /**
- * GET /v1/streams/:stream/<what>: admin auth, a known stream, and a strict
+ * GET /v1/streams/:stream/<what>: admin auth (reader tokens get 403), a known stream, and a strict
  * query of exactly `fromParam` and `limit`. `page` reads and shapes the rows.
  */
 export function registerStreamPageRoute(
@@ -37,7 +37,8 @@ export function registerStreamPageRoute(
   const allowed = [route.fromParam, 'limit'];
   app.get(
     route.path,
-    { preHandler: async (req) => ctx.auth.check(req.headers.authorization) },
+    // A stream interleaves several tenants' records: admin only.
+    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
     async (req) => {
       const state = await loadStream(ctx.store, req.params);
       const q = readQuery(req.query, allowed);

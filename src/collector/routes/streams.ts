@@ -5,7 +5,8 @@ import { readQuery } from './query.js';
 export function registerStreamsRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/streams',
-    { preHandler: async (req) => ctx.auth.check(req.headers.authorization) },
+    // Stream heads span tenants (and name every pod): admin only.
+    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
     async (req) => {
       readQuery(req.query, []);
       const streams = await ctx.store.listStreams();

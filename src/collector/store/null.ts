@@ -1,4 +1,6 @@
+import type { SubtreeHash, SubtreeRef } from '../proofs.js';
 import {
+  proofsUnavailable,
   StoreConflictError,
   StoreError,
   type AppendBatchInput,
@@ -113,6 +115,29 @@ export class NullAuditStore implements AuditStore {
 
   async *iterateStreamRecords(_stream: string, _fromSeq = 0): AsyncGenerator<RecordRow> {
     this.ensureOpen();
+  }
+
+  /** No records, so no record lookups, proofs or server-side verification. */
+  readonly keepsRecords = false;
+
+  async findRecordsById(_id: string, _limit: number): Promise<RecordRow[]> {
+    this.ensureOpen();
+    return [];
+  }
+
+  async getSubtreeHashes(_stream: string, _refs: readonly SubtreeRef[]): Promise<SubtreeHash[]> {
+    this.ensureOpen();
+    throw proofsUnavailable();
+  }
+
+  async getCheckpointCovering(_stream: string, _seq: number): Promise<CheckpointRow | undefined> {
+    this.ensureOpen();
+    return undefined;
+  }
+
+  async getCheckpointBySize(_stream: string, _treeSize: number): Promise<CheckpointRow | undefined> {
+    this.ensureOpen();
+    return undefined;
   }
 
   async close(): Promise<void> {

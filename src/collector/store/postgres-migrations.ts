@@ -24,7 +24,7 @@ export const MIGRATION_LOCK = 'sealtrail/migrate';
 const PARTITION_LOCK = 'sealtrail/partition';
 
 /** Tables whose rows, once inserted, are never changed or removed by any role. */
-export const APPEND_ONLY_TABLES = ['streams', 'stream_heads', 'batches', 'checkpoints', 'records'] as const;
+export const APPEND_ONLY_TABLES = ['streams', 'stream_heads', 'batches', 'checkpoints', 'records', 'subtrees'] as const;
 
 /** SQLSTATE of the head trigger's refusal; postgres.ts maps it to StoreConflictError. */
 export const HEAD_CONFLICT_SQLSTATE = 'ST409';
@@ -287,6 +287,28 @@ END $$;
 
 REVOKE ALL ON FUNCTION sealtrail.create_records_partition(date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sealtrail.ensure_records_partitions() FROM PUBLIC;
+`,
+  },
+  {
+    version: 2,
+    name: 'proofs: complete subtree hashes, record id and checkpoint size indexes',
+    // Roots of the complete subtrees of level >= 1 (level 0 is records.leaf),
+    // written with each batch (proofs.ts completedSubtrees), so an inclusion
+    // or consistency proof reads O(log n) rows. Append-only like the other
+    // tables (the app role gets SELECT and INSERT through APPEND_ONLY_TABLES).
+    // Streams stored before this version have none for their older part;
+    // proofs.ts rebuilds those from their halves (bounded).
+    sql: `
+CREATE TABLE sealtrail.subtrees (
+  stream text COLLATE "C" NOT NULL,
+  level  smallint NOT NULL CHECK (level BETWEEN 1 AND 63),
+  idx    bigint   NOT NULL CHECK (idx >= 0),
+  hash   bytea    NOT NULL CHECK (octet_length(hash) = 32),
+  PRIMARY KEY (stream, level, idx)
+);
+${appendOnly('subtrees')}
+CREATE INDEX records_id ON sealtrail.records (id) WHERE id IS NOT NULL;
+CREATE INDEX checkpoints_size ON sealtrail.checkpoints (stream, tree_size);
 `,
   },
 ];

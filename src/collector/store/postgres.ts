@@ -8,6 +8,8 @@ import {
   appRoleGrants,
   type PgMigration,
 } from './postgres-migrations.js';
+import { Frontier } from '../../core/merkle.js';
+import { completedSubtrees, type SubtreeHash, type SubtreeRef } from '../proofs.js';
 import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
 import {
   StoreConflictError,
@@ -398,8 +400,8 @@ export class PostgresAuditStore implements AuditStore {
     // database until COMMIT/ROLLBACK. The head is read only after it is held:
     // under READ COMMITTED each statement sees what committed before it began.
     await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('sealtrail/stream/' || $1, 0))`, [stream]);
-    const head = await client.query<{ next_batch: number }>(
-      'SELECT next_batch FROM sealtrail.stream_heads WHERE stream = $1 ORDER BY next_batch DESC LIMIT 1',
+    const head = await client.query<{ next_batch: number; tree_size: number; frontier: Buffer }>(
+      'SELECT next_batch, tree_size, frontier FROM sealtrail.stream_heads WHERE stream = $1 ORDER BY next_batch DESC LIMIT 1',
       [stream],
     );
     const next = head.rows[0]?.next_batch ?? 0;
@@ -430,6 +432,19 @@ export class PostgresAuditStore implements AuditStore {
       for (const [, , get] of RECORD_INSERT) values.push(chunk.map(get));
       await client.query(INSERT_RECORDS_SQL, values);
       start = end;
+    }
+
+    // The complete subtrees this batch finishes, for O(log n) proofs.
+    const h0 = head.rows[0];
+    const before = h0 ? Frontier.fromBytes(h0.tree_size, h0.frontier) : Frontier.empty();
+    const subtrees = completedSubtrees(before, records.map((r) => r.leaf));
+    for (let i = 0; i < subtrees.length; i += INSERT_CHUNK_ROWS) {
+      const chunk = subtrees.slice(i, i + INSERT_CHUNK_ROWS);
+      await client.query(
+        `INSERT INTO sealtrail.subtrees (stream, level, idx, hash)
+         SELECT $1, u.level, u.idx, decode(u.hash, 'hex') FROM unnest($2::int2[], $3::int8[], $4::text[]) AS u(level, idx, hash)`,
+        [stream, chunk.map((t) => t.level), chunk.map((t) => t.index), chunk.map((t) => t.hash.toString('hex'))],
+      );
     }
 
     await client.query(
@@ -559,6 +574,59 @@ export class PostgresAuditStore implements AuditStore {
 
   iterateStreamRecords(stream: string, fromSeq = 0): AsyncIterable<RecordRow> {
     return pageStreamRecords(this, stream, fromSeq);
+  }
+
+  readonly keepsRecords = true;
+
+  async findRecordsById(id: string, limit: number): Promise<RecordRow[]> {
+    const rows = await this.query<RecordDbRow>(
+      `SELECT ${RECORD_COLUMNS} FROM sealtrail.records WHERE id = $1 ORDER BY stream, seq LIMIT $2`,
+      [id, limit],
+    );
+    return rows.map(toRecordRow);
+  }
+
+  async getSubtreeHashes(stream: string, refs: readonly SubtreeRef[]): Promise<SubtreeHash[]> {
+    const out: SubtreeHash[] = [];
+    const leaves = refs.filter((r) => r.level === 0).map((r) => r.index);
+    const inner = refs.filter((r) => r.level > 0);
+    if (leaves.length > 0) {
+      const rows = await this.query<{ seq: number; leaf: Buffer }>(
+        `SELECT seq, leaf FROM sealtrail.records WHERE stream = $1 AND seq = ANY($2::int8[])`,
+        [stream, leaves],
+      );
+      for (const r of rows) out.push({ level: 0, index: r.seq, hash: r.leaf });
+    }
+    if (inner.length > 0) {
+      const rows = await this.query<{ level: number; idx: number; hash: Buffer }>(
+        `SELECT t.level, t.idx, t.hash FROM sealtrail.subtrees t
+         JOIN unnest($2::int2[], $3::int8[]) AS u(level, idx) ON t.level = u.level AND t.idx = u.idx
+         WHERE t.stream = $1`,
+        [stream, inner.map((r) => r.level), inner.map((r) => r.index)],
+      );
+      for (const r of rows) out.push({ level: r.level, index: r.idx, hash: r.hash });
+    }
+    return out;
+  }
+
+  async getCheckpointCovering(stream: string, seq: number): Promise<CheckpointRow | undefined> {
+    const rows = await this.query<{ batch: number; tree_size: number; note: string; received_at: Date }>(
+      `SELECT batch, tree_size, note, received_at FROM sealtrail.checkpoints
+       WHERE stream = $1 AND tree_size > $2 ORDER BY tree_size, batch LIMIT 1`,
+      [stream, seq],
+    );
+    const r = rows[0];
+    return r ? { batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at.toISOString() } : undefined;
+  }
+
+  async getCheckpointBySize(stream: string, treeSize: number): Promise<CheckpointRow | undefined> {
+    const rows = await this.query<{ batch: number; tree_size: number; note: string; received_at: Date }>(
+      `SELECT batch, tree_size, note, received_at FROM sealtrail.checkpoints
+       WHERE stream = $1 AND tree_size = $2 ORDER BY batch LIMIT 1`,
+      [stream, treeSize],
+    );
+    const r = rows[0];
+    return r ? { batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at.toISOString() } : undefined;
   }
 
   async close(): Promise<void> {

@@ -152,4 +152,25 @@ BEGIN SELECT RAISE(ABORT, 'append-only'); END;
 ${filterIndexes(V2_FILTER_COLUMNS.map(([c]) => c))}
 `,
   },
+  {
+    version: 3,
+    name: 'proofs: complete subtree hashes, record id and checkpoint size indexes',
+    // Roots of the complete subtrees of level >= 1 (level 0 is records.leaf),
+    // written with each batch (proofs.ts completedSubtrees), so an inclusion
+    // or consistency proof reads O(log n) rows. Streams stored before this
+    // version have none for their older part; proofs.ts rebuilds those from
+    // their halves (bounded), and every batch from now on adds its own.
+    sql: `
+CREATE TABLE subtrees (
+  stream TEXT    NOT NULL,
+  level  INTEGER NOT NULL CHECK (level BETWEEN 1 AND 63),
+  idx    INTEGER NOT NULL CHECK (idx >= 0),
+  hash   BLOB    NOT NULL CHECK (length(hash) = 32),
+  PRIMARY KEY (stream, level, idx)
+) STRICT, WITHOUT ROWID;
+${appendOnly('subtrees')}
+CREATE INDEX records_id ON records(id) WHERE id IS NOT NULL;
+CREATE INDEX checkpoints_size ON checkpoints(stream, tree_size);
+`,
+  },
 ];

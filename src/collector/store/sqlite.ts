@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
 import { BufferError } from '../../core/errors.js';
+import { Frontier } from '../../core/merkle.js';
+import { completedSubtrees, type SubtreeHash, type SubtreeRef } from '../proofs.js';
 import { migrate, openDatabase, type Migration } from '../../sqlite/open.js';
 import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
@@ -71,6 +73,17 @@ function toRecordRow(r: RecordDbRow): RecordRow {
     mac: r.mac,
     keyId: r.key_id,
   };
+}
+
+interface CheckpointDbRow {
+  batch: number;
+  tree_size: number;
+  note: string;
+  received_at: string;
+}
+
+function toCheckpointRow(r: CheckpointDbRow | undefined): CheckpointRow | undefined {
+  return r ? { batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at } : undefined;
 }
 
 function toState(h: HeadRow): StreamState {
@@ -165,6 +178,18 @@ export class SqliteAuditStore implements AuditStore {
       streamRecords: db.prepare(
         `SELECT ${RECORD_COLUMNS} FROM records WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
+      insertSubtree: db.prepare(`INSERT INTO subtrees (stream, level, idx, hash) VALUES (?, ?, ?, ?)`),
+      subtree: db.prepare(`SELECT hash FROM subtrees WHERE stream = ? AND level = ? AND idx = ?`),
+      leaf: db.prepare(`SELECT leaf FROM records WHERE stream = ? AND seq = ?`),
+      byId: db.prepare(`SELECT ${RECORD_COLUMNS} FROM records WHERE id = ? ORDER BY stream, seq LIMIT ?`),
+      checkpointCovering: db.prepare(
+        `SELECT batch, tree_size, note, received_at FROM checkpoints
+         WHERE stream = ? AND tree_size > ? ORDER BY tree_size, batch LIMIT 1`,
+      ),
+      checkpointBySize: db.prepare(
+        `SELECT batch, tree_size, note, received_at FROM checkpoints
+         WHERE stream = ? AND tree_size = ? ORDER BY batch LIMIT 1`,
+      ),
     };
 
     const s = this.stmts;
@@ -215,6 +240,11 @@ export class SqliteAuditStore implements AuditStore {
           r.mac,
           r.keyId,
         );
+      }
+      // The complete subtrees this batch finishes, for O(log n) proofs.
+      const before = head ? Frontier.fromBytes(head.tree_size, head.frontier) : Frontier.empty();
+      for (const t of completedSubtrees(before, input.records.map((r) => r.leaf))) {
+        s.insertSubtree.run(input.stream, t.level, t.index, t.hash);
       }
       s.insertHead.run(
         input.stream,
@@ -363,6 +393,36 @@ export class SqliteAuditStore implements AuditStore {
 
   iterateStreamRecords(stream: string, fromSeq = 0): AsyncIterable<RecordRow> {
     return pageStreamRecords(this, stream, fromSeq);
+  }
+
+  readonly keepsRecords = true;
+
+  async findRecordsById(id: string, limit: number): Promise<RecordRow[]> {
+    this.ensureOpen();
+    return (this.stmts.byId.all(id, limit) as RecordDbRow[]).map(toRecordRow);
+  }
+
+  async getSubtreeHashes(stream: string, refs: readonly SubtreeRef[]): Promise<SubtreeHash[]> {
+    this.ensureOpen();
+    const out: SubtreeHash[] = [];
+    for (const r of refs) {
+      const row =
+        r.level === 0
+          ? (this.stmts.leaf.get(stream, r.index) as { leaf: Buffer } | undefined)?.leaf
+          : (this.stmts.subtree.get(stream, r.level, r.index) as { hash: Buffer } | undefined)?.hash;
+      if (row) out.push({ level: r.level, index: r.index, hash: row });
+    }
+    return out;
+  }
+
+  async getCheckpointCovering(stream: string, seq: number): Promise<CheckpointRow | undefined> {
+    this.ensureOpen();
+    return toCheckpointRow(this.stmts.checkpointCovering.get(stream, seq) as CheckpointDbRow | undefined);
+  }
+
+  async getCheckpointBySize(stream: string, treeSize: number): Promise<CheckpointRow | undefined> {
+    this.ensureOpen();
+    return toCheckpointRow(this.stmts.checkpointBySize.get(stream, treeSize) as CheckpointDbRow | undefined);
   }
 
   async close(): Promise<void> {

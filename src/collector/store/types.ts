@@ -1,4 +1,7 @@
 import { SealtrailError } from '../../core/errors.js';
+import type { SubtreeHash, SubtreeRef } from '../proofs.js';
+
+export type { SubtreeHash, SubtreeRef } from '../proofs.js';
 
 /**
  * Storage contract of the collector. Backend-neutral on purpose: everything is
@@ -179,7 +182,34 @@ export interface AuditStore {
   readStreamRecords(stream: string, fromSeq: number, limit: number): Promise<RecordRow[]>;
   /** every record of the stream from fromSeq on, in seq order, fetched in pages */
   iterateStreamRecords(stream: string, fromSeq?: number): AsyncIterable<RecordRow>;
+  /**
+   * False for a store that keeps no records (null store): the record,
+   * proof and verification routes then answer 501 proofs_unavailable.
+   */
+  readonly keepsRecords: boolean;
+  /**
+   * Records whose `id` field equals `id` (ids are written by agents, so not
+   * guaranteed unique across streams), ordered by (stream, seq), at most `limit`.
+   */
+  findRecordsById(id: string, limit: number): Promise<RecordRow[]>;
+  /**
+   * Stored roots of complete subtrees of the stream's Merkle tree: level 0 is
+   * the leaf hash of record `index`; higher levels are kept by appendBatch
+   * (see proofs.ts completedSubtrees). Absent from the result when not stored
+   * (beyond the tree, or written by a version that did not keep them).
+   * One indexed read per ref: a proof needs O(log n) of them.
+   */
+  getSubtreeHashes(stream: string, refs: readonly SubtreeRef[]): Promise<SubtreeHash[]>;
+  /** The first checkpoint (in batch order) whose tree size is greater than seq, i.e. the checkpoint of seq's batch. */
+  getCheckpointCovering(stream: string, seq: number): Promise<CheckpointRow | undefined>;
+  /** The checkpoint that signs the tree of exactly treeSize leaves, if one is stored. */
+  getCheckpointBySize(stream: string, treeSize: number): Promise<CheckpointRow | undefined>;
   close(): Promise<void>;
+}
+
+/** Refused by stores that keep no records (keepsRecords false). */
+export function proofsUnavailable(): StoreError {
+  return new StoreError('proofs_unavailable', 'this collector store keeps no records, so it has no proofs to give');
 }
 
 /** Optimistic concurrency check failed: another writer advanced the stream. */
