@@ -10,7 +10,7 @@ import {
 } from './postgres-migrations.js';
 import { Frontier } from '../../core/merkle.js';
 import { completedSubtrees, type SubtreeHash, type SubtreeRef } from '../proofs.js';
-import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import { EQUALITY_FILTERS, filtersCanMatch, streamSummaryOf } from './record-fields.js';
 import {
   StoreConflictError,
   StoreError,
@@ -554,14 +554,7 @@ export class PostgresAuditStore implements AuditStore {
        ) h
        ORDER BY s.stream`,
     );
-    return rows.map((r) => ({
-      stream: r.stream,
-      treeSize: r.tree_size,
-      nextBatch: r.next_batch,
-      lastCheckpoint: r.last_checkpoint,
-      chainKeyId: r.chain_key_id,
-      pinned: r.pinned_vkey !== null,
-    }));
+    return rows.map(streamSummaryOf);
   }
 
   async readStreamRecords(stream: string, fromSeq: number, limit: number): Promise<RecordRow[]> {

@@ -3,7 +3,7 @@ import { BufferError } from '../../core/errors.js';
 import { Frontier } from '../../core/merkle.js';
 import { completedSubtrees, type SubtreeHash, type SubtreeRef } from '../proofs.js';
 import { migrate, openDatabase, type Migration } from '../../sqlite/open.js';
-import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import { EQUALITY_FILTERS, filtersCanMatch, streamSummaryOf } from './record-fields.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   StoreConflictError,
@@ -376,14 +376,7 @@ export class SqliteAuditStore implements AuditStore {
   async listStreams(): Promise<StreamSummary[]> {
     this.ensureOpen();
     const rows = this.stmts.streams.all() as Omit<HeadRow, 'frontier' | 'chain_head'>[];
-    return rows.map((r) => ({
-      stream: r.stream,
-      treeSize: r.tree_size,
-      nextBatch: r.next_batch,
-      lastCheckpoint: r.last_checkpoint,
-      chainKeyId: r.chain_key_id,
-      pinned: r.pinned_vkey !== null,
-    }));
+    return rows.map(streamSummaryOf);
   }
 
   async readStreamRecords(stream: string, fromSeq: number, limit: number): Promise<RecordRow[]> {
