@@ -46,6 +46,10 @@ export async function devCommand(argv: string[]): Promise<number> {
     hmac: join(keys, 'hmac.key'),
   };
   const created = ensureKeyFiles({ ...files, name: 'sealtrail-dev' });
+  // The collector's own key signs its read-audit stream (docs/read-audit.md); its
+  // .vkey sits in the keys directory, so `sealtrail verify --url` checks that stream too.
+  const collectorKey = { skey: join(keys, 'collector.skey'), vkey: join(keys, 'collector.vkey'), hmac: files.hmac };
+  ensureKeyFiles({ ...collectorKey, name: 'sealtrail-dev-collector' });
   const { token, from } = adminToken(dir);
   const listen = values['collector-listen']!;
 
@@ -56,6 +60,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     streams: [{ match: '*', vkey_file: files.vkey }],
     trust_on_first_use: true,
     hmac_keys: [{ id: 'k1', file: files.hmac }],
+    keys: { signing_key_file: collectorKey.skey, hmac_key_file: files.hmac, hmac_key_id: 'k1' },
   });
   const sidecarCfg = defaultSidecarConfig({
     stream: { name: 'dev' },

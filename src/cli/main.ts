@@ -2,7 +2,9 @@
 import { SealtrailError } from '../core/errors.js';
 import { collectorCommand } from './collector.js';
 import { devCommand } from './dev.js';
+import { exportCommand } from './export.js';
 import { keygenCommand } from './keygen.js';
+import { queryCommand } from './query.js';
 import { redactCommand } from './redact.js';
 import { reportCommand } from './report.js';
 import { sidecarCommand } from './sidecar.js';
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   verify: verifyCommand,
   'token-hash': tokenHashCommand,
   report: reportCommand,
+  export: exportCommand,
+  query: queryCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

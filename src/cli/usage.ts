@@ -40,8 +40,17 @@ commands:
             [--checkpoint FILE]... [--token TOKEN]
                               verify a buffer, a collector store or a live collector; exit 0 when all
                               verifies, 1 naming the first failure, 2 for usage errors
+  verify    --bundle DIR [--keys DIR] [--vkey FILE]...
+                              verify an evidence bundle offline (keys pin the signers; default: bundled keys)
+  export    --url URL [--token TOKEN] --bundle DIR [--keys DIR] [--vkey FILE]... [FILTERS]
+                              write an evidence bundle (records, proofs, checkpoints, keys, manifest)
+  query     --url URL [--token TOKEN] [FILTERS] [--order asc|desc] [--limit N] [--cursor C] [--all] [--proof]
+                              GET /v1/audit as JSONL on stdout; --all follows cursors to the end
   report    --url URL [--token TOKEN] | --db FILE  --from TIME --to TIME [--format json|html] [--out FILE]
             [--bucket SECONDS] [--silence SECONDS] [--verify ingest|full]
                               compliance report of a period (counts, denials, approvals, streams, checkpoint
                               coverage, silent periods); html is a standalone page with a chart
+filters (export, query): --from TIME --to TIME --tenant T --actor A --agent A --event-type E --tool T
+  --outcome O --model M --trace ID --session ID --resource ID --resource-type T --approval S
+  --data-classification C --stream S
 `;

@@ -4,6 +4,7 @@ import { parseCheckpoint } from '../core/checkpoint.js';
 import { BufferError, SealtrailError } from '../core/errors.js';
 import { parseNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { readHmacKey, readVerifierKeyFile } from '../keyfiles.js';
+import { formatFailure, verifyBundle } from '../evidence/verify.js';
 import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
 import { fetchEvidence, type RemoteStreamEvidence } from '../verify/from-url.js';
 import { formatReport, verifyStream, verifyStreamAsync, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
@@ -68,7 +69,12 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     'hmac-key': { type: 'string', multiple: true, default: [] },
     checkpoint: { type: 'string', multiple: true, default: [] },
     token: { type: 'string' },
+    bundle: { type: 'string' },
   });
+  if (values.bundle !== undefined) {
+    if (values.db !== undefined || values.url !== undefined) throw new UsageError('verify --bundle takes neither --db nor --url');
+    return bundleCommand(values.bundle, values.keys, values.vkey!);
+  }
   if ((values.db === undefined) === (values.url === undefined)) throw new UsageError('verify needs exactly one of --db FILE or --url URL');
   const keys = loadKeys(values.keys, values.vkey!, values['hmac-key']!);
   const extra = loadCheckpointFiles(values.checkpoint!);
@@ -121,6 +127,28 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     return EXIT_FAIL;
   }
   process.stdout.write(`verified ${reports.length} stream(s), ${reports.reduce((n, r) => n + r.records, 0)} records\n`);
+  return EXIT_OK;
+}
+
+/**
+ * verify --bundle DIR: offline, no collector. With --keys/--vkey the
+ * checkpoints must verify with those (pinned) keys; without, with the keys in
+ * the bundle, which proves integrity but not who signed.
+ */
+function bundleCommand(dir: string, keysDir: string | undefined, vkeyFiles: string[]): number {
+  if (!existsSync(dir)) throw new UsageError(`--bundle ${dir}: no such directory`);
+  const pinned = keysDir !== undefined || vkeyFiles.length > 0;
+  const trusted = pinned ? loadKeys(keysDir, vkeyFiles, []).verifiers : undefined;
+  const r = verifyBundle(dir, trusted ? { trusted } : {});
+  if (!r.ok) {
+    process.stderr.write(`verification FAILED: bundle ${dir}: ${formatFailure(r.failure)}\n`);
+    return EXIT_FAIL;
+  }
+  process.stdout.write(
+    `bundle ${dir}: ok: ${r.records} records in ${r.streams.length} stream(s), ${r.checkpoints} checkpoints, ` +
+      `${r.consistency} consistency proofs, keys ${r.keySource === 'trusted' ? 'given on the command line' : 'from the bundle'}\n`,
+  );
+  if (!pinned) process.stderr.write('note: checkpoints were checked with the keys inside the bundle; pass --keys DIR or --vkey FILE to pin them\n');
   return EXIT_OK;
 }
 

@@ -7,11 +7,13 @@ import { CursorCodec } from './cursor.js';
 import { ApiError, errorBody } from './http-error.js';
 import { KeyedMutex } from './mutex.js';
 import { RateLimitedError } from './rate-limit.js';
+import { ReadAuditor } from './read-audit.js';
 import type { CollectorOptions } from './options.js';
 import { registerAuditRoute } from './routes/audit.js';
 import { registerBatchesRoute } from './routes/batches.js';
 import { registerCheckpointsRoute } from './routes/checkpoints.js';
 import { registerConsistencyRoute } from './routes/consistency.js';
+import { registerExportRoute } from './routes/export.js';
 import { registerHealthRoute } from './routes/health.js';
 import { registerRecordRoute } from './routes/record.js';
 import { registerReportRoute } from './routes/report.js';
@@ -48,6 +50,15 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
     if (k.key.length < 16) throw new SealtrailError('collector_options_invalid', `hmac_keys: key ${k.id} shorter than 16 bytes`);
     hmacKeys.set(k.id, k.key);
   }
+  // The collector's own chain key verifies its read-audit stream server-side (GET /v1/verify).
+  const ownKey = opts.read_audit?.hmac_key;
+  if (ownKey) {
+    const known = hmacKeys.get(ownKey.id);
+    if (known && !known.equals(ownKey.key)) {
+      throw new SealtrailError('collector_options_invalid', `hmac_keys: key ${ownKey.id} differs from the collector's own key with that id`);
+    }
+    hmacKeys.set(ownKey.id, ownKey.key);
+  }
   let auth: AdminAuth;
   let streamKeys: StreamKeys;
   try {
@@ -56,10 +67,17 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
       ...(opts.tokens ? { tokens: opts.tokens } : {}),
       ...(opts.rate_limit ? { rate_limit: opts.rate_limit } : {}),
     });
-    streamKeys = new StreamKeys(opts.streams);
+    const own = opts.read_audit;
+    if (own && opts.streams.some((s) => s.match === own.stream)) {
+      throw new Error(`streams: ${own.stream} is the collector's own read-audit stream; its key is the collector's signing key`);
+    }
+    // The collector's own stream is verified with its own key (an exact
+    // entry wins over any "*" pattern), so no sidecar can write to it.
+    streamKeys = new StreamKeys(own ? [{ match: own.stream, vkey: own.vkey }, ...opts.streams] : opts.streams);
   } catch (err) {
     throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
   }
+  const streamLocks = new KeyedMutex();
   return {
     opts,
     store,
@@ -72,7 +90,8 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
       : CursorCodec.fromSecrets([...opts.admin_tokens, ...(opts.tokens ?? []).map((t) => t.sha256.toLowerCase())]),
     streamKeys,
     hmacKeys,
-    streamLocks: new KeyedMutex(),
+    streamLocks,
+    readAudit: new ReadAuditor(store, opts.read_audit, streamLocks, logger.child({ component: 'read-audit' })),
   };
 }
 
@@ -159,6 +178,7 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
   registerConsistencyRoute(app, ctx);
   registerVerifyRoute(app, ctx);
   registerReportRoute(app, ctx);
+  registerExportRoute(app, ctx);
   return app;
 }
 

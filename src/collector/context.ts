@@ -3,6 +3,7 @@ import type { AdminAuth } from './auth.js';
 import type { CursorCodec } from './cursor.js';
 import type { KeyedMutex } from './mutex.js';
 import type { CollectorOptions } from './options.js';
+import type { ReadAuditor } from './read-audit.js';
 import type { AuditStore } from './store/types.js';
 import type { StreamKeys } from './stream-keys.js';
 
@@ -16,4 +17,6 @@ export interface CollectorContext {
   streamKeys: StreamKeys;
   hmacKeys: ReadonlyMap<string, Buffer>;
   streamLocks: KeyedMutex;
+  /** audits every read of the query API (a no-op when not configured) */
+  readAudit: ReadAuditor;
 }

@@ -1,11 +1,14 @@
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { CollectorConfig } from '../config/types.js';
 import { splitHostPort } from '../config/units.js';
 import { ConfigError } from '../core/errors.js';
-import { readHmacKey, readSecretText, readVerifierKeyFile } from '../keyfiles.js';
+import { createHmacKeyFile, ensureKeyFiles, readHmacKey, readSecretText, readSigningKey, readVerifierKeyFile } from '../keyfiles.js';
 import type { Logger } from '../log.js';
 import { startCollector, type RunningCollector } from './app.js';
 import type { CollectorOptions } from './options.js';
 import { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limit.js';
+import { defaultReadAuditStream, type ReadAuditOptions } from './read-audit.js';
 import { openNullStore } from './store/null.js';
 import { openPostgresStore, redactPostgresUrl } from './store/postgres.js';
 import { openSqliteStore } from './store/sqlite.js';
@@ -54,6 +57,55 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
   };
 }
 
+/** Where the collector's keys are generated when collector.keys is absent (SQLite store only). */
+export function defaultCollectorKeyFiles(storePath: string): { skey: string; vkey: string; hmac: string } {
+  const dir = join(dirname(storePath), 'collector-keys');
+  return { skey: join(dir, 'collector.skey'), vkey: join(dir, 'collector.vkey'), hmac: join(dir, 'collector.hmac') };
+}
+
+/**
+ * The read-audit stream and keys (docs/read-audit.md); undefined when
+ * read_audit is disabled or the store is the null store (it keeps no records,
+ * so every read answers nothing). Without collector.keys a SQLite collector
+ * generates its keys once beside its database (logged with the verifier key);
+ * a Postgres collector must be given them, because its replicas have no
+ * shared directory and a key an auditor never saw verifies nothing.
+ */
+export function readAuditFromConfig(cfg: CollectorConfig, logger?: Logger): ReadAuditOptions | undefined {
+  if (!cfg.read_audit.enabled || cfg.store.type === 'null') return undefined;
+  const stream = cfg.read_audit.stream ?? defaultReadAuditStream();
+  let skeyFile: string;
+  let hmacFile: string;
+  let hmacId = 'collector';
+  if (cfg.keys) {
+    skeyFile = cfg.keys.signing_key_file;
+    hmacId = cfg.keys.hmac_key_id;
+    hmacFile = cfg.keys.hmac_key_file ?? join(dirname(skeyFile), `${basename(skeyFile).replace(/\.skey$/, '')}.hmac`);
+    if (cfg.keys.hmac_key_file === undefined && !existsSync(hmacFile)) {
+      createHmacKeyFile(hmacFile);
+      logger?.warn({ file: hmacFile }, 'generated the collector\'s read-audit HMAC key beside its signing key');
+    }
+  } else if (cfg.store.type === 'sqlite') {
+    const files = defaultCollectorKeyFiles(cfg.store.path);
+    const created = ensureKeyFiles({ ...files, name: 'sealtrail-collector' });
+    skeyFile = files.skey;
+    hmacFile = files.hmac;
+    if (created) {
+      logger?.warn(
+        { skey: files.skey, vkey: readVerifierKeyFile(files.vkey) },
+        'generated the collector\'s read-audit signing key beside the store; give its verifier key to auditors (or set collector.keys)',
+      );
+    }
+  } else {
+    throw new ConfigError(
+      'collector_keys_required',
+      'collector.keys.signing_key_file is required with a postgres store while collector.read_audit is enabled (see docs/read-audit.md)',
+    );
+  }
+  const { signer, vkey } = readSigningKey(skeyFile);
+  return { stream, signer, vkey, hmac_key: { id: hmacId, key: readHmacKey(hmacFile) } };
+}
+
 /**
  * Opens the configured store. Postgres connects, migrates when migrate_url
  * is set, and refuses to start (StoreError with a code naming why) when its
@@ -99,6 +151,16 @@ export interface CollectorHandle {
 
 export async function startCollectorFromConfig(cfg: CollectorConfig, logger: Logger): Promise<CollectorHandle> {
   const opts = collectorOptionsFromConfig(cfg);
+  const readAudit = readAuditFromConfig(cfg, logger);
+  if (readAudit) {
+    opts.read_audit = readAudit;
+    logger.info({ stream: readAudit.stream, vkey: readAudit.vkey }, 'reads are audited in the collector\'s own stream');
+  } else {
+    logger.warn(
+      { enabled: cfg.read_audit.enabled, store: cfg.store.type },
+      cfg.read_audit.enabled ? 'reads are not audited: the null store keeps no records' : 'reads are NOT audited (collector.read_audit.enabled is false)',
+    );
+  }
   if (opts.admin_tokens.length === 0 && (opts.tokens ?? []).length === 0) {
     logger.warn('no admin tokens configured: the audit query API will refuse every request');
   }

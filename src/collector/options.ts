@@ -5,6 +5,7 @@
  * Field names follow the YAML (snake_case); durations are ms, sizes bytes.
  */
 import type { RateLimits } from './rate-limit.js';
+import type { ReadAuditOptions } from './read-audit.js';
 
 /** One checkpoint key of a stream entry, with its validity period (rotation). */
 export interface CollectorKeyVersion {
@@ -68,6 +69,12 @@ export interface CollectorOptions {
   cursor_key?: Buffer;
   /** upper bound on records in one batch (default 100000) */
   max_batch_records?: number;
+  /**
+   * Read auditing (docs/read-audit.md): the collector's own stream and keys.
+   * Absent: reads are not audited (embedded and test apps only; a collector
+   * started from config always audits unless collector.read_audit.enabled is false).
+   */
+  read_audit?: ReadAuditOptions;
 }
 
 export const DEFAULT_MAX_BATCH_RECORDS = 100_000;

@@ -398,5 +398,18 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
     streams,
     trust_on_first_use: raw.trust_on_first_use ?? false,
     hmac_keys: hmacKeys,
+    ...(raw.keys !== undefined
+      ? {
+          keys: {
+            signing_key_file: raw.keys.signing_key_file as string,
+            ...(raw.keys.hmac_key_file !== undefined ? { hmac_key_file: raw.keys.hmac_key_file as string } : {}),
+            hmac_key_id: (raw.keys.hmac_key_id as string | undefined) ?? 'collector',
+          },
+        }
+      : {}),
+    read_audit: {
+      enabled: raw.read_audit?.enabled ?? true,
+      ...(raw.read_audit?.stream !== undefined ? { stream: raw.read_audit.stream as string } : {}),
+    },
   };
 }

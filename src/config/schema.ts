@@ -252,6 +252,25 @@ export const collectorSchema = {
       },
     },
     trust_on_first_use: { type: 'boolean' },
+    // The collector's own keys: they sign and chain its read-audit stream (docs/read-audit.md).
+    keys: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['signing_key_file'],
+      properties: {
+        signing_key_file: path,
+        hmac_key_file: path,
+        hmac_key_id: { type: 'string', pattern: KEY_ID },
+      },
+    },
+    read_audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        stream: { type: 'string', pattern: '^[A-Za-z0-9._][A-Za-z0-9._-]{0,127}$' },
+      },
+    },
     hmac_keys: {
       type: 'array',
       maxItems: 256,

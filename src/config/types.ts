@@ -134,6 +134,27 @@ export interface CollectorConfig {
   streams: StreamTrustConfig[];
   trust_on_first_use: boolean;
   hmac_keys: { id: string; file: string }[];
+  /**
+   * The collector's own keys for its read-audit stream (docs/read-audit.md).
+   * Absent: generated on first start beside a SQLite store; required otherwise.
+   */
+  keys?: CollectorKeysConfig;
+  read_audit: CollectorReadAuditConfig;
+}
+
+export interface CollectorKeysConfig {
+  signing_key_file: string;
+  /** absent: an HMAC key generated beside the signing key (<signing key>.hmac) */
+  hmac_key_file?: string;
+  /** default "collector" */
+  hmac_key_id: string;
+}
+
+export interface CollectorReadAuditConfig {
+  /** default true: every read of the query API is recorded before its data is sent */
+  enabled: boolean;
+  /** the collector's own stream id; absent: collector-<POD_NAME or hostname> */
+  stream?: string;
 }
 
 /**
@@ -219,4 +240,6 @@ export interface CollectorConfigInput {
   streams?: StreamTrustConfig[];
   trust_on_first_use?: boolean;
   hmac_keys?: { id: string; file: string }[];
+  keys?: { signing_key_file: string; hmac_key_file?: string; hmac_key_id?: string };
+  read_audit?: { enabled?: boolean; stream?: string };
 }

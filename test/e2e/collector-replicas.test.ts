@@ -51,6 +51,9 @@ describe('collector replicas on one Postgres', () => {
   auth: { admin_tokens: ["${ADMIN_TOKEN}"] }
   streams: [{ match: "rep-*", vkey_file: ${vkeyFile} }]
   hmac_keys: [{ id: k1, file: ${hmacFile} }]
+  # This suite counts and verifies the sidecar streams only; read auditing
+  # (each replica's own stream) is covered by test/integration/collector-read-audit.test.ts.
+  read_audit: { enabled: false }
 `,
     );
     const proc = spawnCli(['collector', '--config', config]);
@@ -213,7 +216,7 @@ describe('collector replicas on one Postgres', () => {
     try {
       writeFileSync(
         config,
-        `collector:\n  listen: 127.0.0.1:${port}\n  store: { type: postgres, url: "${other.appUrl}" }\n  auth: { admin_tokens: ["${ADMIN_TOKEN}"] }\n`,
+        `collector:\n  listen: 127.0.0.1:${port}\n  store: { type: postgres, url: "${other.appUrl}" }\n  auth: { admin_tokens: ["${ADMIN_TOKEN}"] }\n  read_audit: { enabled: false }\n`,
       );
       const r = await runCli(['collector', '--config', config]);
       expect(r.code).toBe(1);
@@ -225,7 +228,7 @@ describe('collector replicas on one Postgres', () => {
 
     writeFileSync(
       config,
-      `collector:\n  listen: 127.0.0.1:${port}\n  store: { type: postgres, url: "${db.appUrl}" }\n  auth: { admin_tokens: ["${ADMIN_TOKEN}"] }\n`,
+      `collector:\n  listen: 127.0.0.1:${port}\n  store: { type: postgres, url: "${db.appUrl}" }\n  auth: { admin_tokens: ["${ADMIN_TOKEN}"] }\n  read_audit: { enabled: false }\n`,
     );
     const p = spawnCli(['collector', '--config', config]);
     try {

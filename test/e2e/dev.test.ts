@@ -30,7 +30,8 @@ describe('sealtrail dev (what npm start runs)', () => {
       `${JSON.stringify({ event_type: 'tool_invoked', actor: { id: 'u1', type: 'user' }, tool: { name: 'search', arguments: { q: 'mail bob@example.com' } } })}\n`,
     );
     const items = await waitFor('the event at the collector', async () => {
-      const { body } = await getJson(`http://127.0.0.1:${cport}/v1/audit`, token);
+      // event_type: the collector's own read-audit records (data_accessed) are in /v1/audit too.
+      const { body } = await getJson(`http://127.0.0.1:${cport}/v1/audit?event_type=tool_invoked`, token);
       return body.items?.length === 1 ? body.items : undefined;
     }, 30_000);
     expect(items[0].record.tool.arguments.q).toBe('mail [REDACTED:email]');

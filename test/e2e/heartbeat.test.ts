@@ -10,6 +10,7 @@ import {
   stop,
   treeSize,
   type Deployment,
+  sidecarItems,
 } from '../helpers/deployment.js';
 import { runCli, waitFor, type Proc } from '../helpers/procs.js';
 import { sidecarMetrics } from '../helpers/redaction-deployment.js';
@@ -22,8 +23,9 @@ function ev(k: string): string {
 
 async function streamId(d: Deployment): Promise<string> {
   const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
-  expect(body.streams).toHaveLength(1);
-  return body.streams[0].stream as string;
+  const streams = sidecarItems(body.streams as Array<{ stream: string }>);
+  expect(streams).toHaveLength(1);
+  return streams[0]!.stream;
 }
 
 async function checkpoints(d: Deployment): Promise<Array<{ batch: number; tree_size: number }>> {

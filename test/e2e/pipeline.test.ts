@@ -12,6 +12,8 @@ import {
   stop,
   treeSize,
   type Deployment,
+  sidecarItems,
+  COLLECTOR_STREAM,
 } from '../helpers/deployment.js';
 import { runCli, waitFor, type Proc } from '../helpers/procs.js';
 
@@ -84,7 +86,7 @@ describe('trace file to verified query, across real processes', () => {
     // an auditor keeps the newest signed checkpoint
     const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
     checkpointFile = join(d.dir, 'latest.checkpoint');
-    writeFileSync(checkpointFile, body.streams[0].last_checkpoint);
+    writeFileSync(checkpointFile, sidecarItems(body.streams as Array<{ stream: string; last_checkpoint: string }>)[0]!.last_checkpoint);
   });
 
   it('stops both programs with exit 0 on SIGTERM, and verify --db passes on the store', async () => {
@@ -140,7 +142,11 @@ describe('trace file to verified query, across real processes', () => {
 
   it('fails against the signed checkpoint when the last batch is dropped', async () => {
     const copy = tamperedCopy('dropped-records.db', (db) => {
-      db.exec('DELETE FROM records WHERE batch = (SELECT MAX(batch) FROM batches)');
+      // The sidecar's stream (the collector's read-audit stream is in the store too).
+      db.prepare('DELETE FROM records WHERE stream != ? AND batch = (SELECT MAX(batch) FROM batches WHERE stream != ?)').run(
+        COLLECTOR_STREAM,
+        COLLECTOR_STREAM,
+      );
     });
     const r = await runCli(['verify', '--db', copy, '--keys', d.keys]);
     expect(r.code).toBe(1);
@@ -149,11 +155,13 @@ describe('trace file to verified query, across real processes', () => {
 
   it('fails against an auditor-held checkpoint when the last batch and its checkpoint are both dropped', async () => {
     const copy = tamperedCopy('dropped-batch.db', (db) => {
-      const last = db.prepare('SELECT MAX(batch) AS b FROM batches').get() as { b: number };
-      db.prepare('DELETE FROM records WHERE batch = ?').run(last.b);
-      db.prepare('DELETE FROM checkpoints WHERE batch = ?').run(last.b);
-      db.prepare('DELETE FROM batches WHERE batch = ?').run(last.b);
-      db.prepare('DELETE FROM stream_heads WHERE next_batch = ?').run(last.b + 1);
+      // The sidecar's stream (the collector's read-audit stream is in the store too).
+      const C = COLLECTOR_STREAM;
+      const last = db.prepare('SELECT MAX(batch) AS b FROM batches WHERE stream != ?').get(C) as { b: number };
+      db.prepare('DELETE FROM records WHERE stream != ? AND batch = ?').run(C, last.b);
+      db.prepare('DELETE FROM checkpoints WHERE stream != ? AND batch = ?').run(C, last.b);
+      db.prepare('DELETE FROM batches WHERE stream != ? AND batch = ?').run(C, last.b);
+      db.prepare('DELETE FROM stream_heads WHERE stream != ? AND next_batch = ?').run(C, last.b + 1);
     });
     const without = await runCli(['verify', '--db', copy, '--keys', d.keys]);
     expect(without.code).toBe(0); // a consistent truncation is only detectable against an outside checkpoint

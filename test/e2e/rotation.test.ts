@@ -12,7 +12,7 @@ import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSy
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeDeployment, startCollectorProc, startSidecarProc, stop, treeSize, type Deployment } from '../helpers/deployment.js';
+import { COLLECTOR_STREAM, makeDeployment, startCollectorProc, startSidecarProc, stop, treeSize, type Deployment } from '../helpers/deployment.js';
 import { waitFor, type Proc } from '../helpers/procs.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -42,10 +42,11 @@ function storedUids(d: Deployment): { uids: string[]; minSeq: number; maxSeq: nu
   const db = new Database(d.collectorDb, { readonly: true, fileMustExist: true });
   try {
     const uids: string[] = [];
-    for (const row of db.prepare('SELECT canonical FROM records').iterate() as Iterable<{ canonical: string }>) {
+    // The sidecar's records only: the collector's read-audit stream is in the same store.
+    for (const row of db.prepare('SELECT canonical FROM records WHERE stream != ?').iterate(COLLECTOR_STREAM) as Iterable<{ canonical: string }>) {
       uids.push((JSON.parse(row.canonical) as { details: { uid: string } }).details.uid);
     }
-    const r = db.prepare('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM records').get() as { lo: number; hi: number };
+    const r = db.prepare('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM records WHERE stream != ?').get(COLLECTOR_STREAM) as { lo: number; hi: number };
     return { uids, minSeq: r.lo, maxSeq: r.hi };
   } finally {
     db.close();

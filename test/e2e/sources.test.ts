@@ -13,6 +13,7 @@ import {
   stop,
   treeSize,
   type Deployment,
+  sidecarItems,
 } from '../helpers/deployment.js';
 import { runCli, waitFor, type Proc } from '../helpers/procs.js';
 import { findLeaks, readAllFiles } from '../helpers/redaction-deployment.js';
@@ -158,8 +159,9 @@ function expectStoredOnce(index: Map<string, any[]>, expected: Map<string, numbe
 /** Checks the stream as a whole: one stream, seqs 0..n-1 each once, no key twice; returns the items. */
 async function wholeStream(d: Deployment, size: number): Promise<any[]> {
   const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
-  expect(body.streams).toHaveLength(1);
-  expect(body.streams[0].tree_size).toBe(size);
+  const streams = sidecarItems(body.streams as Array<{ stream: string; tree_size: number }>);
+  expect(streams).toHaveLength(1);
+  expect(streams[0]!.tree_size).toBe(size);
   const items = await queryAll(d);
   expect(items).toHaveLength(size);
   const seqs = items.map((i) => i.seq as number).sort((a, b) => a - b);

@@ -31,6 +31,14 @@ export interface DeploymentOptions {
   buffer?: { max_bytes?: string; max_records?: number };
 }
 
+/** The collector's own read-audit stream in a deployment (docs/read-audit.md). */
+export const COLLECTOR_STREAM = 'collector-e2e';
+
+/** Items of /v1/audit that a sidecar wrote (not the collector's records of reads). */
+export function sidecarItems<T extends { stream: string }>(items: T[]): T[] {
+  return items.filter((i) => i.stream !== COLLECTOR_STREAM);
+}
+
 export async function makeDeployment(opts: DeploymentOptions = {}): Promise<Deployment> {
   const dir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'sealtrail-e2e-'));
   const keys = join(dir, 'keys');
@@ -38,6 +46,9 @@ export async function makeDeployment(opts: DeploymentOptions = {}): Promise<Depl
   mkdirSync(traces, { recursive: true });
   const gen = await runCli(['keygen', '--name', 'e2e', '--out', keys, '--hmac']);
   if (gen.code !== 0) throw new Error(`keygen failed: ${gen.stderr}`);
+  // The collector's own key for its read-audit stream; its .vkey in the keys dir lets `verify --keys` check that stream too.
+  const own = await runCli(['keygen', '--name', 'collector', '--out', keys]);
+  if (own.code !== 0) throw new Error(`keygen failed: ${own.stderr}`);
   const [cport, tport] = [await freePort(), await freePort()];
   const token = 'e2e-admin-token-0123456789abcdef';
   let files: readonly string[];
@@ -67,6 +78,8 @@ collector:
   auth: { admin_tokens: ["${token}"] }
   streams: [{ match: "*", vkey_file: ${join(keys, 'e2e.vkey')} }]
   hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
+  keys: { signing_key_file: ${join(keys, 'collector.skey')}, hmac_key_file: ${join(keys, 'hmac.key')}, hmac_key_id: k1 }
+  read_audit: { stream: ${COLLECTOR_STREAM} }
 sidecar:
   stream: { name: e2e }
   data_dir: ${join(dir, 'sidecar')}
@@ -134,7 +147,7 @@ export async function queryAll(d: Deployment, params = ''): Promise<any[]> {
     const q: string = `${d.collectorUrl}/v1/audit?limit=1000${params}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     const { status, body } = await getJson(q, d.token);
     if (status !== 200) throw new Error(`GET /v1/audit: ${status} ${JSON.stringify(body)}`);
-    items.push(...body.items);
+    items.push(...sidecarItems(body.items as Array<{ stream: string }>));
     cursor = body.next_cursor;
   } while (cursor);
   return items;
@@ -142,7 +155,8 @@ export async function queryAll(d: Deployment, params = ''): Promise<any[]> {
 
 export async function treeSize(d: Deployment): Promise<number> {
   const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
-  return (body.streams as Array<{ tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
+  // Sidecar records only: the collector's read-audit stream grows with every read, this one included.
+  return sidecarItems(body.streams as Array<{ stream: string; tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
 }
 
 export { stop };

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { getJson, makeDeployment, startCollectorProc, startSidecarProc, type Deployment } from './deployment.js';
+import { getJson, makeDeployment, sidecarItems, startCollectorProc, startSidecarProc, type Deployment } from './deployment.js';
 import { freePort, ROOT, runCli, spawnCli, waitFor, type Proc } from './procs.js';
 
 export const PACKS_DIR = join(ROOT, 'config', 'redaction');
@@ -68,7 +68,8 @@ export async function waitDelivered(
       if (records + quarantined < lines) return false;
       if ((m.get('sealtrail_unanchored_records') ?? 1) !== 0) return false;
       const { body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
-      const stored = (body.streams as Array<{ tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
+      // Sidecar records only (the collector's read-audit stream grows with every read).
+      const stored = sidecarItems(body.streams as Array<{ stream: string; tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
       return stored >= records ? { records, quarantined } : false;
     },
     timeoutMs,

@@ -119,6 +119,7 @@ describe('example configs', () => {
       streams: [{ match: 'agent-*', vkey_file: '/etc/sealtrail/vkeys/agents.vkey' }],
       trust_on_first_use: false,
       hmac_keys: [{ id: 'k1', file: '/etc/sealtrail/hmac/hmac.key' }],
+      read_audit: { enabled: true },
     });
   });
 
@@ -156,6 +157,7 @@ describe('defaults', () => {
       streams: [],
       trust_on_first_use: false,
       hmac_keys: [],
+      read_audit: { enabled: true },
     });
   });
 
@@ -531,6 +533,7 @@ describe('in-memory config (sealtrail dev)', () => {
       streams: [{ match: '*', vkey: 'x' }],
       trust_on_first_use: false,
       hmac_keys: [],
+      read_audit: { enabled: true },
     });
     expect(defaultCollectorConfig().listen).toBe('127.0.0.1:7470');
     expect(configError(() => defaultCollectorConfig({ streams: [{ match: '*' }] })).message).toContain('collector.streams[0]');

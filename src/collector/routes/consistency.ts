@@ -5,6 +5,7 @@ import { buildConsistencyProof } from '../proofs.js';
 import { readInt, readQuery } from './query.js';
 import { proofFailed, requireRecords } from './record.js';
 import { loadStream } from './stream-param.js';
+import { principalOf, rememberPrincipal } from '../read-audit.js';
 
 function required(q: Map<string, string>, name: string): number {
   if (!q.has(name)) throw new ApiError(400, 'query_invalid', `parameter "${name}" is required`);
@@ -20,7 +21,7 @@ function required(q: Map<string, string>, name: string): number {
 export function registerConsistencyRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/streams/:stream/consistency',
-    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
+    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
     async (req) => {
       requireRecords(ctx.store);
       const state = await loadStream(ctx.store, req.params);
@@ -40,6 +41,13 @@ export function registerConsistencyRoute(app: FastifyInstance, ctx: CollectorCon
       const hashes = await buildConsistencyProof(from, to, (refs) => ctx.store.getSubtreeHashes(state.stream, refs)).catch(
         proofFailed,
       );
+      await ctx.readAudit.record({
+        principal: principalOf(req),
+        route: '/v1/streams/:stream/consistency',
+        action: 'streams.consistency',
+        filters: { stream: state.stream, from, to },
+        rows: hashes.length,
+      });
       return {
         stream: state.stream,
         from,

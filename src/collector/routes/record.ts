@@ -108,8 +108,17 @@ export function registerRecordRoute(app: FastifyInstance, ctx: CollectorContext)
     // An id that could never have been indexed (too long, NUL, not UTF-8) matches nothing.
     const id = typeof raw === 'string' ? indexable(raw) : null;
     const rows = id === null ? [] : (await ctx.store.findRecordsById(id, RECORD_MAX_MATCHES)).filter((r) => visible(principal, r));
+    const proofs = rows.length > 0 && proof ? await proveRecords(ctx.store, rows) : undefined;
+    // A lookup that finds nothing is a read too (it tells the absence): recorded with its 404.
+    await ctx.readAudit.record({
+      principal,
+      route: '/v1/audit/:id',
+      action: 'audit.get',
+      filters: { id: typeof raw === 'string' ? raw : null, proof },
+      rows: rows.length,
+      status: rows.length === 0 ? 404 : 200,
+    });
     if (rows.length === 0) throw new ApiError(404, 'record_not_found', 'no record with this id');
-    const proofs = proof ? await proveRecords(ctx.store, rows) : undefined;
     reply.type('application/json; charset=utf-8');
     return `{"items":[${rows.map((r, i) => itemJson(r, proofs?.[i])).join(',')}]}`;
   });

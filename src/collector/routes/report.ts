@@ -8,6 +8,7 @@ import type { CollectorContext } from '../context.js';
 import { ApiError } from '../http-error.js';
 import { readQuery } from './query.js';
 import { verifyStoredStream } from './verify.js';
+import { principalOf, rememberPrincipal } from '../read-audit.js';
 
 const ALLOWED = ['from', 'to', 'format', 'bucket', 'silence', 'verify'];
 
@@ -20,7 +21,7 @@ const ALLOWED = ['from', 'to', 'format', 'bucket', 'silence', 'verify'];
 export function registerReportRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/report',
-    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
+    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
     async (req, reply) => {
       const q = readQuery(req.query, ALLOWED);
       let params;
@@ -52,6 +53,13 @@ export function registerReportRoute(app: FastifyInstance, ctx: CollectorContext)
         }
         applyFullVerification(report, results);
       }
+      await ctx.readAudit.record({
+        principal: principalOf(req),
+        route: '/v1/report',
+        action: 'report.generate',
+        filters: { from: params.from, to: params.to, format: params.format, verify: params.verify },
+        rows: report.totals.records,
+      });
       reply.header('cache-control', 'no-store');
       if (params.format === 'html') {
         reply.header('content-security-policy', REPORT_HTML_CSP);

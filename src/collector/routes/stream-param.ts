@@ -4,6 +4,7 @@ import { ApiError } from '../http-error.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { STREAM_ID } from '../verify-batch.js';
 import { readInt, readQuery } from './query.js';
+import { principalOf, rememberPrincipal } from '../read-audit.js';
 
 /** Validates the :stream path parameter and loads its head; 404 when never seen. */
 export async function loadStream(store: AuditStore, params: unknown): Promise<StreamState> {
@@ -31,20 +32,29 @@ export interface StreamPage {
 export function registerStreamPageRoute(
   app: FastifyInstance,
   ctx: CollectorContext,
-  route: { path: string; fromParam: string; defaultLimit: number; maxLimit: number },
-  page: (p: StreamPage) => Promise<unknown>,
+  route: { path: string; fromParam: string; defaultLimit: number; maxLimit: number; action: string },
+  /** the answer body and how many rows it holds (for the read-audit record) */
+  page: (p: StreamPage) => Promise<{ body: unknown; rows: number }>,
 ): void {
   const allowed = [route.fromParam, 'limit'];
   app.get(
     route.path,
     // A stream interleaves several tenants' records: admin only.
-    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
+    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
     async (req) => {
       const state = await loadStream(ctx.store, req.params);
       const q = readQuery(req.query, allowed);
       const from = readInt(q, route.fromParam, 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = readInt(q, 'limit', route.defaultLimit, 1, route.maxLimit);
-      return page({ state, from, limit });
+      const { body, rows } = await page({ state, from, limit });
+      await ctx.readAudit.record({
+        principal: principalOf(req),
+        route: route.path,
+        action: route.action,
+        filters: { stream: state.stream, [route.fromParam]: from, limit },
+        rows,
+      });
+      return body;
     },
   );
 }

@@ -1,15 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
 import { readQuery } from './query.js';
+import { principalOf, rememberPrincipal } from '../read-audit.js';
 
 export function registerStreamsRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/streams',
     // Stream heads span tenants (and name every pod): admin only.
-    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
+    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
     async (req) => {
       readQuery(req.query, []);
       const streams = await ctx.store.listStreams();
+      await ctx.readAudit.record({ principal: principalOf(req), route: '/v1/streams', action: 'streams.list', filters: {}, rows: streams.length });
       return {
         streams: streams.map((s) => ({
           stream: s.stream,

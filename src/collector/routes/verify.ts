@@ -8,6 +8,7 @@ import { completedSubtrees, subtreeKey, type SubtreeHash } from '../proofs.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { readQuery } from './query.js';
 import { requireRecords } from './record.js';
+import { principalOf, rememberPrincipal } from '../read-audit.js';
 import { loadStream } from './stream-param.js';
 
 /** Checkpoints read per store call (their notes are held for the whole run: one per batch). */
@@ -176,14 +177,22 @@ export async function verifyStoredStream(ctx: CollectorContext, state: StreamSta
 export function registerVerifyRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/verify',
-    { preHandler: async (req) => void ctx.auth.requireAdmin(req) },
+    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
     async (req) => {
       requireRecords(ctx.store);
       const q = readQuery(req.query, ['stream']);
       const stream = q.get('stream');
       if (stream === undefined) throw new ApiError(400, 'query_invalid', 'parameter "stream" is required');
       const state = await loadStream(ctx.store, { stream });
-      return verifyStoredStream(ctx, state);
+      const result = await verifyStoredStream(ctx, state);
+      await ctx.readAudit.record({
+        principal: principalOf(req),
+        route: '/v1/verify',
+        action: 'streams.verify',
+        filters: { stream },
+        rows: result.checked_records,
+      });
+      return result;
     },
   );
 }
