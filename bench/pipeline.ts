@@ -57,10 +57,13 @@ function peakRssMiB(pid: number | undefined): number {
   }
 }
 
+/** The collector records every read in its own stream (docs/read-audit.md); polls must not count it. */
+const COLLECTOR_STREAM = 'collector-bench';
+
 async function treeSize(url: string, token: string): Promise<number> {
   const res = await request(`${url}/v1/streams`, { headers: { authorization: `Bearer ${token}` } });
-  const body = (await res.body.json()) as { streams?: Array<{ tree_size: number }> };
-  return (body.streams ?? []).reduce((n, s) => n + s.tree_size, 0);
+  const body = (await res.body.json()) as { streams?: Array<{ stream: string; tree_size: number }> };
+  return (body.streams ?? []).filter((s) => s.stream !== COLLECTOR_STREAM).reduce((n, s) => n + s.tree_size, 0);
 }
 
 function run(args: string[]): ChildProcess {
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
   auth: { admin_tokens: ["${token}"] }
   streams: [{ match: "*", vkey_file: ${join(keys, 'bench.vkey')} }]
   hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
+  read_audit: { stream: ${COLLECTOR_STREAM} }
 sidecar:
   stream: { name: bench }
   data_dir: ${join(dir, 'sidecar')}

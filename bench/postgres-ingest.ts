@@ -16,6 +16,7 @@
  * and Postgres share the CPUs; the figure is what the whole box ingests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSigningKeyFiles } from '../src/keyfiles.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -162,6 +163,8 @@ async function main(): Promise<void> {
     const signer = parseSignerKey(skey);
     writeFileSync(join(dir, 'bench.vkey'), `${vkey}\n`);
     writeFileSync(join(dir, 'hmac.key'), `${HMAC_KEY.toString('hex')}\n`, { mode: 0o600 });
+    // The collector signs its own read-audit stream (every timed GET below is recorded, as in production).
+    createSigningKeyFiles(join(dir, 'collector.skey'), join(dir, 'collector.vkey'), 'collector');
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     writeFileSync(
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
   auth: { admin_tokens: ["${TOKEN}"] }
   streams: [{ match: "*", vkey_file: ${join(dir, 'bench.vkey')} }]
   hmac_keys: [{ id: k1, file: ${join(dir, 'hmac.key')} }]
+  keys: { signing_key_file: ${join(dir, 'collector.skey')}, hmac_key_file: ${join(dir, 'hmac.key')}, hmac_key_id: k1 }
 `,
     );
     child = spawn(process.execPath, [CLI, 'collector', '--config', join(dir, 'collector.yaml')], {

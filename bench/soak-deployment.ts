@@ -122,6 +122,8 @@ export async function makeSoakDeployment(opts: { sealInterval?: string; maxRecor
   mkdirSync(traces, { recursive: true });
   createSigningKeyFiles(join(keys, 'soak.skey'), join(keys, 'soak.vkey'), 'soak');
   createHmacKeyFile(join(keys, 'hmac.key'));
+  // the collector's own key: it records every read in its own signed stream (docs/read-audit.md)
+  createSigningKeyFiles(join(keys, 'collector.skey'), join(keys, 'collector.vkey'), 'collector');
   const [cport, tport] = [await freePort(), await freePort()];
   const token = 'soak-admin-token-0123456789abcdef';
   const rules = join(dir, 'rules.yaml');
@@ -136,6 +138,8 @@ export async function makeSoakDeployment(opts: { sealInterval?: string; maxRecor
   auth: { admin_tokens: ["${token}"] }
   streams: [{ match: "*", vkey_file: ${join(keys, 'soak.vkey')} }]
   hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
+  keys: { signing_key_file: ${join(keys, 'collector.skey')}, hmac_key_file: ${join(keys, 'hmac.key')}, hmac_key_id: k1 }
+  read_audit: { stream: ${COLLECTOR_STREAM} }
 sidecar:
   stream: { name: soak }
   data_dir: ${join(dir, 'sidecar')}
@@ -176,20 +180,26 @@ export function startSidecar(d: SoakDeployment): Child {
   return spawnCli(['sidecar', '--config', d.config]);
 }
 
+/** The collector's read-audit stream: its records are reads, not written lines. */
+export const COLLECTOR_STREAM = 'collector-soak';
+
+/** Records of the sidecar streams (the collector's own stream left out). */
 export async function treeSize(d: SoakDeployment): Promise<number> {
   const { status, body } = await getJson(`${d.collectorUrl}/v1/streams`, d.token);
   if (status !== 200) throw new Error(`GET /v1/streams: ${status}`);
-  return (body.streams as Array<{ tree_size: number }>).reduce((n, s) => n + s.tree_size, 0);
+  return (body.streams as Array<{ stream: string; tree_size: number }>)
+    .filter((s) => s.stream !== COLLECTOR_STREAM)
+    .reduce((n, s) => n + s.tree_size, 0);
 }
 
-/** Calls `each` for every record item of every stream, paging GET /v1/audit with its cursor. */
+/** Calls `each` for every record item of every sidecar stream, paging GET /v1/audit with its cursor. */
 export async function forEachItem(d: SoakDeployment, each: (item: any) => void): Promise<void> {
   let cursor: string | null = null;
   do {
     const q: string = `${d.collectorUrl}/v1/audit?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     const { status, body } = await getJson(q, d.token);
     if (status !== 200) throw new Error(`GET /v1/audit: ${status} ${JSON.stringify(body).slice(0, 300)}`);
-    for (const it of body.items as unknown[]) each(it);
+    for (const it of body.items as Array<{ stream: string }>) if (it.stream !== COLLECTOR_STREAM) each(it);
     cursor = body.next_cursor as string | null;
   } while (cursor);
 }
