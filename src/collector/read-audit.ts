@@ -12,7 +12,7 @@ import type { Principal } from './auth.js';
 import { ApiError } from './http-error.js';
 import type { KeyedMutex } from './mutex.js';
 import { StoreConflictError, type AuditStore, type StreamState } from './store/types.js';
-import { STREAM_ID, verifyBatch } from './verify-batch.js';
+import { appendInputOf, STREAM_ID, verifyBatch } from './verify-batch.js';
 
 /**
  * Read auditing (docs/read-audit.md): every read of the query API becomes an
@@ -166,17 +166,7 @@ export class ReadAuditor {
           hmacKeys: new Map([[opts.hmac_key.id, opts.hmac_key.key]]),
         });
         try {
-          await this.store.appendBatch({
-            stream: batch.stream,
-            batch: batch.batch,
-            firstSeq: batch.first_seq,
-            lastSeq: batch.last_seq,
-            checkpoint: batch.checkpoint,
-            digest: verified.digest,
-            receivedAt: new Date().toISOString(),
-            records: verified.records,
-            newState: verified.newState,
-          });
+          await this.store.appendBatch(appendInputOf(verified));
           return;
         } catch (err) {
           if (!(err instanceof StoreConflictError) || attempt + 1 >= MAX_CONFLICT_RETRIES) throw err;

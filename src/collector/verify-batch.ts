@@ -8,7 +8,7 @@ import { openNote, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
 import { DEFAULT_MAX_BATCH_RECORDS } from './options.js';
 import { extractIndexFields } from './store/record-fields.js';
-import type { NewRecord, StreamState } from './store/types.js';
+import type { AppendBatchInput, NewRecord, StreamState } from './store/types.js';
 import { timeKey } from './time-key.js';
 
 /**
@@ -74,6 +74,22 @@ export interface VerifiedBatch {
   newState: StreamState;
   /** how many records had their MAC recomputed (key held) */
   macsChecked: number;
+}
+
+/** What the store is given for a verified batch (AuditStore.appendBatch). */
+export function appendInputOf(v: VerifiedBatch, receivedAt = new Date().toISOString()): AppendBatchInput {
+  const b = v.batch;
+  return {
+    stream: b.stream,
+    batch: b.batch,
+    firstSeq: b.first_seq,
+    lastSeq: b.last_seq,
+    checkpoint: b.checkpoint,
+    digest: v.digest,
+    receivedAt,
+    records: v.records,
+    newState: v.newState,
+  };
 }
 
 export interface VerifyLimits {

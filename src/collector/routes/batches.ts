@@ -3,7 +3,7 @@ import { BatchError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import type { CollectorContext } from '../context.js';
 import { StoreConflictError, type StoredBatch, type StreamState } from '../store/types.js';
-import { batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch } from '../verify-batch.js';
+import { appendInputOf, batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch } from '../verify-batch.js';
 
 interface Ack {
   ack: { stream: string; batch: number; tree_size: number };
@@ -91,17 +91,7 @@ export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext
         ...(trust.pin !== undefined ? { pinVkey: trust.pin } : {}),
       });
       try {
-        await ctx.store.appendBatch({
-          stream: batch.stream,
-          batch: batch.batch,
-          firstSeq: batch.first_seq,
-          lastSeq: batch.last_seq,
-          checkpoint: batch.checkpoint,
-          digest: verified.digest,
-          receivedAt: new Date().toISOString(),
-          records: verified.records,
-          newState: verified.newState,
-        });
+        await ctx.store.appendBatch(appendInputOf(verified));
       } catch (err) {
         if (!(err instanceof StoreConflictError)) throw err;
         // Another replica stored this batch number meanwhile (e.g. a sidecar
