@@ -39,7 +39,7 @@ export function filterParams(values: Record<string, unknown>): Record<string, st
 }
 
 /** --token, then SEALTRAIL_ADMIN_TOKEN, then the dev token file. */
-export function resolveToken(arg: string | undefined, readDevToken: () => string | undefined, command: string): string {
+export function resolveToken(arg: string | undefined, command: string): string {
   const token = arg ?? process.env.SEALTRAIL_ADMIN_TOKEN ?? readDevToken();
   if (!token) throw new UsageError(`${command} needs a token: --token, SEALTRAIL_ADMIN_TOKEN or ./.sealtrail/admin.token`);
   return token;
@@ -55,7 +55,7 @@ export function checkUrl(url: string | undefined, command: string): string {
   return url;
 }
 
-export function readDevToken(): string | undefined {
+function readDevToken(): string | undefined {
   try {
     return readFileSync('./.sealtrail/admin.token', 'utf8').trim() || undefined;
   } catch {

@@ -1,6 +1,6 @@
 import { canonicalize } from '../core/canonical.js';
 import { getJsonObject } from '../evidence/http.js';
-import { checkUrl, FILTER_ARG_SPEC, filterParams, readDevToken, resolveToken } from './filters.js';
+import { checkUrl, FILTER_ARG_SPEC, filterParams, resolveToken } from './filters.js';
 import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
 
 /**
@@ -32,7 +32,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
   if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > 1000) throw new UsageError('--limit must be 1..1000');
   params.limit = String(Number(limit));
   if (values.proof) params.proof = 'true';
-  const token = resolveToken(values.token, readDevToken, 'query');
+  const token = resolveToken(values.token, 'query');
   let cursor: string | null = values.cursor ?? null;
   let printed = 0;
   for (;;) {

@@ -1,10 +1,11 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'undici';
+import { existsSync, writeFileSync } from 'node:fs';
 import { SealtrailError } from '../core/errors.js';
 import { openSqliteStore } from '../collector/store/sqlite.js';
+import { getJsonObject, getText } from '../evidence/http.js';
 import { renderHtml } from '../report/html.js';
-import { readReportParams, ReportParamError, type ReportParams } from '../report/params.js';
+import { readReportParams, ReportParamError, type RawReportParams, type ReportParams } from '../report/params.js';
 import { reportFromStore } from '../report/store.js';
+import { checkUrl, resolveToken } from './filters.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 
 /**
@@ -38,7 +39,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   if (params.verify === 'full' && values.db !== undefined) {
     throw new UsageError('--verify full needs --url (offline, run `sealtrail verify --db FILE --keys DIR`)');
   }
-  const text = values.url !== undefined ? await fromCollector(values.url, values.token, values) : await fromDb(values.db!, params);
+  const text = values.url !== undefined ? await fromCollector(checkUrl(values.url, 'report'), values.token, values) : await fromDb(values.db!, params);
   if (values.out !== undefined) {
     writeFileSync(values.out, text);
     process.stderr.write(`report written to ${values.out}\n`);
@@ -65,51 +66,15 @@ async function fromDb(path: string, params: ReportParams): Promise<string> {
   }
 }
 
-async function fromCollector(
-  url: string,
-  tokenArg: string | undefined,
-  values: { from?: string; to?: string; format?: string; bucket?: string; silence?: string; verify?: string },
-): Promise<string> {
-  const token = tokenArg ?? process.env.SEALTRAIL_ADMIN_TOKEN ?? readDevToken();
-  if (!token) throw new UsageError('report --url needs an admin token: --token, SEALTRAIL_ADMIN_TOKEN or ./.sealtrail/admin.token');
-  let base: URL;
-  try {
-    base = new URL('/v1/report', url);
-  } catch {
-    throw new UsageError(`--url ${url}: not a URL`);
-  }
+async function fromCollector(url: string, tokenArg: string | undefined, values: RawReportParams): Promise<string> {
+  const token = resolveToken(tokenArg, 'report --url');
+  const q = new URLSearchParams();
   for (const k of ['from', 'to', 'format', 'bucket', 'silence', 'verify'] as const) {
     const v = values[k];
-    if (v !== undefined) base.searchParams.set(k, v);
+    if (v !== undefined) q.set(k, v);
   }
-  let res;
-  try {
-    res = await request(base, { method: 'GET', headers: { authorization: `Bearer ${token}` } });
-  } catch (err) {
-    throw new SealtrailError('collector_unreachable', `${base.origin}: ${(err as Error).message}`, { cause: err });
-  }
-  const text = await res.body.text();
-  if (res.statusCode !== 200) {
-    let detail = `HTTP ${res.statusCode}`;
-    try {
-      const e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-      if (e?.code) detail += ` ${e.code}: ${e.message ?? ''}`;
-    } catch {
-      /* not JSON: status alone */
-    }
-    throw new SealtrailError('report_failed', `collector refused the report (${detail})`);
-  }
-  if ((values.format ?? 'json') === 'json') {
-    // pretty-printed like the --db form
-    return `${JSON.stringify(JSON.parse(text), null, 2)}\n`;
-  }
-  return text;
-}
-
-function readDevToken(): string | undefined {
-  try {
-    return readFileSync('./.sealtrail/admin.token', 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
+  const path = `/v1/report?${q.toString()}`;
+  if (values.format === 'html') return getText(url, path, token);
+  // pretty-printed like the --db form
+  return `${JSON.stringify(await getJsonObject(url, path, token), null, 2)}\n`;
 }

@@ -1,43 +1,27 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { BufferError, SealtrailError } from '../core/errors.js';
-import { parseNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
-import { readHmacKey, readVerifierKeyFile } from '../keyfiles.js';
+import { parseNote } from '../core/note.js';
+import { readHmacKey } from '../keyfiles.js';
 import { formatFailure, verifyBundle } from '../evidence/verify.js';
 import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
 import { fetchEvidence, type RemoteStreamEvidence } from '../verify/from-url.js';
 import { formatReport, verifyStream, verifyStreamAsync, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
+import { resolveToken } from './filters.js';
+import { keysDirOf, loadVerifierKeys, NO_VERIFIER_KEYS } from './keys.js';
 import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
 
-const DEV_KEYS = './.sealtrail/keys';
-
 function loadKeys(keysDir: string | undefined, vkeyFiles: string[], hmacSpecs: string[]): VerifyKeys {
-  const verifiers: NoteVerifier[] = [];
+  const verifiers = loadVerifierKeys(keysDir, vkeyFiles).map((k) => k.verifier);
+  if (verifiers.length === 0) throw new UsageError(NO_VERIFIER_KEYS);
   const hmac = new Map<string, Buffer>();
-  const dir = keysDir ?? (vkeyFiles.length === 0 && existsSync(DEV_KEYS) ? DEV_KEYS : undefined);
-  const vkeys = [...vkeyFiles];
-  if (dir) {
-    if (!existsSync(dir)) throw new UsageError(`--keys ${dir}: no such directory`);
-    for (const f of readdirSync(dir).sort()) {
-      if (f.endsWith('.vkey')) vkeys.push(join(dir, f));
-      if (f === 'hmac.key' && hmacSpecs.length === 0) hmac.set('k1', readHmacKey(join(dir, f)));
-    }
-  }
-  for (const f of vkeys) {
-    try {
-      verifiers.push(parseVerifierKey(readVerifierKeyFile(f)));
-    } catch (err) {
-      throw new UsageError(`${f}: not a signed-note verifier key (${(err as Error).message})`);
-    }
-  }
+  const dir = keysDirOf(keysDir, vkeyFiles);
+  if (dir !== undefined && hmacSpecs.length === 0 && existsSync(join(dir, 'hmac.key'))) hmac.set('k1', readHmacKey(join(dir, 'hmac.key')));
   for (const spec of hmacSpecs) {
     const i = spec.lastIndexOf(':');
     const [file, id] = i > 0 ? [spec.slice(0, i), spec.slice(i + 1)] : [spec, 'k1'];
     hmac.set(id, readHmacKey(file));
-  }
-  if (verifiers.length === 0) {
-    throw new UsageError('no verifier keys: pass --keys DIR (holding *.vkey files) or --vkey FILE');
   }
   return { verifiers, hmac };
 }
@@ -92,9 +76,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     streams = ev.streams;
     close = ev.close;
   } else {
-    const token = values.token ?? process.env.SEALTRAIL_ADMIN_TOKEN ?? readDevToken();
-    if (!token) throw new UsageError('verify --url needs an admin token: --token, SEALTRAIL_ADMIN_TOKEN or ./.sealtrail/admin.token');
-    streams = fetchEvidence(values.url!, token);
+    streams = fetchEvidence(values.url!, resolveToken(values.token, 'verify --url'));
   }
   const reports: StreamReport[] = [];
   const report = (r: StreamReport): void => {
@@ -163,12 +145,4 @@ function dbError(path: string, err: unknown): unknown {
 
 function isRemote(s: StreamEvidence | RemoteStreamEvidence): s is RemoteStreamEvidence {
   return Symbol.asyncIterator in s.records;
-}
-
-function readDevToken(): string | undefined {
-  try {
-    return readFileSync('./.sealtrail/admin.token', 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
 }

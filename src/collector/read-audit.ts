@@ -8,7 +8,7 @@ import { Frontier, leafHash } from '../core/merkle.js';
 import { parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
 import { uuidv7 } from '../core/uuid.js';
-import type { Principal } from './auth.js';
+import type { AdminAuth, AuthRequest, Principal } from './auth.js';
 import { ApiError } from './http-error.js';
 import type { KeyedMutex } from './mutex.js';
 import { StoreConflictError, type AuditStore, type StreamState } from './store/types.js';
@@ -245,6 +245,14 @@ const principals = new WeakMap<object, Principal>();
 export function rememberPrincipal(req: object, p: Principal): Principal {
   principals.set(req, p);
   return p;
+}
+
+/**
+ * The preHandler of the admin-only routes (they span tenants): 403 for
+ * reader tokens, and the principal remembered for the read's audit record.
+ */
+export function adminOnly(auth: Pick<AdminAuth, 'requireAdmin'>): (req: AuthRequest) => Promise<void> {
+  return async (req) => void rememberPrincipal(req, auth.requireAdmin(req));
 }
 
 /** The principal remembered for `req` (set by an auth preHandler). */

@@ -1,4 +1,5 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:buffer';
 import { join } from 'node:path';
 import { canonicalize } from '../core/canonical.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
@@ -85,7 +86,11 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/;
 const VKEY = /^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+={0,2}$/;
 
+/** manifest.json lists files, not records: far below this in any bundle export writes. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 function text(file: string, data: Buffer): string {
+  if (data.length > constants.MAX_STRING_LENGTH) fail(file, `too large to read (${data.length} bytes)`);
   try {
     return UTF8.decode(data);
   } catch {
@@ -170,6 +175,8 @@ function listFiles(dir: string): string[] {
 function readManifest(dir: string, present: Set<string>): Manifest {
   if (!present.has(MANIFEST)) fail(MANIFEST, 'missing');
   if (!present.has(MANIFEST_SUM)) fail(MANIFEST_SUM, 'missing');
+  const bytes = lstatSync(join(dir, MANIFEST)).size;
+  if (bytes > MAX_MANIFEST_BYTES) fail(MANIFEST, `larger than ${MAX_MANIFEST_BYTES} bytes`);
   const raw = readFileSync(join(dir, MANIFEST));
   const sum = readFileSync(join(dir, MANIFEST_SUM));
   if (!sum.equals(Buffer.from(manifestSumText(raw)))) fail(MANIFEST_SUM, 'does not match the SHA-256 of manifest.json');
@@ -247,8 +254,10 @@ function verify(dir: string, opts: VerifyBundleOptions): BundleSummary {
   }
   for (const f of manifest.files) {
     if (!present.has(f.path)) fail(f.path, 'listed in manifest.json but missing');
+    // Size first: a file far larger than listed is refused without being read.
+    const bytes = lstatSync(join(dir, f.path)).size;
+    if (bytes !== f.bytes) fail(f.path, `size ${bytes} is not the ${f.bytes} bytes listed in manifest.json`);
     const b = readFileSync(join(dir, f.path));
-    if (b.length !== f.bytes) fail(f.path, `size ${b.length} is not the ${f.bytes} bytes listed in manifest.json`);
     if (sha256Hex(b) !== f.sha256) fail(f.path, 'SHA-256 does not match manifest.json');
     data.set(f.path, b);
   }

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -257,6 +259,18 @@ describe('collector GET /v1/report', () => {
     await expect(
       reportCommand(['--url', c.url, '--token', 'wrong-token-0123456789abc', '--from', FROM, '--to', TO, '--out', join(dir, 'x')]),
     ).rejects.toThrow(/HTTP 403 forbidden/);
+    await expect(reportCommand(['--url', 'not a url', '--token', ADMIN_TOKEN, '--from', FROM, '--to', TO])).rejects.toThrow(/not a URL/);
+    // A 200 answer that is not JSON (a proxy's page, say) is named, not a SyntaxError.
+    const proxy = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>'));
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      await expect(reportCommand(['--url', url, '--token', ADMIN_TOKEN, '--from', FROM, '--to', TO])).rejects.toThrow(
+        /GET \/v1\/report: answer is not JSON/,
+      );
+    } finally {
+      proxy.close();
+    }
   });
 });
 

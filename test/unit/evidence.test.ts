@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -225,6 +225,22 @@ describe('evidence bundle', () => {
     const r = verifyBundle(d);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.failure).toMatchObject({ file: 'records.jsonl', item: 'line 1' });
+  });
+
+  it('huge files (sparse, 1.5 GiB) are refused by size without being read', () => {
+    const d = copy();
+    const big = 1.5 * 1024 * 1024 * 1024;
+    truncateSync(join(d, 'records.jsonl'), big);
+    const started = Date.now();
+    let r = verifyBundle(d);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.failure).toMatchObject({ file: 'records.jsonl', reason: expect.stringMatching(/^size \d+ is not the \d+ bytes listed/) });
+    truncateSync(join(d, MANIFEST), big);
+    r = verifyBundle(d);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.failure).toMatchObject({ file: MANIFEST, reason: expect.stringMatching(/^larger than \d+ bytes$/) });
+    expect(Date.now() - started).toBeLessThan(5000);
+    rmSync(d, { recursive: true });
   });
 
   it('refuses to write into a non-empty directory', async () => {

@@ -5,7 +5,7 @@ import { buildConsistencyProof } from '../proofs.js';
 import { readInt, readQuery } from './query.js';
 import { proofFailed, requireRecords } from './record.js';
 import { loadStream } from './stream-param.js';
-import { principalOf, rememberPrincipal } from '../read-audit.js';
+import { adminOnly, principalOf } from '../read-audit.js';
 
 function required(q: Map<string, string>, name: string): number {
   if (!q.has(name)) throw new ApiError(400, 'query_invalid', `parameter "${name}" is required`);
@@ -21,7 +21,7 @@ function required(q: Map<string, string>, name: string): number {
 export function registerConsistencyRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/streams/:stream/consistency',
-    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
+    { preHandler: adminOnly(ctx.auth) },
     async (req) => {
       requireRecords(ctx.store);
       const state = await loadStream(ctx.store, req.params);

@@ -8,7 +8,7 @@ import type { CollectorContext } from '../context.js';
 import { ApiError } from '../http-error.js';
 import { readQuery } from './query.js';
 import { verifyStoredStream } from './verify.js';
-import { principalOf, rememberPrincipal } from '../read-audit.js';
+import { adminOnly, principalOf } from '../read-audit.js';
 
 const ALLOWED = ['from', 'to', 'format', 'bucket', 'silence', 'verify'];
 
@@ -21,7 +21,7 @@ const ALLOWED = ['from', 'to', 'format', 'bucket', 'silence', 'verify'];
 export function registerReportRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/report',
-    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
+    { preHandler: adminOnly(ctx.auth) },
     async (req, reply) => {
       const q = readQuery(req.query, ALLOWED);
       let params;

@@ -4,7 +4,7 @@ import { ApiError } from '../http-error.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { STREAM_ID } from '../verify-batch.js';
 import { readInt, readQuery } from './query.js';
-import { principalOf, rememberPrincipal } from '../read-audit.js';
+import { adminOnly, principalOf } from '../read-audit.js';
 
 /** Validates the :stream path parameter and loads its head; 404 when never seen. */
 export async function loadStream(store: AuditStore, params: unknown): Promise<StreamState> {
@@ -40,7 +40,7 @@ export function registerStreamPageRoute(
   app.get(
     route.path,
     // A stream interleaves several tenants' records: admin only.
-    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
+    { preHandler: adminOnly(ctx.auth) },
     async (req) => {
       const state = await loadStream(ctx.store, req.params);
       const q = readQuery(req.query, allowed);

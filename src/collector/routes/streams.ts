@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
 import { readQuery } from './query.js';
-import { principalOf, rememberPrincipal } from '../read-audit.js';
+import { adminOnly, principalOf } from '../read-audit.js';
 
 export function registerStreamsRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/streams',
     // Stream heads span tenants (and name every pod): admin only.
-    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
+    { preHandler: adminOnly(ctx.auth) },
     async (req) => {
       readQuery(req.query, []);
       const streams = await ctx.store.listStreams();

@@ -8,7 +8,7 @@ import { completedSubtrees, subtreeKey, type SubtreeHash } from '../proofs.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { readQuery } from './query.js';
 import { requireRecords } from './record.js';
-import { principalOf, rememberPrincipal } from '../read-audit.js';
+import { adminOnly, principalOf } from '../read-audit.js';
 import { loadStream } from './stream-param.js';
 
 /** Checkpoints read per store call (their notes are held for the whole run: one per batch). */
@@ -177,7 +177,7 @@ export async function verifyStoredStream(ctx: CollectorContext, state: StreamSta
 export function registerVerifyRoute(app: FastifyInstance, ctx: CollectorContext): void {
   app.get(
     '/v1/verify',
-    { preHandler: async (req) => void rememberPrincipal(req, ctx.auth.requireAdmin(req)) },
+    { preHandler: adminOnly(ctx.auth) },
     async (req) => {
       requireRecords(ctx.store);
       const q = readQuery(req.query, ['stream']);
