@@ -167,9 +167,8 @@ export async function startSidecar(
    * missing" for any period longer than the interval.
    */
   const heartbeat = (): void => {
-    const every = cfg.seal.heartbeat_interval;
     // A few ms of slack: the timer fires at lastCommit + every, not after it.
-    if (every <= 0 || paused || stopping || Date.now() - lastCommit < every - 5) return;
+    if (paused || stopping || Date.now() - lastCommit < cfg.seal.heartbeat_interval - 5) return;
     const idleSeconds = Math.round((Date.now() - lastCommit) / 1000);
     const text = JSON.stringify({
       event_type: 'heartbeat',
@@ -261,19 +260,19 @@ export async function startSidecar(
     if (cfg.seal.heartbeat_interval > 0) {
       // Scheduled for the moment the stream has been idle for exactly the
       // interval (a fixed tick would let the gap grow to interval + tick).
+      // A heartbeat that was due but not written (buffer paused, commit failed)
+      // is retried in a second, neither a whole interval later nor in a spin.
       const every = cfg.seal.heartbeat_interval;
       const schedule = (): void => {
         if (stopping) return;
-        heartbeatTimer = setTimeout(tick, Math.max(10, lastCommit + every - Date.now()));
+        const due = lastCommit + every - Date.now();
+        heartbeatTimer = setTimeout(tick, due > 0 ? Math.max(10, due) : 1000);
       };
       const tick = (): void => {
         try {
           heartbeat();
         } catch (err) {
           if (!diskFull.full) logger.error({ err: (err as Error).message }, 'heartbeat failed; will retry');
-          // a failed heartbeat is retried in a second, not a whole interval later
-          heartbeatTimer = setTimeout(tick, 1000);
-          return;
         }
         schedule();
       };

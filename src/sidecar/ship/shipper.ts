@@ -130,19 +130,18 @@ export class Shipper {
       let delay: number;
       if (this.ackFailing?.batch === row.batch) {
         delay = this.recordAck(row);
-        if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())), false);
-        continue;
-      }
-      try {
-        delay = await this.shipOne(row);
-      } catch (err) {
-        // e.g. the buffer cannot produce the batch: a rejected loop would be an
-        // unhandled rejection; halt (records kept) and look again later.
-        this.cached = undefined;
-        this.opts.metrics.batchesFailed.inc({ reason: 'local_error' });
-        this.opts.metrics.shippingHalted.set(1);
-        this.opts.logger.error({ batch: row.batch, err: (err as Error).message }, 'cannot build the batch to ship; re-probing');
-        delay = this.opts.backoffMaxMs;
+      } else {
+        try {
+          delay = await this.shipOne(row);
+        } catch (err) {
+          // e.g. the buffer cannot produce the batch: a rejected loop would be an
+          // unhandled rejection; halt (records kept) and look again later.
+          this.cached = undefined;
+          this.opts.metrics.batchesFailed.inc({ reason: 'local_error' });
+          this.opts.metrics.shippingHalted.set(1);
+          this.opts.logger.error({ batch: row.batch, err: (err as Error).message }, 'cannot build the batch to ship; re-probing');
+          delay = this.opts.backoffMaxMs;
+        }
       }
       if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())), false);
     }

@@ -11,12 +11,12 @@
  * terminator); past that the line is known to be too long and the rest is
  * counted, not stored, so a peer sending an endless line cannot exhaust memory.
  */
-import { isUtf8 } from 'node:buffer';
+import { PartialLine, decodeLine } from './file-lines.js';
+import type { SourceLineErrorCode } from './file-source.js';
 
 const NL = 0x0a;
-const CR = 0x0d;
 
-export type StreamLineErrorCode = 'line_too_long' | 'invalid_utf8' | 'unterminated';
+export type StreamLineErrorCode = SourceLineErrorCode;
 
 export interface StreamLine {
   /** 1-based line number on the stream (blank lines count too) */
@@ -30,12 +30,11 @@ export interface StreamLine {
 
 export class NdjsonLines {
   private lineNo = 0;
-  private seen = 0;
-  private pieces: Buffer[] = [];
-  private stored = 0;
-  private overflow = false;
+  private readonly partial: PartialLine;
 
-  constructor(private readonly maxLineBytes: number) {}
+  constructor(private readonly maxLineBytes: number) {
+    this.partial = new PartialLine(maxLineBytes);
+  }
 
   /** number of the last line emitted */
   get lines(): number {
@@ -44,7 +43,7 @@ export class NdjsonLines {
 
   /** bytes of the unfinished line received so far */
   get partialBytes(): number {
-    return this.seen;
+    return this.partial.seen;
   }
 
   /** Splits `chunk`, appending its complete lines to `out`. */
@@ -53,15 +52,19 @@ export class NdjsonLines {
     while (from < chunk.length) {
       const nl = chunk.indexOf(NL, from);
       if (nl === -1) {
-        this.keep(chunk.subarray(from), true);
+        // A partial line outlives its chunk: copy so a small tail does not pin a 64 KiB read.
+        this.partial.keep(chunk.subarray(from), true);
         return;
       }
-      if (this.seen === 0) {
+      if (this.partial.seen === 0) {
         // Common case: the whole line is inside this chunk, no copy needed.
-        out.push(this.make(chunk.subarray(from, nl + 1), false));
+        out.push(this.make(chunk.subarray(from, nl + 1), nl + 1 - from));
       } else {
-        this.keep(chunk.subarray(from, nl + 1), false);
-        out.push(this.finish());
+        this.partial.keep(chunk.subarray(from, nl + 1), false);
+        const length = this.partial.seen;
+        const bytes = this.partial.bytes();
+        this.partial.clear();
+        out.push(this.make(bytes, length));
       }
       from = nl + 1;
     }
@@ -72,12 +75,10 @@ export class NdjsonLines {
    * An unfinished line of only whitespace is dropped like any blank line.
    */
   end(): StreamLine | undefined {
-    if (this.seen === 0) return undefined;
-    const length = this.seen;
-    const blank =
-      !this.overflow &&
-      this.pieces.every((p) => p.every((b) => b === 0x20 || b === 0x09 || b === CR));
-    this.reset();
+    const length = this.partial.seen;
+    if (length === 0) return undefined;
+    const blank = this.partial.blank();
+    this.partial.clear();
     if (blank) return undefined;
     const line = ++this.lineNo;
     return {
@@ -87,59 +88,15 @@ export class NdjsonLines {
     };
   }
 
-  private reset(): void {
-    this.seen = 0;
-    this.pieces = [];
-    this.stored = 0;
-    this.overflow = false;
-  }
-
-  private keep(bytes: Buffer, copy: boolean): void {
-    this.seen += bytes.length;
-    if (this.overflow) return;
-    if (this.stored + bytes.length > this.maxLineBytes + 2) {
-      this.overflow = true;
-      this.pieces = [];
-      this.stored = 0;
-      return;
-    }
-    // A partial line outlives its chunk: copy so a small tail does not pin a 64 KiB read.
-    this.pieces.push(copy ? Buffer.from(bytes) : bytes);
-    this.stored += bytes.length;
-  }
-
-  private finish(): StreamLine {
-    const length = this.seen;
-    let line: StreamLine;
-    if (this.overflow) {
-      line = this.tooLong(++this.lineNo, length);
-    } else {
-      const all = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.stored);
-      line = this.make(all, true);
-    }
-    this.reset();
-    return line;
-  }
-
-  /** `bytes` is a whole line including its "\n". */
-  private make(bytes: Buffer, counted: boolean): StreamLine {
-    const length = counted ? this.seen : bytes.length;
+  /** `bytes`: a whole line including its "\n", or undefined when known to be too long. */
+  private make(bytes: Buffer | undefined, length: number): StreamLine {
     const line = ++this.lineNo;
-    let end = bytes.length - 1;
-    if (end > 0 && bytes[end - 1] === CR) end--;
-    if (end > this.maxLineBytes) return this.tooLong(line, length);
-    const content = bytes.subarray(0, end);
-    if (!isUtf8(content)) {
-      return { line, length, error: { code: 'invalid_utf8', message: `line ${line} is not valid UTF-8` } };
-    }
-    return { line, length, text: content.toString('utf8') };
-  }
-
-  private tooLong(line: number, length: number): StreamLine {
-    return {
-      line,
-      length,
-      error: { code: 'line_too_long', message: `line ${line} is ${length} bytes, over the ${this.maxLineBytes}-byte limit` },
-    };
+    const d = decodeLine(bytes, this.maxLineBytes);
+    if ('text' in d) return { line, length, text: d.text };
+    const message =
+      d.code === 'line_too_long'
+        ? `line ${line} is ${length} bytes, over the ${this.maxLineBytes}-byte limit`
+        : `line ${line} is not valid UTF-8`;
+    return { line, length, error: { code: d.code, message } };
   }
 }
