@@ -5,8 +5,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../../src/collector/store/sqlite-migrations.js';
 import { SqliteAuditStore } from '../../src/collector/store/sqlite.js';
-import { StoreConflictError, StoreError, type AppendBatchInput } from '../../src/collector/store/types.js';
-import { batchDigest, verifyBatch, type BatchKeys } from '../../src/collector/verify-batch.js';
+import { StoreConflictError, StoreError } from '../../src/collector/store/types.js';
+import { appendInputOf, batchDigest, verifyBatch, type BatchKeys } from '../../src/collector/verify-batch.js';
 import { timeKey } from '../../src/collector/time-key.js';
 import { canonicalize } from '../../src/core/canonical.js';
 import { createHash } from 'node:crypto';
@@ -15,20 +15,6 @@ import { BatchError } from '../../src/core/errors.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
 
 const HMAC_KEY = Buffer.alloc(32, 7);
-
-function appendInput(v: ReturnType<typeof verifyBatch>): AppendBatchInput {
-  return {
-    stream: v.batch.stream,
-    batch: v.batch.batch,
-    firstSeq: v.batch.first_seq,
-    lastSeq: v.batch.last_seq,
-    checkpoint: v.batch.checkpoint,
-    digest: v.digest,
-    receivedAt: new Date().toISOString(),
-    records: v.records,
-    newState: v.newState,
-  };
-}
 
 describe('SqliteAuditStore', () => {
   let dir: string;
@@ -51,7 +37,7 @@ describe('SqliteAuditStore', () => {
 
   async function ingest(count: number): Promise<void> {
     const state = await store.getStreamState(b.stream);
-    await store.appendBatch(appendInput(verifyBatch(b.next(count), state, keys)));
+    await store.appendBatch(appendInputOf(verifyBatch(b.next(count), state, keys)));
   }
 
   it('opens in WAL with synchronous=FULL and records its migrations', async () => {
@@ -117,11 +103,11 @@ describe('SqliteAuditStore', () => {
     // A second process (another connection on the same file) appends first.
     const other = new SqliteAuditStore(path);
     try {
-      await other.appendBatch(appendInput(v0alt));
+      await other.appendBatch(appendInputOf(v0alt));
     } finally {
       await other.close();
     }
-    await expect(store.appendBatch(appendInput(v0))).rejects.toBeInstanceOf(StoreConflictError);
+    await expect(store.appendBatch(appendInputOf(v0))).rejects.toBeInstanceOf(StoreConflictError);
     expect((await store.getStreamState('s1'))?.treeSize).toBe(4);
     const db = new Database(path, { readonly: true });
     expect(db.prepare('SELECT count(*) AS n FROM records').get()).toEqual({ n: 4 });
@@ -183,7 +169,7 @@ describe('SqliteAuditStore', () => {
     const perBatch = 1000;
     for (let i = 0; i < total / perBatch; i++) {
       const state = await store.getStreamState('s1');
-      await store.appendBatch(appendInput(verifyBatch(b.next(perBatch), state, keys)));
+      await store.appendBatch(appendInputOf(verifyBatch(b.next(perBatch), state, keys)));
     }
     const state = await store.getStreamState('s1');
     expect(state?.treeSize).toBe(total);

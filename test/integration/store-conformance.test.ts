@@ -16,7 +16,7 @@ import {
   type RecordRow,
 } from '../../src/collector/store/types.js';
 import { timeKey } from '../../src/collector/time-key.js';
-import { verifyBatch, type BatchKeys } from '../../src/collector/verify-batch.js';
+import { appendInputOf, verifyBatch, type BatchKeys } from '../../src/collector/verify-batch.js';
 import { parseVerifierKey } from '../../src/core/note.js';
 import { prng } from '../helpers/prng.js';
 import { BatchBuilder, type RecordFields } from '../helpers/collector-batches.js';
@@ -131,20 +131,6 @@ afterAll(async () => {
   for (const db of openedDbs) await db.drop().catch(() => {});
 });
 
-function appendInput(v: ReturnType<typeof verifyBatch>): AppendBatchInput {
-  return {
-    stream: v.batch.stream,
-    batch: v.batch.batch,
-    firstSeq: v.batch.first_seq,
-    lastSeq: v.batch.last_seq,
-    checkpoint: v.batch.checkpoint,
-    digest: v.digest,
-    receivedAt: new Date().toISOString(),
-    records: v.records,
-    newState: v.newState,
-  };
-}
-
 function keysFor(b: BatchBuilder): BatchKeys {
   return { verifiers: [parseVerifierKey(b.vkey)], hmacKeys: new Map([['k1', HMAC_KEY]]) };
 }
@@ -157,7 +143,7 @@ async function ingest(
   fields?: (seq: number) => RecordFields,
 ): Promise<AppendBatchInput> {
   const state = await store.getStreamState(b.stream);
-  const input = appendInput(verifyBatch(b.next(count, fields ? { fields } : {}), state, keysFor(b)));
+  const input = appendInputOf(verifyBatch(b.next(count, fields ? { fields } : {}), state, keysFor(b)));
   await store.appendBatch(input);
   return input;
 }
@@ -319,7 +305,7 @@ describe.each(BACKENDS)('AuditStore conformance: $name', (backend) => {
   it('pins a trust-on-first-use key and reports it', async () => {
     const b = new BatchBuilder({ stream: uniq('tofu'), hmacKey: HMAC_KEY });
     const v = verifyBatch(b.next(1), undefined, { ...keysFor(b), pinVkey: b.vkey });
-    await o.store.appendBatch(appendInput(v));
+    await o.store.appendBatch(appendInputOf(v));
     expect((await o.store.getStreamState(b.stream))?.pinnedVkey).toBe(b.vkey);
     expect((await o.store.listStreams()).find((x) => x.stream === b.stream)?.pinned).toBe(true);
     await ingest(o.store, b, 1);
@@ -339,15 +325,15 @@ describe.each(BACKENDS)('AuditStore conformance: $name', (backend) => {
     await ingest(o.store, b, 2);
     const before = await o.store.getStreamState(b.stream);
     const alt = b.clone();
-    const winner = appendInput(verifyBatch(b.next(3), before, keysFor(b)));
-    const loser = appendInput(verifyBatch(alt.next(4, { fields: () => ({ outcome: 'failure' }) }), before, keysFor(alt)));
+    const winner = appendInputOf(verifyBatch(b.next(3), before, keysFor(b)));
+    const loser = appendInputOf(verifyBatch(alt.next(4, { fields: () => ({ outcome: 'failure' }) }), before, keysFor(alt)));
     await o.store.appendBatch(winner);
 
     // Same batch number, built on the head the winner replaced.
     await expect(o.store.appendBatch(loser)).rejects.toBeInstanceOf(StoreConflictError);
     // A batch from the future (a gap) is refused the same way.
     const ahead = b.clone();
-    const gap = appendInput(verifyBatch(ahead.next(1), await o.store.getStreamState(b.stream), keysFor(ahead)));
+    const gap = appendInputOf(verifyBatch(ahead.next(1), await o.store.getStreamState(b.stream), keysFor(ahead)));
     await expect(o.store.appendBatch({ ...gap, batch: 5, newState: { ...gap.newState, nextBatch: 6 } })).rejects.toBeInstanceOf(
       StoreConflictError,
     );
@@ -375,7 +361,7 @@ describe.each(BACKENDS)('AuditStore conformance: $name', (backend) => {
       // Eight competing batches with the same number: different contents, one head.
       const contenders = Array.from({ length: 8 }, (_, i) => {
         const c = b.clone();
-        const input = appendInput(verifyBatch(c.next(2 + i, { fields: () => ({ tenant: `t${i}` }) }), state, keysFor(c)));
+        const input = appendInputOf(verifyBatch(c.next(2 + i, { fields: () => ({ tenant: `t${i}` }) }), state, keysFor(c)));
         return { c, input };
       });
       const results = await Promise.allSettled(

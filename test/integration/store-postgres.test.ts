@@ -7,11 +7,11 @@ import {
   migratePostgres,
   openPostgresStore,
   redactPostgresUrl,
-  type PostgresAuditStore,
+  PostgresAuditStore,
 } from '../../src/collector/store/postgres.js';
 import { INDEXED_FILTER_COLUMNS } from '../../src/collector/store/record-fields.js';
 import { StoreError, type AppendBatchInput } from '../../src/collector/store/types.js';
-import { verifyBatch } from '../../src/collector/verify-batch.js';
+import { appendInputOf, verifyBatch } from '../../src/collector/verify-batch.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { parseVerifierKey } from '../../src/core/note.js';
@@ -53,17 +53,7 @@ async function ingest(store: PostgresAuditStore, b: BatchBuilder, count: number,
     verifiers: [parseVerifierKey(b.vkey)],
     hmacKeys: new Map([['k1', HMAC_KEY]]),
   });
-  const input: AppendBatchInput = {
-    stream: v.batch.stream,
-    batch: v.batch.batch,
-    firstSeq: v.batch.first_seq,
-    lastSeq: v.batch.last_seq,
-    checkpoint: v.batch.checkpoint,
-    digest: v.digest,
-    receivedAt: new Date().toISOString(),
-    records: v.records,
-    newState: v.newState,
-  };
+  const input = appendInputOf(v);
   await store.appendBatch(input);
   return input;
 }
@@ -305,6 +295,25 @@ describe('postgres store: migrations', () => {
     await s.close();
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('')).not.toContain(PASSWORD);
+  });
+
+  it('a read that cannot reach the server is store_unavailable (503, retry), not a bare driver error', async () => {
+    // Constructed directly: openPostgresStore would already refuse at open.
+    const s = new PostgresAuditStore({ url: `postgres://app:${PASSWORD}@127.0.0.1:1/x`, connectTimeoutMs: 2000 });
+    try {
+      for (const read of [
+        () => s.getStreamState('s'),
+        () => s.listStreams(),
+        () => s.queryRecords({ filters: {}, limit: 10 }),
+        () => s.getSubtreeHashes('s', [{ level: 1, index: 0 }]),
+      ]) {
+        const err = await storeError(read());
+        expect(err.code).toBe('store_unavailable');
+        expect(err.message).not.toContain(PASSWORD);
+      }
+    } finally {
+      await s.close();
+    }
   });
 });
 

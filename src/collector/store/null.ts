@@ -1,4 +1,5 @@
 import type { SubtreeHash, SubtreeRef } from '../proofs.js';
+import { checkAppendInput } from './shared.js';
 import {
   proofsUnavailable,
   StoreConflictError,
@@ -51,13 +52,8 @@ export class NullAuditStore implements AuditStore {
 
   async appendBatch(input: AppendBatchInput): Promise<void> {
     this.ensureOpen();
+    checkAppendInput(input);
     const ns = input.newState;
-    if (ns.stream !== input.stream || ns.nextBatch !== input.batch + 1 || ns.treeSize !== input.lastSeq + 1) {
-      throw new StoreError(
-        'store_invalid_append',
-        `stream ${input.stream} batch ${input.batch}: new state does not follow the batch`,
-      );
-    }
     // No await between the check and the writes: atomic on the event loop.
     const next = this.heads.get(input.stream)?.nextBatch ?? 0;
     if (next !== input.batch) {

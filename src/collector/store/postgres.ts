@@ -8,9 +8,24 @@ import {
   appRoleGrants,
   type PgMigration,
 } from './postgres-migrations.js';
-import { Frontier } from '../../core/merkle.js';
-import { completedSubtrees, type SubtreeHash, type SubtreeRef } from '../proofs.js';
-import { EQUALITY_FILTERS, filtersCanMatch, streamSummaryOf } from './record-fields.js';
+import type { SubtreeHash, SubtreeRef } from '../proofs.js';
+import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import {
+  HEAD_COLUMNS,
+  RECORD_COLUMNS,
+  batchSubtrees,
+  checkAppendInput,
+  streamSummaryOf,
+  toCheckpointRow,
+  toRecordRow,
+  toStoredBatch,
+  toStreamState,
+  type BatchDbRow,
+  type CheckpointDbRow,
+  type HeadRow,
+  type RecordDbRow,
+  type StreamHeadColumns,
+} from './shared.js';
 import {
   StoreConflictError,
   StoreError,
@@ -145,44 +160,6 @@ function unavailable(url: string, err: unknown): StoreError {
   return new StoreError('store_unavailable', `postgres ${redactPostgresUrl(url)}: ${msg}`, { cause: err });
 }
 
-interface RecordDbRow {
-  stream: string;
-  seq: number;
-  batch: number;
-  time_key: number;
-  canonical: string;
-  leaf: Buffer;
-  mac: string;
-  key_id: string;
-}
-
-function toRecordRow(r: RecordDbRow): RecordRow {
-  return {
-    stream: r.stream,
-    seq: r.seq,
-    batch: r.batch,
-    timeKey: r.time_key,
-    canonical: r.canonical,
-    leaf: r.leaf,
-    mac: r.mac,
-    keyId: r.key_id,
-  };
-}
-
-const RECORD_COLUMNS = 'stream, seq, batch, time_key, canonical, leaf, mac, key_id';
-const HEAD_COLUMNS = 'stream, next_batch, tree_size, frontier, last_checkpoint, chain_head, chain_key_id, pinned_vkey';
-
-interface HeadRow {
-  stream: string;
-  next_batch: number;
-  tree_size: number;
-  frontier: Buffer;
-  last_checkpoint: string | null;
-  chain_head: string | null;
-  chain_key_id: string | null;
-  pinned_vkey: string | null;
-}
-
 // Insert column order and how each comes from a NewRecord; the SQL below is
 // generated from this one list so the two cannot drift apart.
 const RECORD_INSERT: ReadonlyArray<[column: string, sqlType: string, get: (r: NewRecord) => unknown]> = [
@@ -249,10 +226,18 @@ export class PostgresAuditStore implements AuditStore {
     if (this.closed) throw new StoreError('store_closed', `postgres ${this.displayUrl}: store is closed`);
   }
 
+  /**
+   * Every read goes through here: a lost or refused connection becomes
+   * StoreError store_unavailable (the API answers 503 with Retry-After, not
+   * 500), named without the URL's password.
+   */
   private async query<R extends QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
     this.ensureOpen();
-    const res = await this.pool.query<R>(text, values);
-    return res.rows;
+    try {
+      return (await this.pool.query<R>(text, values)).rows;
+    } catch (err) {
+      throw isConnectionError(err) ? unavailable(this.displayUrl, err) : err;
+    }
   }
 
   /** The role this store's connections run as. */
@@ -260,7 +245,7 @@ export class PostgresAuditStore implements AuditStore {
     try {
       return (await this.query<{ r: string }>('SELECT current_user AS r'))[0]!.r;
     } catch (err) {
-      throw unavailable(this.displayUrl, err);
+      throw err instanceof StoreError ? err : unavailable(this.displayUrl, err);
     }
   }
 
@@ -273,6 +258,7 @@ export class PostgresAuditStore implements AuditStore {
     } catch (err) {
       const state = sqlState(err);
       // undefined_table, invalid_schema_name: never migrated; insufficient_privilege: never granted.
+      if (err instanceof StoreError) throw err;
       if (state === '42P01' || state === '3F000' || state === '42501') {
         throw new StoreError(
           'store_schema_missing',
@@ -330,29 +316,12 @@ export class PostgresAuditStore implements AuditStore {
       `SELECT ${HEAD_COLUMNS} FROM sealtrail.stream_heads WHERE stream = $1 ORDER BY next_batch DESC LIMIT 1`,
       [stream],
     );
-    const h = rows[0];
-    if (!h) return undefined;
-    return {
-      stream: h.stream,
-      treeSize: h.tree_size,
-      frontier: h.frontier,
-      nextBatch: h.next_batch,
-      lastCheckpoint: h.last_checkpoint,
-      chainHead: h.chain_head,
-      chainKeyId: h.chain_key_id,
-      pinnedVkey: h.pinned_vkey,
-    };
+    return rows[0] ? toStreamState(rows[0]) : undefined;
   }
 
   async appendBatch(input: AppendBatchInput): Promise<void> {
     this.ensureOpen();
-    const ns = input.newState;
-    if (ns.stream !== input.stream || ns.nextBatch !== input.batch + 1 || ns.treeSize !== input.lastSeq + 1) {
-      throw new StoreError(
-        'store_invalid_append',
-        `stream ${input.stream} batch ${input.batch}: new state does not follow the batch`,
-      );
-    }
+    checkAppendInput(input);
     await this.ensurePartitions();
     try {
       await this.appendOnce(input);
@@ -400,7 +369,7 @@ export class PostgresAuditStore implements AuditStore {
     // database until COMMIT/ROLLBACK. The head is read only after it is held:
     // under READ COMMITTED each statement sees what committed before it began.
     await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('sealtrail/stream/' || $1, 0))`, [stream]);
-    const head = await client.query<{ next_batch: number; tree_size: number; frontier: Buffer }>(
+    const head = await client.query<Pick<HeadRow, 'next_batch' | 'tree_size' | 'frontier'>>(
       'SELECT next_batch, tree_size, frontier FROM sealtrail.stream_heads WHERE stream = $1 ORDER BY next_batch DESC LIMIT 1',
       [stream],
     );
@@ -435,9 +404,7 @@ export class PostgresAuditStore implements AuditStore {
     }
 
     // The complete subtrees this batch finishes, for O(log n) proofs.
-    const h0 = head.rows[0];
-    const before = h0 ? Frontier.fromBytes(h0.tree_size, h0.frontier) : Frontier.empty();
-    const subtrees = completedSubtrees(before, records.map((r) => r.leaf));
+    const subtrees = batchSubtrees(head.rows[0], records);
     for (let i = 0; i < subtrees.length; i += INSERT_CHUNK_ROWS) {
       const chunk = subtrees.slice(i, i + INSERT_CHUNK_ROWS);
       await client.query(
@@ -475,30 +442,12 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async getBatch(stream: string, batch: number): Promise<StoredBatch | undefined> {
-    const rows = await this.query<{
-      stream: string;
-      batch: number;
-      first_seq: number;
-      last_seq: number;
-      checkpoint: string;
-      digest: string;
-      received_at: Date;
-    }>(
+    const rows = await this.query<BatchDbRow>(
       `SELECT stream, batch, first_seq, last_seq, checkpoint, digest, received_at
        FROM sealtrail.batches WHERE stream = $1 AND batch = $2`,
       [stream, batch],
     );
-    const b = rows[0];
-    if (!b) return undefined;
-    return {
-      stream: b.stream,
-      batch: b.batch,
-      firstSeq: b.first_seq,
-      lastSeq: b.last_seq,
-      checkpoint: b.checkpoint,
-      digest: b.digest,
-      receivedAt: b.received_at.toISOString(),
-    };
+    return rows[0] ? toStoredBatch(rows[0]) : undefined;
   }
 
   async queryRecords(query: RecordQuery): Promise<RecordRow[]> {
@@ -537,16 +486,16 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async listCheckpoints(stream: string, fromBatch: number, limit: number): Promise<CheckpointRow[]> {
-    const rows = await this.query<{ batch: number; tree_size: number; note: string; received_at: Date }>(
+    const rows = await this.query<CheckpointDbRow>(
       `SELECT batch, tree_size, note, received_at FROM sealtrail.checkpoints
        WHERE stream = $1 AND batch >= $2 ORDER BY batch LIMIT $3`,
       [stream, fromBatch, limit],
     );
-    return rows.map((r) => ({ batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at.toISOString() }));
+    return rows.map(toCheckpointRow);
   }
 
   async listStreams(): Promise<StreamSummary[]> {
-    const rows = await this.query<Omit<HeadRow, 'frontier' | 'chain_head'>>(
+    const rows = await this.query<StreamHeadColumns>(
       `SELECT h.stream, h.next_batch, h.tree_size, h.last_checkpoint, h.chain_key_id, h.pinned_vkey
        FROM sealtrail.streams s
        CROSS JOIN LATERAL (
@@ -603,23 +552,21 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async getCheckpointCovering(stream: string, seq: number): Promise<CheckpointRow | undefined> {
-    const rows = await this.query<{ batch: number; tree_size: number; note: string; received_at: Date }>(
+    const rows = await this.query<CheckpointDbRow>(
       `SELECT batch, tree_size, note, received_at FROM sealtrail.checkpoints
        WHERE stream = $1 AND tree_size > $2 ORDER BY tree_size, batch LIMIT 1`,
       [stream, seq],
     );
-    const r = rows[0];
-    return r ? { batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at.toISOString() } : undefined;
+    return rows[0] ? toCheckpointRow(rows[0]) : undefined;
   }
 
   async getCheckpointBySize(stream: string, treeSize: number): Promise<CheckpointRow | undefined> {
-    const rows = await this.query<{ batch: number; tree_size: number; note: string; received_at: Date }>(
+    const rows = await this.query<CheckpointDbRow>(
       `SELECT batch, tree_size, note, received_at FROM sealtrail.checkpoints
        WHERE stream = $1 AND tree_size = $2 ORDER BY batch LIMIT 1`,
       [stream, treeSize],
     );
-    const r = rows[0];
-    return r ? { batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at.toISOString() } : undefined;
+    return rows[0] ? toCheckpointRow(rows[0]) : undefined;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { RecordFilters, RecordIndexFields, StreamSummary } from './types.js';
+import type { RecordFilters, RecordIndexFields } from './types.js';
 
 /**
  * The query API's equality filters, in one table shared by the route (query
@@ -121,25 +121,4 @@ export function filtersCanMatch(filters: RecordFilters): boolean {
     return false;
   }
   return true;
-}
-
-/** A stream head row as both SQL backends store it (snake_case columns). */
-export interface StreamHeadColumns {
-  stream: string;
-  tree_size: number;
-  next_batch: number;
-  last_checkpoint: string | null;
-  chain_key_id: string | null;
-  pinned_vkey: string | null;
-}
-
-export function streamSummaryOf(r: StreamHeadColumns): StreamSummary {
-  return {
-    stream: r.stream,
-    treeSize: r.tree_size,
-    nextBatch: r.next_batch,
-    lastCheckpoint: r.last_checkpoint,
-    chainKeyId: r.chain_key_id,
-    pinned: r.pinned_vkey !== null,
-  };
 }

@@ -1,9 +1,24 @@
 import type Database from 'better-sqlite3';
 import { BufferError } from '../../core/errors.js';
-import { Frontier } from '../../core/merkle.js';
-import { completedSubtrees, type SubtreeHash, type SubtreeRef } from '../proofs.js';
+import type { SubtreeHash, SubtreeRef } from '../proofs.js';
 import { migrate, openDatabase, type Migration } from '../../sqlite/open.js';
-import { EQUALITY_FILTERS, filtersCanMatch, streamSummaryOf } from './record-fields.js';
+import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import {
+  HEAD_COLUMNS,
+  RECORD_COLUMNS,
+  batchSubtrees,
+  checkAppendInput,
+  streamSummaryOf,
+  toCheckpointRow,
+  toRecordRow,
+  toStoredBatch,
+  toStreamState,
+  type BatchDbRow,
+  type CheckpointDbRow,
+  type HeadRow,
+  type RecordDbRow,
+  type StreamHeadColumns,
+} from './shared.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   StoreConflictError,
@@ -26,78 +41,7 @@ export interface SqliteStoreOptions {
   migrations?: readonly Migration[];
 }
 
-interface HeadRow {
-  stream: string;
-  next_batch: number;
-  tree_size: number;
-  frontier: Buffer;
-  last_checkpoint: string | null;
-  chain_head: string | null;
-  chain_key_id: string | null;
-  pinned_vkey: string | null;
-}
-
-interface RecordDbRow {
-  stream: string;
-  seq: number;
-  batch: number;
-  time_key: number;
-  canonical: string;
-  leaf: Buffer;
-  mac: string;
-  key_id: string;
-}
-
-interface BatchDbRow {
-  stream: string;
-  batch: number;
-  first_seq: number;
-  last_seq: number;
-  checkpoint: string;
-  digest: string;
-  received_at: string;
-}
-
 const MAX_CACHED_QUERIES = 256;
-
-const RECORD_COLUMNS = 'stream, seq, batch, time_key, canonical, leaf, mac, key_id';
-
-function toRecordRow(r: RecordDbRow): RecordRow {
-  return {
-    stream: r.stream,
-    seq: r.seq,
-    batch: r.batch,
-    timeKey: r.time_key,
-    canonical: r.canonical,
-    leaf: r.leaf,
-    mac: r.mac,
-    keyId: r.key_id,
-  };
-}
-
-interface CheckpointDbRow {
-  batch: number;
-  tree_size: number;
-  note: string;
-  received_at: string;
-}
-
-function toCheckpointRow(r: CheckpointDbRow | undefined): CheckpointRow | undefined {
-  return r ? { batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at } : undefined;
-}
-
-function toState(h: HeadRow): StreamState {
-  return {
-    stream: h.stream,
-    treeSize: h.tree_size,
-    frontier: h.frontier,
-    nextBatch: h.next_batch,
-    lastCheckpoint: h.last_checkpoint,
-    chainHead: h.chain_head,
-    chainKeyId: h.chain_key_id,
-    pinnedVkey: h.pinned_vkey,
-  };
-}
 
 export class SqliteAuditStore implements AuditStore {
   readonly path: string;
@@ -140,11 +84,10 @@ export class SqliteAuditStore implements AuditStore {
 
     this.stmts = {
       head: db.prepare(
-        `SELECT stream, next_batch, tree_size, frontier, last_checkpoint, chain_head, chain_key_id, pinned_vkey
-         FROM stream_heads WHERE stream = ? ORDER BY next_batch DESC LIMIT 1`,
+        `SELECT ${HEAD_COLUMNS} FROM stream_heads WHERE stream = ? ORDER BY next_batch DESC LIMIT 1`,
       ),
       insertHead: db.prepare(
-        `INSERT INTO stream_heads (stream, next_batch, tree_size, frontier, last_checkpoint, chain_head, chain_key_id, pinned_vkey, created_at)
+        `INSERT INTO stream_heads (${HEAD_COLUMNS}, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertBatch: db.prepare(
@@ -242,8 +185,7 @@ export class SqliteAuditStore implements AuditStore {
         );
       }
       // The complete subtrees this batch finishes, for O(log n) proofs.
-      const before = head ? Frontier.fromBytes(head.tree_size, head.frontier) : Frontier.empty();
-      for (const t of completedSubtrees(before, input.records.map((r) => r.leaf))) {
+      for (const t of batchSubtrees(head, input.records)) {
         s.insertSubtree.run(input.stream, t.level, t.index, t.hash);
       }
       s.insertHead.run(
@@ -267,18 +209,12 @@ export class SqliteAuditStore implements AuditStore {
   async getStreamState(stream: string): Promise<StreamState | undefined> {
     this.ensureOpen();
     const h = this.stmts.head.get(stream) as HeadRow | undefined;
-    return h ? toState(h) : undefined;
+    return h ? toStreamState(h) : undefined;
   }
 
   async appendBatch(input: AppendBatchInput): Promise<void> {
     this.ensureOpen();
-    const ns = input.newState;
-    if (ns.stream !== input.stream || ns.nextBatch !== input.batch + 1 || ns.treeSize !== input.lastSeq + 1) {
-      throw new StoreError(
-        'store_invalid_append',
-        `stream ${input.stream} batch ${input.batch}: new state does not follow the batch`,
-      );
-    }
+    checkAppendInput(input);
     try {
       // IMMEDIATE takes the write lock up front, so the head read inside the
       // transaction cannot be stale by the time the inserts run.
@@ -298,16 +234,7 @@ export class SqliteAuditStore implements AuditStore {
   async getBatch(stream: string, batch: number): Promise<StoredBatch | undefined> {
     this.ensureOpen();
     const b = this.stmts.getBatch.get(stream, batch) as BatchDbRow | undefined;
-    if (!b) return undefined;
-    return {
-      stream: b.stream,
-      batch: b.batch,
-      firstSeq: b.first_seq,
-      lastSeq: b.last_seq,
-      checkpoint: b.checkpoint,
-      digest: b.digest,
-      receivedAt: b.received_at,
-    };
+    return b ? toStoredBatch(b) : undefined;
   }
 
   async queryRecords(query: RecordQuery): Promise<RecordRow[]> {
@@ -364,18 +291,12 @@ export class SqliteAuditStore implements AuditStore {
 
   async listCheckpoints(stream: string, fromBatch: number, limit: number): Promise<CheckpointRow[]> {
     this.ensureOpen();
-    const rows = this.stmts.checkpoints.all(stream, fromBatch, limit) as {
-      batch: number;
-      tree_size: number;
-      note: string;
-      received_at: string;
-    }[];
-    return rows.map((r) => ({ batch: r.batch, treeSize: r.tree_size, note: r.note, receivedAt: r.received_at }));
+    return (this.stmts.checkpoints.all(stream, fromBatch, limit) as CheckpointDbRow[]).map(toCheckpointRow);
   }
 
   async listStreams(): Promise<StreamSummary[]> {
     this.ensureOpen();
-    const rows = this.stmts.streams.all() as Omit<HeadRow, 'frontier' | 'chain_head'>[];
+    const rows = this.stmts.streams.all() as StreamHeadColumns[];
     return rows.map(streamSummaryOf);
   }
 
@@ -410,12 +331,14 @@ export class SqliteAuditStore implements AuditStore {
 
   async getCheckpointCovering(stream: string, seq: number): Promise<CheckpointRow | undefined> {
     this.ensureOpen();
-    return toCheckpointRow(this.stmts.checkpointCovering.get(stream, seq) as CheckpointDbRow | undefined);
+    const r = this.stmts.checkpointCovering.get(stream, seq) as CheckpointDbRow | undefined;
+    return r ? toCheckpointRow(r) : undefined;
   }
 
   async getCheckpointBySize(stream: string, treeSize: number): Promise<CheckpointRow | undefined> {
     this.ensureOpen();
-    return toCheckpointRow(this.stmts.checkpointBySize.get(stream, treeSize) as CheckpointDbRow | undefined);
+    const r = this.stmts.checkpointBySize.get(stream, treeSize) as CheckpointDbRow | undefined;
+    return r ? toCheckpointRow(r) : undefined;
   }
 
   async close(): Promise<void> {
