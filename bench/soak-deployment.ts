@@ -1,8 +1,8 @@
 /**
  * Process and HTTP plumbing for bench/soak.ts: a collector and a sidecar as
  * separate `sealtrail` processes sharing one config file in a temp dir.
- * (bench/ may not import from test/, so this is a small standalone copy of
- * what the e2e helpers do.)
+ * (bench/ may not import from test/; the e2e helpers in test/helpers/ build
+ * on this file instead.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -103,7 +103,8 @@ export async function getJson(url: string, token?: string): Promise<{ status: nu
   return { status: res.statusCode, body };
 }
 
-export interface SoakDeployment {
+/** A collector and a sidecar sharing one config file, with their keys, in a temp dir. */
+export interface Deployment {
   dir: string;
   traces: string;
   config: string;
@@ -115,19 +116,64 @@ export interface SoakDeployment {
   bufferDb: string;
 }
 
-export async function makeSoakDeployment(opts: { sealInterval?: string; maxRecords?: number } = {}): Promise<SoakDeployment> {
-  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-soak-'));
+export type SoakDeployment = Deployment;
+
+export interface DeploymentOptions {
+  /** temp dir prefix; default 'sealtrail-soak-' */
+  prefix?: string;
+  /** the sidecar's stream name and its key files' name; default 'soak' */
+  name?: string;
+  /** the collector's read-audit stream; default COLLECTOR_STREAM */
+  collectorStream?: string;
+  token?: string;
+  sealInterval?: string;
+  maxRecords?: number;
+  /** rule files for sidecar.redaction.rules (a function gets the deployment dir); default: an email rule */
+  rules?: readonly string[] | ((dir: string) => readonly string[]);
+  /** seal.heartbeat_interval; default '0' (off) so record counts are exact */
+  heartbeat?: string;
+  /** more sidecar sources, each a YAML flow mapping, e.g. `{ id: sock, type: socket, path: /x.sock }` (a function gets the dir) */
+  extraSources?: readonly string[] | ((dir: string) => readonly string[]);
+  /** buffer limits (YAML values) */
+  buffer?: { max_bytes?: string; max_records?: number };
+}
+
+/**
+ * Keys and a config file for a collector and a sidecar following
+ * `traces/*.jsonl` (and rotated `*.jsonl.*`); test/helpers/deployment.ts
+ * builds the e2e deployments on this too.
+ */
+export async function makeDeployment(opts: DeploymentOptions = {}): Promise<Deployment> {
+  const name = opts.name ?? 'soak';
+  const dir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'sealtrail-soak-'));
   const keys = join(dir, 'keys');
   const traces = join(dir, 'traces');
   mkdirSync(traces, { recursive: true });
-  createSigningKeyFiles(join(keys, 'soak.skey'), join(keys, 'soak.vkey'), 'soak');
+  createSigningKeyFiles(join(keys, `${name}.skey`), join(keys, `${name}.vkey`), name);
   createHmacKeyFile(join(keys, 'hmac.key'));
-  // the collector's own key: it records every read in its own signed stream (docs/read-audit.md)
+  // the collector's own key: it records every read in its own signed stream (docs/read-audit.md);
+  // its .vkey in the keys dir lets `verify --keys` check that stream too
   createSigningKeyFiles(join(keys, 'collector.skey'), join(keys, 'collector.vkey'), 'collector');
   const [cport, tport] = [await freePort(), await freePort()];
-  const token = 'soak-admin-token-0123456789abcdef';
-  const rules = join(dir, 'rules.yaml');
-  writeFileSync(rules, `rules:\n  - id: email\n    pattern: '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'\n`);
+  const token = opts.token ?? 'soak-admin-token-0123456789abcdef';
+  let files: readonly string[];
+  if (opts.rules === undefined) {
+    const emailRule = join(dir, 'rules.yaml');
+    writeFileSync(emailRule, `rules:\n  - id: email\n    pattern: '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,}'\n`);
+    files = [emailRule];
+  } else {
+    files = typeof opts.rules === 'function' ? opts.rules(dir) : opts.rules;
+  }
+  const rules = files.map((r) => JSON.stringify(r)).join(', ');
+  const extra = typeof opts.extraSources === 'function' ? opts.extraSources(dir) : (opts.extraSources ?? []);
+  const extraYaml = extra.map((s) => `\n    - ${s}`).join('');
+  const limits = opts.buffer
+    ? [
+        opts.buffer.max_bytes !== undefined ? `max_bytes: ${opts.buffer.max_bytes}` : '',
+        opts.buffer.max_records !== undefined ? `max_records: ${opts.buffer.max_records}` : '',
+      ].filter(Boolean)
+    : [];
+  const bufferYaml = opts.buffer ? `\n  buffer: { ${limits.join(', ')} }` : '';
   const config = join(dir, 'sealtrail.yaml');
   const collectorDb = join(dir, 'collector', 'audit.db');
   writeFileSync(
@@ -136,20 +182,20 @@ export async function makeSoakDeployment(opts: { sealInterval?: string; maxRecor
   listen: 127.0.0.1:${cport}
   store: { type: sqlite, path: ${collectorDb} }
   auth: { admin_tokens: ["${token}"] }
-  streams: [{ match: "*", vkey_file: ${join(keys, 'soak.vkey')} }]
+  streams: [{ match: "*", vkey_file: ${join(keys, `${name}.vkey`)} }]
   hmac_keys: [{ id: k1, file: ${join(keys, 'hmac.key')} }]
   keys: { signing_key_file: ${join(keys, 'collector.skey')}, hmac_key_file: ${join(keys, 'hmac.key')}, hmac_key_id: k1 }
-  read_audit: { stream: ${COLLECTOR_STREAM} }
+  read_audit: { stream: ${opts.collectorStream ?? COLLECTOR_STREAM} }
 sidecar:
-  stream: { name: soak }
+  stream: { name: ${name} }
   data_dir: ${join(dir, 'sidecar')}
   sources:
     - id: traces
       type: file
-      include: ["${join(traces, '*.jsonl')}", "${join(traces, '*.jsonl.*')}"]
-  redaction: { rules: [${JSON.stringify(rules)}] }
-  keys: { signing_key_file: ${join(keys, 'soak.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
-  seal: { max_records: ${opts.maxRecords ?? 500}, max_interval: ${opts.sealInterval ?? '100ms'}, heartbeat_interval: 0 }
+      include: ["${join(traces, '*.jsonl')}", "${join(traces, '*.jsonl.*')}"]${extraYaml}
+  redaction: { rules: [${rules}] }
+  keys: { signing_key_file: ${join(keys, `${name}.skey`)}, hmac_key_file: ${join(keys, 'hmac.key')} }
+  seal: { max_records: ${opts.maxRecords ?? 1000}, max_interval: ${opts.sealInterval ?? '200ms'}, heartbeat_interval: ${opts.heartbeat ?? '0'} }${bufferYaml}
   ship: { url: "http://127.0.0.1:${cport}", backoff_initial: 50ms, backoff_max: 1s }
   telemetry: { listen: 127.0.0.1:${tport} }
 `,
@@ -165,6 +211,10 @@ sidecar:
     collectorDb,
     bufferDb: join(dir, 'sidecar', 'buffer.db'),
   };
+}
+
+export async function makeSoakDeployment(opts: { sealInterval?: string; maxRecords?: number } = {}): Promise<SoakDeployment> {
+  return makeDeployment({ sealInterval: opts.sealInterval ?? '100ms', maxRecords: opts.maxRecords ?? 500 });
 }
 
 export async function startCollector(d: SoakDeployment): Promise<Child> {

@@ -1,7 +1,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeDeployment, queryAll, startCollectorProc, startSidecarProc, stop, treeSize, type Deployment } from '../helpers/deployment.js';
+import {
+  makeDeployment,
+  queryAll,
+  startCollectorProc,
+  startSidecarProc,
+  stop,
+  treeSize,
+  type Deployment,
+  type DeploymentOptions,
+} from '../helpers/deployment.js';
 import {
   appendLines,
   bufferSeqs,
@@ -46,6 +55,35 @@ async function verifyUrl(real: Deployment): Promise<void> {
   const r = await runCli(['verify', '--url', real.collectorUrl, '--keys', real.keys, '--token', real.token]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+}
+
+interface Proxied {
+  /** the sidecar's view: it ships to the proxy at d.collectorUrl */
+  d: Deployment;
+  /** the real collector, for queries and verify */
+  real: Deployment;
+  proxy: FaultProxy;
+  collector: Proc;
+  sidecar: Proc;
+  /** an empty traces/agent.jsonl the sidecar follows */
+  live: string;
+}
+
+/** A collector behind a FaultProxy (in `mode` before the sidecar starts), a sidecar shipping through it, and an empty live file. */
+async function throughProxy(opts: DeploymentOptions, setup: { mode?: FaultMode; config?: (yaml: string) => string } = {}): Promise<Proxied> {
+  const d = await makeDeployment(opts);
+  if (setup.config) writeFileSync(d.config, setup.config(readFileSync(d.config, 'utf8')));
+  const { real, shipPort } = await interpose(d);
+  const collector = await startCollectorProc(real);
+  procs.push(collector);
+  const proxy = await new FaultProxy(shipPort, real.collectorUrl).start();
+  proxies.push(proxy);
+  if (setup.mode) proxy.mode = setup.mode;
+  const sidecar = await startSidecarProc(d);
+  procs.push(sidecar);
+  const live = join(d.traces, 'agent.jsonl');
+  writeFileSync(live, '');
+  return { d, real, proxy, collector, sidecar, live };
 }
 
 describe('collector down for 60 s', () => {
@@ -130,16 +168,7 @@ describe('answers that halt shipping: alert, keep everything, skip nothing, resu
   let written = 0;
 
   beforeAll(async () => {
-    d = await makeDeployment({ sealInterval: '200ms', maxRecords: 100 });
-    const moved = await interpose(d);
-    real = moved.real;
-    procs.push(await startCollectorProc(real));
-    proxy = await new FaultProxy(moved.shipPort, real.collectorUrl).start();
-    proxies.push(proxy);
-    sidecar = await startSidecarProc(d);
-    procs.push(sidecar);
-    live = join(d.traces, 'agent.jsonl');
-    writeFileSync(live, '');
+    ({ d, real, proxy, sidecar, live } = await throughProxy({ sealInterval: '200ms', maxRecords: 100 }));
     appendLines(live, 0, 200);
     written = 200;
     await expectExactlyOnceInOrder(real, written);
@@ -225,16 +254,7 @@ describe('answers that are retried, never halted', () => {
   let written = 0;
 
   beforeAll(async () => {
-    d = await makeDeployment({ sealInterval: '200ms', maxRecords: 100 });
-    const moved = await interpose(d);
-    real = moved.real;
-    procs.push(await startCollectorProc(real));
-    proxy = await new FaultProxy(moved.shipPort, real.collectorUrl).start();
-    proxies.push(proxy);
-    sidecar = await startSidecarProc(d);
-    procs.push(sidecar);
-    live = join(d.traces, 'agent.jsonl');
-    writeFileSync(live, '');
+    ({ d, real, proxy, sidecar, live } = await throughProxy({ sealInterval: '200ms', maxRecords: 100 }));
   });
 
   afterEach(() => {
@@ -299,18 +319,10 @@ describe('answers that are retried, never halted', () => {
 
 describe('a collector that answers too slowly', () => {
   it('a response trickled past ship.timeout is abandoned and retried; nothing is lost', async () => {
-    const d = await makeDeployment({ sealInterval: '200ms', maxRecords: 100 });
-    writeFileSync(d.config, readFileSync(d.config, 'utf8').replace('backoff_max: 1s }', 'backoff_max: 1s, timeout: 2s }'));
-    const { real, shipPort } = await interpose(d);
-    const collector = await startCollectorProc(real);
-    procs.push(collector);
-    const proxy = await new FaultProxy(shipPort, real.collectorUrl).start();
-    proxies.push(proxy);
-    proxy.mode = { kind: 'trickle', intervalMs: 300 };
-    const sidecar = await startSidecarProc(d);
-    procs.push(sidecar);
-    const live = join(d.traces, 'agent.jsonl');
-    writeFileSync(live, '');
+    const { d, real, proxy, collector, sidecar, live } = await throughProxy(
+      { sealInterval: '200ms', maxRecords: 100 },
+      { mode: { kind: 'trickle', intervalMs: 300 }, config: (y) => y.replace('backoff_max: 1s }', 'backoff_max: 1s, timeout: 2s }') },
+    );
     appendLines(live, 0, 250);
     await waitFor('two abandoned attempts', async () => (await metric(d.telemetryUrl, 'sealtrail_batches_failed_total', 'reason="timeout"')) >= 2, 60_000, 200);
     expect(bufferSeqs(d.bufferDb)).toEqual(range(250));
@@ -324,17 +336,10 @@ describe('a collector that answers too slowly', () => {
 
   it('delays of 2 s per batch while 50,000 lines are written: memory stays bounded, everything arrives', async () => {
     const TOTAL = 50_000;
-    const d = await makeDeployment({ sealInterval: '1s', maxRecords: 2500, buffer: { max_records: 10_000 } });
-    const { real, shipPort } = await interpose(d);
-    const collector = await startCollectorProc(real);
-    procs.push(collector);
-    const proxy = await new FaultProxy(shipPort, real.collectorUrl).start();
-    proxies.push(proxy);
-    proxy.mode = { kind: 'proxy', delayMs: 2000 };
-    const sidecar = await startSidecarProc(d);
-    procs.push(sidecar);
-    const live = join(d.traces, 'agent.jsonl');
-    writeFileSync(live, '');
+    const { d, real, proxy, collector, sidecar, live } = await throughProxy(
+      { sealInterval: '1s', maxRecords: 2500, buffer: { max_records: 10_000 } },
+      { mode: { kind: 'proxy', delayMs: 2000 } },
+    );
     for (let w = 0; w < TOTAL; w += 5000) appendLines(live, w, 5000);
     let sawBackpressure = false;
     let maxBuffered = 0;

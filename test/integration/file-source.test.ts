@@ -6,112 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GlobSet, globToRegExp } from '../../src/sidecar/sources/file-glob.js';
-import {
-  FileSource,
-  type FileSourceOptions,
-  type LineChunk,
-  type PositionStore,
-  type StoredPosition,
-} from '../../src/sidecar/sources/file-source.js';
+import { FileSource, type FileSourceOptions } from '../../src/sidecar/sources/file-source.js';
+import { Harness, keyOf, waitFor } from '../helpers/file-source-harness.js';
 
 // ---- helpers ----------------------------------------------------------------
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-interface Got {
-  key: string;
-  path: string;
-  offset: number;
-  length: number;
-  text?: string;
-  error?: string;
-}
-
-/** Stands in for the SQLite buffer: lines and position are "committed" together. */
-class Harness {
-  readonly store = new Map<string, StoredPosition>();
-  readonly got: Got[] = [];
-  readonly chunks: LineChunk[] = [];
-  readonly errors: Error[] = [];
-  readonly notices: string[] = [];
-  readonly violations: string[] = [];
-  rejectNext = 0;
-  rejected: LineChunk[] = [];
-  inSink = 0;
-  maxInSink = 0;
-  readonly positions: PositionStore = { get: (s, k) => this.store.get(`${s}|${k}`) };
-
-  readonly sink = async (chunk: LineChunk): Promise<void> => {
-    this.inSink++;
-    this.maxInSink = Math.max(this.maxInSink, this.inSink);
-    try {
-      await new Promise((r) => setImmediate(r));
-      if (this.rejectNext > 0) {
-        this.rejectNext--;
-        this.rejected.push(chunk);
-        throw new Error('buffer busy');
-      }
-      this.check(chunk);
-      this.chunks.push(chunk);
-      for (const l of chunk.lines) {
-        this.got.push({ key: chunk.file.key, path: chunk.file.path, offset: l.offset, length: l.length, text: l.text, error: l.error?.code });
-      }
-      this.store.set(`${chunk.source}|${chunk.position.key}`, chunk.position);
-    } finally {
-      this.inSink--;
-    }
-  };
-
-  private check(chunk: LineChunk): void {
-    const { lines, position } = chunk;
-    if (!lines.length) {
-      // A position-only commit (startAt end, or a copy of a file already read): a line start, no lines.
-      if (chunk.file.key !== position.key) this.violations.push('file key and position key differ');
-      if (this.store.get(`${chunk.source}|${position.key}`)) this.violations.push('position-only chunk for a file with a position');
-      return;
-    }
-    for (let i = 1; i < lines.length; i++) {
-      if (lines[i - 1]!.offset + lines[i - 1]!.length !== lines[i]!.offset) this.violations.push(`gap inside chunk at ${lines[i]!.offset}`);
-    }
-    const last = lines[lines.length - 1]!;
-    if (position.offset !== last.offset + last.length) this.violations.push('position is not the end of the last line');
-    const prev = this.store.get(`${chunk.source}|${position.key}`);
-    const first = lines[0]!;
-    // A chunk continues the committed offset, or restarts a file at 0 (truncation).
-    if (prev && first.offset !== prev.offset && first.offset !== 0) {
-      this.violations.push(`chunk at ${first.offset} does not continue committed ${prev.offset}`);
-    }
-    if (chunk.file.key !== position.key) this.violations.push('file key and position key differ');
-  }
-
-  texts(): string[] {
-    return this.got.map((g) => g.text ?? `!${g.error}`);
-  }
-
-  options(dir: string, over: Partial<FileSourceOptions> = {}): FileSourceOptions {
-    return {
-      id: 'traces',
-      include: [path.join(dir, '*.jsonl')],
-      maxLineBytes: 64 * 1024,
-      startAt: 'beginning',
-      positions: this.positions,
-      sink: this.sink,
-      pollIntervalMs: 40,
-      rescanIntervalMs: 150,
-      rotateWaitMs: 300,
-      retryDelayMs: 50,
-      onError: (e) => this.errors.push(e),
-      onNotice: (m) => this.notices.push(m),
-      ...over,
-    };
-  }
-}
 
 function line(seq: number, tag = 'x'): string {
   return JSON.stringify({ seq, tag, pad: 'p'.repeat(seq % 37) }) + '\n';
@@ -129,11 +27,6 @@ function seqs(h: Harness, tag?: string): number[] {
     .map((g) => JSON.parse(g.text!) as { seq: number; tag: string })
     .filter((o) => tag === undefined || o.tag === tag)
     .map((o) => o.seq);
-}
-
-function keyOf(file: string): string {
-  const st = fs.statSync(file);
-  return `${st.dev}:${st.ino}`;
 }
 
 function sha256hex(b: Buffer): string {
