@@ -548,6 +548,14 @@ describe('fairness', () => {
     );
     children.push(writer);
     await waitFor(() => floodLines >= 5000, 'the flood to be read');
+    // A standing backlog, so "the flood had unread lines" does not depend on the
+    // writer process outrunning the reader on a busy machine.
+    {
+      const pad = 'f'.repeat(40);
+      let block = '';
+      for (let i = 0; i < 100_000; i++) block += `${JSON.stringify({ id: `b-${i}`, pad })}\n`;
+      fs.appendFileSync(flood, block);
+    }
     // Now every quiet file gets 3 bursts of 20 lines while the flood keeps coming.
     const want: string[] = [];
     const floodChunksPerBurst: number[] = [];
