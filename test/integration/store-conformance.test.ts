@@ -414,6 +414,48 @@ describe.each(BACKENDS)('AuditStore conformance: $name', (backend) => {
     expect((await collect(o.store.iterateStreamRecords(b.stream, 12_003))).map((r) => r.seq)).toEqual([12_003, 12_004]);
   });
 
+  it('stores and finds filter values holding COPY and SQL metacharacters exactly', async () => {
+    // Postgres loads records with COPY text format, where tab, newline,
+    // carriage return and backslash are syntax and \N means NULL; each of
+    // these values must come back as itself, find its own record and only it.
+    const awkward = [
+      'tab\there',
+      'line\nbreak',
+      'cr\rhere',
+      'back\\slash',
+      '\\N',
+      '\\.',
+      '\\x41',
+      '\\\\',
+      'trailing\\',
+      "quote' \"dq\"",
+      'é 😀 \u2028',
+      '\t\n',
+    ];
+    const b = new BatchBuilder({ stream: uniq('meta'), hmacKey: HMAC_KEY });
+    const input = await ingest(o.store, b, awkward.length, (seq) => ({
+      tenant: awkward[seq]!,
+      actor: { id: awkward[seq]!, type: 'user' },
+      trace_id: awkward[seq]!,
+      details: { text: awkward[seq]! },
+    }));
+    if (!backend.keepsRecords) {
+      expect(await o.store.queryRecords({ filters: { tenant: awkward[0]! }, limit: 10 })).toEqual([]);
+      return;
+    }
+    for (let seq = 0; seq < awkward.length; seq++) {
+      const v = awkward[seq]!;
+      for (const f of [{ tenant: v }, { actorId: v }, { traceId: v }, { tenant: v, stream: b.stream }]) {
+        const rows = await o.store.queryRecords({ filters: f, limit: 10 });
+        expect(rows.map(key), `${JSON.stringify(f)}`).toEqual([`${b.stream}/${seq}`]);
+        expect(rows[0]!.canonical).toBe(input.records[seq]!.canonical);
+      }
+    }
+    // None of them turned into NULL: a stored NULL would not match, and \N must not match the literal text.
+    const literalNull = await o.store.queryRecords({ filters: { tenant: '\\N', stream: b.stream }, limit: 10 });
+    expect(literalNull.map((r) => r.seq)).toEqual([awkward.indexOf('\\N')]);
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE on its tables at the SQL level', async () => {
     if (!o.sql) {
       // The null store has no tables: nothing to alter.

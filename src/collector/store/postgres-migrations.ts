@@ -311,6 +311,46 @@ CREATE INDEX records_id ON sealtrail.records (id) WHERE id IS NOT NULL;
 CREATE INDEX checkpoints_size ON sealtrail.checkpoints (stream, tree_size);
 `,
   },
+  {
+    version: 3,
+    name: 'ingest speed: one GIN index over every filter column, stored_at default, COPY-friendly',
+    // Fourteen btree indexes cost most of an insert: each row went into every
+    // one of them, at a place scattered by the column's value. One
+    // multi-column GIN index (btree_gin) serves every equality filter: its
+    // fast-update pending list takes a row's entries in one append and merges
+    // them in sorted bulk, and a posting list per value grows at its end.
+    // Measured on 400,000 records on a 2-vCPU machine (bench/README.md):
+    // COPY into the v2 indexes 21.0 s, into these 8.5-10.4 s.
+    // Filtered pages are answered either from the time index, filtering as
+    // they walk (common values), or by a bitmap of the GIN matches sorted to
+    // the page (rare values); the planner picks by the column's statistics.
+    // btree_gin ships with Postgres (contrib) and is a trusted extension: the
+    // database's owner may create it; where the migrating role does not own
+    // the database, a superuser runs CREATE EXTENSION btree_gin once before.
+    sql: `
+CREATE EXTENSION IF NOT EXISTS btree_gin SCHEMA sealtrail;
+-- Literal lists, not INDEXED_FILTER_COLUMNS: a released version never changes.
+DROP INDEX sealtrail.records_tenant_time;
+DROP INDEX sealtrail.records_actor_id_time;
+DROP INDEX sealtrail.records_agent_id_time;
+DROP INDEX sealtrail.records_event_type_time;
+DROP INDEX sealtrail.records_tool_time;
+DROP INDEX sealtrail.records_outcome_time;
+DROP INDEX sealtrail.records_model_time;
+DROP INDEX sealtrail.records_trace_id_time;
+DROP INDEX sealtrail.records_session_id_time;
+DROP INDEX sealtrail.records_resource_id_time;
+DROP INDEX sealtrail.records_resource_type_time;
+DROP INDEX sealtrail.records_approval_time;
+DROP INDEX sealtrail.records_data_classification_time;
+DROP INDEX sealtrail.records_stream_time;
+CREATE INDEX records_filters ON sealtrail.records USING gin (
+  stream, tenant, actor_id, agent_id, event_type, tool, outcome, model, trace_id, session_id, resource_id, resource_type, approval, data_classification
+);
+-- COPY names no expression: the batch's storage time is the transaction's.
+ALTER TABLE sealtrail.records ALTER COLUMN stored_at SET DEFAULT now();
+`,
+  },
 ];
 
 export const LATEST_PG_VERSION = POSTGRES_MIGRATIONS.reduce((m, x) => Math.max(m, x.version), 0);

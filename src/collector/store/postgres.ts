@@ -1,5 +1,9 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResultRow } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { copyBytea, copyInt, copyRow, copyText } from './pg-copy-text.js';
 import {
   HEAD_CONFLICT_SQLSTATE,
   POSTGRES_MIGRATIONS,
@@ -34,6 +38,7 @@ import {
   type AuditStore,
   type CheckpointRow,
   type NewRecord,
+  type RecordIndexFields,
   type RecordQuery,
   type RecordRow,
   type StoredBatch,
@@ -91,9 +96,10 @@ export const PG_DEFAULTS = {
   connectTimeoutMs: 10_000,
 } as const;
 
-/** Rows per INSERT: bounds one statement's size; unnest needs one parameter per column, not per row. */
+/** Rows per subtree INSERT: unnest needs one parameter per column, not per row. */
 const INSERT_CHUNK_ROWS = 5000;
-const INSERT_CHUNK_CHARS = 8 * 1024 * 1024;
+/** COPY data is written to the connection in pieces of about this many characters. */
+const COPY_PIECE_CHARS = 1024 * 1024;
 
 /** "postgres://app:***@host/db": the URL as it may appear in logs and errors. */
 export function redactPostgresUrl(url: string): string {
@@ -160,33 +166,40 @@ function unavailable(url: string, err: unknown): StoreError {
   return new StoreError('store_unavailable', `postgres ${redactPostgresUrl(url)}: ${msg}`, { cause: err });
 }
 
-// Insert column order and how each comes from a NewRecord; the SQL below is
-// generated from this one list so the two cannot drift apart.
-const RECORD_INSERT: ReadonlyArray<[column: string, sqlType: string, get: (r: NewRecord) => unknown]> = [
-  ['seq', 'int8', (r) => r.seq],
-  ['id', 'text', (r) => r.id],
-  ['time', 'text', (r) => r.time],
-  ['time_key', 'int8', (r) => r.timeKey],
-  ['received_at', 'text', (r) => r.receivedAt],
+// COPY column order and how each field of a NewRecord is encoded; the COPY
+// statement is generated from this one list so the two cannot drift apart.
+// stored_at is left to its default, now(): the transaction's start, the same
+// instant the batch row gets, so a batch never straddles partitions.
+const RECORD_COPY: ReadonlyArray<[column: string, encode: (r: NewRecord) => string]> = [
+  ['seq', (r) => copyInt(r.seq)],
+  ['id', (r) => copyText(r.id)],
+  ['time', (r) => copyText(r.time)],
+  ['time_key', (r) => copyInt(r.timeKey)],
+  ['received_at', (r) => copyText(r.receivedAt)],
   ...EQUALITY_FILTERS.filter((f) => f.field !== 'stream').map(
-    (f): [string, string, (r: NewRecord) => unknown] => [f.column, 'text', (r) => r[f.field as keyof NewRecord]],
+    (f): [string, (r: NewRecord) => string] => [f.column, (r) => copyText(r[f.field as keyof RecordIndexFields] as string | null)],
   ),
-  ['canonical', 'text', (r) => r.canonical],
-  ['leaf', 'text', (r) => r.leaf.toString('hex')],
-  ['mac', 'text', (r) => r.mac],
-  ['key_id', 'text', (r) => r.keyId],
+  ['canonical', (r) => copyText(r.canonical)],
+  ['leaf', (r) => copyBytea(r.leaf)],
+  ['mac', (r) => copyText(r.mac)],
+  ['key_id', (r) => copyText(r.keyId)],
 ];
 
-const INSERT_RECORDS_SQL = (() => {
-  const cols = RECORD_INSERT.map(([c]) => c);
-  const arrays = RECORD_INSERT.map(([, t], i) => `$${i + 3}::${t}[]`);
-  const select = cols.map((c) => (c === 'leaf' ? `decode(u.leaf, 'hex')` : `u.${c}`));
-  return (
-    `INSERT INTO sealtrail.records (stored_at, stream, batch, ${cols.join(', ')})\n` +
-    `SELECT now(), $1, $2, ${select.join(', ')}\n` +
-    `FROM unnest(${arrays.join(', ')}) AS u(${cols.join(', ')})`
-  );
-})();
+const COPY_RECORDS_SQL = `COPY sealtrail.records (stream, batch, ${RECORD_COPY.map(([c]) => c).join(', ')}) FROM STDIN`;
+
+/** The COPY text rows of a batch's records, in pieces of about COPY_PIECE_CHARS. */
+function* recordCopyPieces(stream: string, batch: number, records: readonly NewRecord[]): Generator<string> {
+  const head = [copyText(stream), copyInt(batch)];
+  let piece = '';
+  for (const r of records) {
+    piece += copyRow([...head, ...RECORD_COPY.map(([, encode]) => encode(r))]);
+    if (piece.length >= COPY_PIECE_CHARS) {
+      yield piece;
+      piece = '';
+    }
+  }
+  if (piece !== '') yield piece;
+}
 
 function monthOf(d: Date): string {
   return d.toISOString().slice(0, 7);
@@ -388,20 +401,11 @@ export class PostgresAuditStore implements AuditStore {
       [stream, batch, input.firstSeq, input.lastSeq, input.checkpoint, input.receivedAt, ns.treeSize, input.digest],
     );
 
+    // COPY, not INSERT: the server parses plain rows instead of one array
+    // literal per column, and the statement triggers (records_in_batch)
+    // fire for it all the same.
     const records = input.records;
-    for (let start = 0; start < records.length; ) {
-      let end = start;
-      let chars = 0;
-      while (end < records.length && end - start < INSERT_CHUNK_ROWS && (end === start || chars < INSERT_CHUNK_CHARS)) {
-        chars += records[end]!.canonical.length;
-        end++;
-      }
-      const chunk = records.slice(start, end);
-      const values: unknown[] = [stream, batch];
-      for (const [, , get] of RECORD_INSERT) values.push(chunk.map(get));
-      await client.query(INSERT_RECORDS_SQL, values);
-      start = end;
-    }
+    await pipeline(Readable.from(recordCopyPieces(stream, batch, records)), client.query(copyFrom(COPY_RECORDS_SQL)));
 
     // The complete subtrees this batch finishes, for O(log n) proofs.
     const subtrees = batchSubtrees(head.rows[0], records);
