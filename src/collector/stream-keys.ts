@@ -102,6 +102,16 @@ export class StreamKeys {
   }
 
   /**
+   * Every verifier ever configured for `stream`, inside its validity period
+   * or not; undefined when no entry matches. Only for telling a fork (a
+   * different batch under a used number, signed by a key of the stream,
+   * even one expired since) from a mere bad request: never for accepting.
+   */
+  anyEver(stream: string): NoteVerifier[] | undefined {
+    return this.entryFor(stream)?.keys.map((k) => k.verifier);
+  }
+
+  /**
    * The verifiers that may sign `batch`'s checkpoint at `now` (ms), or
    * undefined when no entry matches its stream. When the checkpoint is
    * signed only by keys of the entry that are outside their validity period,

@@ -261,8 +261,15 @@ describe('collector POST /v1/batches', () => {
     expect(bad.body.error.code).toBe('body_malformed');
     const empty = await postJson(c.url, undefined, '');
     expect(empty.status).toBe(400);
-    const proto = await postJson(c.url, undefined, '{"__proto__":{"x":1}}');
-    expect(proto.status).toBe(400);
+    // Parsed with plain JSON.parse (no prototype-poisoning scan): a
+    // "__proto__" member, written plainly or escaped, is an own property
+    // that parseBatch refuses as an unknown field, and nothing is stored.
+    for (const raw of ['{"__proto__":{"x":1}}', '{"\\u005f_proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}']) {
+      const proto = await postJson(c.url, undefined, raw);
+      expect(proto.status, raw).toBe(422);
+      expect(proto.body.error.code, raw).toBe('batch_malformed');
+      expect(({} as Record<string, unknown>).x, raw).toBeUndefined();
+    }
     const text = await request(`${c.url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<batch/>' });
     expect(text.statusCode).toBe(415);
     expect(((await text.body.json()) as any).error.code).toBe('unsupported_media_type');

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectorOptionsFromConfig } from '../../src/collector/from-config.js';
 import { StreamKeys } from '../../src/collector/stream-keys.js';
@@ -74,6 +77,39 @@ describe('collector checkpoint keys', () => {
     const ok = await postJson(c.url, b.next(1));
     expect(ok.status).toBe(200);
     expect(ok.body.ack.tree_size).toBe(1);
+  });
+
+  it('acknowledges a resend of a stored batch whose key has expired since, and still alerts on a fork signed by it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-keys-'));
+    try {
+      const dbPath = join(dir, 'audit.db');
+      const b = new BatchBuilder({ stream: 'pod-late' });
+      const batch0 = b.next(2);
+      const alt = b.clone();
+      const batch1 = b.next(1);
+      c = await startTestCollector({ streams: [{ match: 'pod-late', vkey: b.vkey }] }, dbPath);
+      expect((await postJson(c.url, batch0)).status).toBe(200);
+      expect((await postJson(c.url, batch1)).status).toBe(200);
+      await c.close();
+      // The same store, after the stream's key was retired.
+      const now = Date.now();
+      c = await startTestCollector({ streams: [{ match: 'pod-late', keys: [{ vkey: b.vkey, not_after: iso(now - DAY) }] }] }, dbPath);
+      const resend = await postJson(c.url, batch1);
+      expect(resend.status).toBe(200);
+      expect(resend.body).toEqual({ ack: { stream: 'pod-late', batch: 1, tree_size: 3 }, duplicate: true });
+      // A different batch 1 signed by that (expired) key of the stream is a fork.
+      const fork = await postJson(c.url, alt.next(1, { fields: () => ({ action: 'other' }) }));
+      expect(fork.status).toBe(409);
+      expect(fork.body.error.code).toBe('batch_fork');
+      expect(c.logs.some((l) => l.alert === 'batch_fork')).toBe(true);
+      // A new batch signed by it is refused as expired.
+      const next = await postJson(c.url, b.next(1));
+      expect(next.status).toBe(422);
+      expect(next.body.error.code).toBe('batch_key_expired');
+      expect((await c.store.getStreamState('pod-late'))?.treeSize).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an exact match beats a prefix, and the longest prefix beats a shorter one, whatever the order', async () => {

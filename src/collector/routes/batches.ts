@@ -61,7 +61,42 @@ function forkAlert(ctx: CollectorContext, batch: ParsedBatch): BatchError {
   return new BatchError(409, 'batch_fork', `${where}: a different batch with this number is stored`);
 }
 
+/** Fastify's own error codes for these, so the app's error handler answers them as for every route. */
+function jsonBodyError(empty: boolean): Error {
+  return Object.assign(new Error(empty ? 'request body is empty' : 'request body is not valid JSON'), {
+    code: empty ? 'FST_ERR_CTP_EMPTY_JSON_BODY' : 'FST_ERR_CTP_INVALID_JSON_BODY',
+    statusCode: 400,
+  });
+}
+
+/**
+ * Batches are parsed with plain JSON.parse instead of Fastify's
+ * prototype-poisoning scan, which runs two regular expressions over every
+ * megabyte of every batch. That scan guards code that later merges the body
+ * into other objects; parseBatch merges nothing: it refuses any member it
+ * does not know ("__proto__" and "constructor" included) and copies the
+ * known ones into fresh objects, and JSON.parse itself only ever creates
+ * own properties.
+ */
 export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext): void {
+  void app.register(async (scope) => {
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+      const text = body as string;
+      if (text.length === 0) return done(jsonBodyError(true), undefined);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        return done(jsonBodyError(false), undefined);
+      }
+      done(null, parsed);
+    });
+    registerBatchesPost(scope, ctx);
+  });
+}
+
+function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void {
   const log = ctx.logger;
   const limits = { maxRecords: ctx.opts.max_batch_records };
 
@@ -73,17 +108,21 @@ export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext
     // previous one left, and a duplicate must see the stored original.
     return ctx.streamLocks.run(batch.stream, async (): Promise<Ack> => {
       const state = await ctx.store.getStreamState(batch.stream);
-      const trust = trustFor(ctx, batch, state);
 
       if (state && batch.batch < state.nextBatch) {
+        // A byte-identical resend of a stored batch is acknowledged before
+        // keys are looked at: it changes nothing, and a sidecar retrying a
+        // batch whose key has expired since it was stored must not halt.
         const stored = await ctx.store.getBatch(batch.stream, batch.batch);
         const known = duplicateAck(batch, stored, () => batchDigest(batch));
         if (known) return known;
-        // Only a batch signed by the stream's own key is a fork worth an
-        // alert; anything else is just a bad request.
-        verifyCheckpointSignature(batch, trust.verifiers);
+        // Only a batch signed by a key of the stream (current, expired or
+        // pinned) is a fork worth an alert; anything else is a bad request.
+        const everyKey = ctx.streamKeys.anyEver(batch.stream);
+        verifyCheckpointSignature(batch, everyKey ?? trustFor(ctx, batch, state).verifiers);
         throw forkAlert(ctx, batch);
       }
+      const trust = trustFor(ctx, batch, state);
 
       const verified = verifyBatch(batch, state, {
         verifiers: trust.verifiers,
