@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { BatchError } from '../core/errors.js';
-import { Frontier, leafHash } from '../core/merkle.js';
+import { Frontier, leafHashOfText } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
 import { DEFAULT_MAX_BATCH_RECORDS } from './options.js';
@@ -326,7 +326,7 @@ export function verifyBatch(
     records[i] = {
       seq: w.seq,
       canonical: w.canonical,
-      leaf: leafHash(Buffer.from(w.canonical, 'utf8')),
+      leaf: leafHashOfText(w.canonical),
       mac: w.mac,
       keyId: w.key_id,
       ...extractIndexFields(record, time, tk),
@@ -341,9 +341,16 @@ export function verifyBatch(
 
   let prev: Buffer = state?.chainHead ? Buffer.from(state.chainHead, 'hex') : CHAIN_GENESIS;
   let macsChecked = 0;
+  // Key objects made once per batch, not imported again for every MAC.
+  const keyObjects = new Map<string, KeyObject | null>();
   for (const r of records) {
     const mac = Buffer.from(r.mac, 'hex');
-    const key = keys.hmacKeys.get(r.keyId);
+    let key = keyObjects.get(r.keyId);
+    if (key === undefined) {
+      const raw = keys.hmacKeys.get(r.keyId);
+      key = raw ? createSecretKey(raw) : null;
+      keyObjects.set(r.keyId, key);
+    }
     if (key) {
       if (!chainNext(key, prev, r.leaf).equals(mac)) {
         throw new BatchError(

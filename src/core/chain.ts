@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 import { SealtrailError } from './errors.js';
 
 /**
@@ -14,7 +14,8 @@ export const MAC_SIZE = 32;
 /** mac[-1]. Shared instance: never mutate it. */
 export const CHAIN_GENESIS: Buffer = Buffer.alloc(MAC_SIZE);
 
-export function chainNext(key: Uint8Array, prevMac: Uint8Array, leaf: Uint8Array): Buffer {
+/** `key` may be a KeyObject made once (createSecretKey): cheaper per MAC than raw bytes. */
+export function chainNext(key: Uint8Array | KeyObject, prevMac: Uint8Array, leaf: Uint8Array): Buffer {
   // A short or long prevMac would silently fork the chain into a value no
   // verifier can reproduce, so refuse it here rather than at verify time.
   if (prevMac.length !== MAC_SIZE) {

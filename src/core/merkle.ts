@@ -27,6 +27,18 @@ export function leafHash(data: Uint8Array): Buffer {
   return oneShotHash('sha256', buf.subarray(0, n), 'buffer');
 }
 
+/**
+ * leafHash of a string's UTF-8 bytes, encoded straight into the scratch
+ * buffer (the collector hashes every received record's text: one copy less).
+ */
+export function leafHashOfText(text: string): Buffer {
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+  if (text.length * 3 + 1 > LEAF_SCRATCH.length) return leafHash(Buffer.from(text, 'utf8'));
+  LEAF_SCRATCH[0] = 0x00;
+  const n = LEAF_SCRATCH.write(text, 1, 'utf8') + 1;
+  return oneShotHash('sha256', LEAF_SCRATCH.subarray(0, n), 'buffer');
+}
+
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (left.length === HASH_SIZE && right.length === HASH_SIZE) {
     NODE_SCRATCH[0] = 0x01;

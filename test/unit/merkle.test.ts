@@ -5,6 +5,7 @@ import {
   consistencyProof,
   inclusionProof,
   leafHash,
+  leafHashOfText,
   nodeHash,
   rootFromLeafHashes,
   verifyConsistency,
@@ -205,6 +206,20 @@ describe('RFC 6962 hashing (rfc6962/rfc6962_test.go)', () => {
     expect(nodeHash(Buffer.from('N123'), Buffer.from('N456')).toString('hex')).toBe(
       'aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb',
     );
+  });
+
+  it('leafHashOfText equals leafHash of the UTF-8 bytes, for short, multi-byte and scratch-exceeding text', () => {
+    expect(leafHashOfText('L123456').toString('hex')).toBe('395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56');
+    expect(leafHashOfText('').equals(leafHash(new Uint8Array(0)))).toBe(true);
+    const rnd = prng(7);
+    const parts = ['a', 'é', '€', '😀', '"', '\\', '\u2028'];
+    for (const len of [1, 100, 5000, 5461, 5462, 16_383, 16_384, 40_000]) {
+      const text = Array.from({ length: len }, () => parts[Math.floor(rnd() * parts.length)]).join('');
+      expect(leafHashOfText(text).equals(leafHash(Buffer.from(text, 'utf8'))), String(len)).toBe(true);
+    }
+    // The scratch buffer is reused: an earlier long text must not leak into a later short one.
+    leafHashOfText('x'.repeat(5000));
+    expect(leafHashOfText('L123456').toString('hex')).toBe('395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56');
   });
 
   it('leaf hashes of the 8 reference inputs equal NodeHashes level 0', () => {
