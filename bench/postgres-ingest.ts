@@ -7,13 +7,18 @@
  *   npm run build && node dist/bench/postgres-ingest.js
  *
  * BENCH_RECORDS (default 1,000,000), BENCH_STREAMS (4, one sender each),
+ * BENCH_COLLECTORS (1; with more, collector replicas share the database
+ * and stream i goes to replica i mod N, as behind a load balancer),
  * BENCH_BATCH (1000 records), BENCH_QUERIES (200 per kind),
  * BENCH_PG_URL (a superuser URL; default postgres://postgres@127.0.0.1:5432/test).
  * The database and its two roles are created and dropped by the benchmark.
  *
  * The batches are built here (canonical JSON, SHA-256 leaves, HMAC chain,
- * Ed25519 checkpoints) on the same machine, so the generator, the collector
- * and Postgres share the CPUs; the figure is what the whole box ingests.
+ * Ed25519 checkpoints) before the clock starts, as sidecars would have
+ * sealed them elsewhere; then this process only sends them, and the
+ * collector and Postgres share the machine's CPUs.
+ * BENCH_COLLECTOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") is
+ * passed to the collector's node.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSigningKeyFiles } from '../src/keyfiles.js';
@@ -36,6 +41,7 @@ const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 4);
 const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 200);
+const COLLECTORS = Number(process.env.BENCH_COLLECTORS ?? 1);
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const TOKEN = randomBytes(24).toString('hex');
@@ -150,7 +156,7 @@ async function main(): Promise<void> {
   const owner = `sealtrail_bench_owner_${suffix}`;
   const app = `sealtrail_bench_app_${suffix}`;
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-bench-pg-'));
-  let child: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
   await admin(PG_URL, async (c) => {
     await c.query(`CREATE ROLE ${owner} LOGIN`);
     await c.query(`CREATE ROLE ${app} LOGIN`);
@@ -165,11 +171,13 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, 'hmac.key'), `${HMAC_KEY.toString('hex')}\n`, { mode: 0o600 });
     // The collector signs its own read-audit stream (every timed GET below is recorded, as in production).
     createSigningKeyFiles(join(dir, 'collector.skey'), join(dir, 'collector.vkey'), 'collector');
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    writeFileSync(
-      join(dir, 'collector.yaml'),
-      `collector:
+    const urls: string[] = [];
+    for (let n = 0; n < COLLECTORS; n++) {
+      const port = await freePort();
+      urls.push(`http://127.0.0.1:${port}`);
+      writeFileSync(
+        join(dir, `collector-${n}.yaml`),
+        `collector:
   listen: 127.0.0.1:${port}
   max_body_bytes: 64MiB
   store: { type: postgres, url: "${dbUrl(db, app)}", migrate_url: "${dbUrl(db, owner)}", pool_size: ${STREAMS + 2} }
@@ -178,44 +186,69 @@ async function main(): Promise<void> {
   hmac_keys: [{ id: k1, file: ${join(dir, 'hmac.key')} }]
   keys: { signing_key_file: ${join(dir, 'collector.skey')}, hmac_key_file: ${join(dir, 'hmac.key')}, hmac_key_id: k1 }
 `,
-    );
-    child = spawn(process.execPath, [CLI, 'collector', '--config', join(dir, 'collector.yaml')], {
-      env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    for (let i = 0; ; i++) {
-      try {
-        if ((await request(`${url}/healthz`)).statusCode === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (i > 300) throw new Error('collector did not start');
-      await new Promise((r) => setTimeout(r, 100));
+      );
+      const nodeArgs = (process.env.BENCH_COLLECTOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      children.push(
+        spawn(process.execPath, [...nodeArgs, CLI, 'collector', '--config', join(dir, `collector-${n}.yaml`)], {
+          // Each replica is its own pod: its own read-audit stream.
+          env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'warn', POD_NAME: `bench-collector-${n}` },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        }),
+      );
     }
+    for (const u of urls) {
+      for (let i = 0; ; i++) {
+        try {
+          if ((await request(`${u}/healthz`)).statusCode === 200) break;
+        } catch {
+          // not listening yet
+        }
+        if (i > 300) throw new Error('collector did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const url = urls[0]!;
+
+    // The batches are sealed before the clock starts: sealing is the
+    // sidecars' work on their own machines, not the collector's.
+    const perStream = Math.ceil(RECORDS / STREAMS);
+    const tGen = performance.now();
+    const bodies: Buffer[][] = Array.from({ length: STREAMS }, (_, i) => {
+      const s = new Sealer(`bench-${i}`, signer);
+      const out: Buffer[] = [];
+      for (let sent = 0; sent < perStream; ) {
+        const n = Math.min(BATCH, perStream - sent);
+        out.push(Buffer.from(JSON.stringify(s.next(n))));
+        sent += n;
+      }
+      return out;
+    });
+    const bodyBytes = bodies.flat().reduce((a, b) => a + b.length, 0);
+    console.log(
+      `sealed ${(perStream * STREAMS).toLocaleString('en-US')} records in ${((performance.now() - tGen) / 1000).toFixed(1)} s ` +
+        `(${(bodyBytes / 2 ** 20).toFixed(0)} MiB of batch bodies, not timed)`,
+    );
 
     // Ingest: one sender per stream, batches in order, as sidecars do.
-    const perStream = Math.ceil(RECORDS / STREAMS);
     const batchMs: number[] = [];
     const t0 = performance.now();
     await Promise.all(
-      Array.from({ length: STREAMS }, async (_, i) => {
-        const s = new Sealer(`bench-${i}`, signer);
-        for (let sent = 0; sent < perStream; ) {
-          const n = Math.min(BATCH, perStream - sent);
-          const body = JSON.stringify(s.next(n));
+      bodies.map(async (list, i) => {
+        const target = urls[i % urls.length]!;
+        for (const body of list) {
           const t = performance.now();
-          const res = await request(`${url}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const res = await request(`${target}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
           const text = await res.body.text();
           if (res.statusCode !== 200) throw new Error(`batch refused: ${res.statusCode} ${text.slice(0, 300)}`);
           batchMs.push(performance.now() - t);
-          sent += n;
         }
       }),
     );
     const secs = (performance.now() - t0) / 1000;
     const total = perStream * STREAMS;
     batchMs.sort((a, b) => a - b);
-    console.log(`ingest: ${total.toLocaleString('en-US')} records in ${secs.toFixed(1)} s = ${Math.round(total / secs).toLocaleString('en-US')} records/s verified and stored`);
+    console.log(`ingest: ${COLLECTORS} collector process(es), ${STREAMS} streams`);
+    console.log(`        ${total.toLocaleString('en-US')} records in ${secs.toFixed(1)} s = ${Math.round(total / secs).toLocaleString('en-US')} records/s verified and stored`);
     console.log(`        POST /v1/batches (${BATCH} records): p50 ${quantile(batchMs, 0.5).toFixed(0)} ms, p99 ${quantile(batchMs, 0.99).toFixed(0)} ms`);
     const size = await admin(dbUrl(db), async (c) => {
       await c.query('ANALYZE sealtrail.records');
@@ -255,10 +288,14 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child!.once('exit', r));
-    }
+    await Promise.all(
+      children
+        .filter((c) => c.exitCode === null)
+        .map((c) => {
+          c.kill('SIGTERM');
+          return new Promise((r) => c.once('exit', r));
+        }),
+    );
     await admin(PG_URL, async (c) => {
       await c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
       await c.query(`DROP ROLE IF EXISTS ${owner}`);
