@@ -7,7 +7,7 @@ import { CursorCodec } from './cursor.js';
 import { ApiError, errorBody } from './http-error.js';
 import { KeyedMutex } from './mutex.js';
 import { RateLimitedError } from './rate-limit.js';
-import { ReadAuditor } from './read-audit.js';
+import { COLLECTOR_STREAM_PREFIX, ReadAuditor } from './read-audit.js';
 import type { CollectorOptions } from './options.js';
 import { registerAuditRoute } from './routes/audit.js';
 import { registerBatchesRoute } from './routes/batches.js';
@@ -68,12 +68,20 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
       ...(opts.rate_limit ? { rate_limit: opts.rate_limit } : {}),
     });
     const own = opts.read_audit;
-    if (own && opts.streams.some((s) => s.match === own.stream)) {
-      throw new Error(`streams: ${own.stream} is the collector's own read-audit stream; its key is the collector's signing key`);
+    const reserved = opts.streams.find((s) => s.match.startsWith(COLLECTOR_STREAM_PREFIX));
+    if (reserved) {
+      throw new Error(
+        `streams: "${reserved.match}" names collectors' read-audit streams (${COLLECTOR_STREAM_PREFIX}...); their key is the collector's signing key`,
+      );
     }
-    // The collector's own stream is verified with its own key (an exact
-    // entry wins over any "*" pattern), so no sidecar can write to it.
-    streamKeys = new StreamKeys(own ? [{ match: own.stream, vkey: own.vkey }, ...opts.streams] : opts.streams);
+    // Collector streams, this replica's and its peers' (replicas share
+    // collector.keys), are verified with the collector key: the exact entry
+    // and the longer prefix win over any shorter pattern such as "*".
+    streamKeys = new StreamKeys(
+      own
+        ? [{ match: own.stream, vkey: own.vkey }, { match: `${COLLECTOR_STREAM_PREFIX}*`, vkey: own.vkey }, ...opts.streams]
+        : opts.streams,
+    );
   } catch (err) {
     throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
   }

@@ -268,7 +268,8 @@ export const collectorSchema = {
       additionalProperties: false,
       properties: {
         enabled: { type: 'boolean' },
-        stream: { type: 'string', pattern: '^[A-Za-z0-9._][A-Za-z0-9._-]{0,127}$' },
+        // collector-: the prefix every collector reserves for read-audit streams (read-audit.ts).
+        stream: { type: 'string', pattern: '^collector-[A-Za-z0-9._-]{1,118}$' },
       },
     },
     hmac_keys: {

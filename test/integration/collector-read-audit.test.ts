@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startCollector, type RunningCollector } from '../../src/collector/app.js';
+import { buildCollectorApp, startCollector, type RunningCollector } from '../../src/collector/app.js';
 import { defaultCollectorKeyFiles, readAuditFromConfig, startCollectorFromConfig } from '../../src/collector/from-config.js';
 import type { CollectorOptions } from '../../src/collector/options.js';
 import type { ReadAuditOptions } from '../../src/collector/read-audit.js';
 import { SqliteAuditStore } from '../../src/collector/store/sqlite.js';
 import type { AuditStore } from '../../src/collector/store/types.js';
-import { defaultCollectorConfig } from '../../src/config/index.js';
+import { defaultCollectorConfig, parseConfigText } from '../../src/config/index.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { generateKeyPair, parseSignerKeyPair, parseVerifierKey } from '../../src/core/note.js';
 import { createLogger } from '../../src/log.js';
 import { verifyStreamAsync } from '../../src/verify/verify-stream.js';
@@ -148,14 +149,20 @@ describe('read auditing: every query API read is recorded in the collector\'s ow
     expect(v.status).toBe(200);
     expect(v.body).toMatchObject({ stream: OWN, ok: true, chain_checked: true });
 
-    // A batch for the collector's stream signed with the sidecars' key is refused.
+    // A batch for the collector's stream is refused over HTTP whoever signed
+    // it; so is one for a peer replica's stream and a not yet existing one,
+    // which a "*" key entry would otherwise have let a sidecar claim.
     const state = await inner.getStreamState(OWN);
-    const forger = new BatchBuilder({ stream: OWN, skey: sidecar.skey, baseTime: BASE });
-    const forged = forger.next(1);
-    forged.batch = state!.nextBatch;
-    const res = await postJson(url, forged);
-    expect(res.status).toBe(422);
-    expect(res.body.error.code).toBe('batch_bad_signature');
+    for (const stream of [OWN, 'collector-peer-b', 'collector-future']) {
+      const forger = new BatchBuilder({ stream, skey: sidecar.skey, baseTime: BASE });
+      const forged = forger.next(1);
+      if (stream === OWN) forged.batch = state!.nextBatch;
+      const res = await postJson(url, forged);
+      expect(res.status, stream).toBe(403);
+      expect(res.body.error.code, stream).toBe('stream_reserved');
+      if (stream !== OWN) expect(await inner.getStreamState(stream), stream).toBeUndefined();
+    }
+    expect((await inner.getStreamState(OWN))?.nextBatch).toBe(state!.nextBatch);
 
     // Reading the collector's own stream is audited too (the audit write is not a read).
     const before = (await ownRecords(inner)).length;
@@ -282,6 +289,41 @@ describe('read auditing from config', () => {
   const dirs: string[] = [];
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('reserves the collector- prefix: read_audit.stream must carry it, and no streams entry may claim it', async () => {
+    const err = (() => {
+      try {
+        parseConfigText('collector:\n  read_audit:\n    stream: audit-eu-1\n', 'c.yaml', {});
+      } catch (e) {
+        return e as ConfigError;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.code).toBe('config_schema');
+    expect(err!.message).toMatch(/^c\.yaml:3:\d+/);
+    expect(parseConfigText('collector:\n  read_audit:\n    stream: collector-eu-1\n', 'c.yaml', {}).collector?.read_audit.stream).toBe('collector-eu-1');
+
+    const dir = mkdtempSync(join(tmpdir(), 'sealtrail-read-audit-reserved-'));
+    dirs.push(dir);
+    const store = new SqliteAuditStore(join(dir, 'audit.db'));
+    try {
+      const { vkey } = generateKeyPair('sidecars');
+      for (const match of ['collector-*', 'collector-eu-1', 'collector-eu*']) {
+        const opts: CollectorOptions = {
+          listen: { host: '127.0.0.1', port: 0 },
+          max_body_bytes: 1 << 20,
+          admin_tokens: [ADMIN_TOKEN],
+          streams: [{ match, vkey }],
+          trust_on_first_use: false,
+          hmac_keys: [],
+        };
+        expect(() => buildCollectorApp(opts, store, createLogger('test', 'silent')), match).toThrow(/read-audit streams/);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('a SQLite collector without collector.keys generates them beside its store once and keeps its stream verifiable across restarts', async () => {

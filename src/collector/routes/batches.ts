@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BatchError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import type { CollectorContext } from '../context.js';
+import { COLLECTOR_STREAM_PREFIX } from '../read-audit.js';
 import { StoreConflictError, type StoredBatch, type StreamState } from '../store/types.js';
 import { appendInputOf, batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch } from '../verify-batch.js';
 
@@ -103,6 +104,11 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
   app.post('/v1/batches', { bodyLimit: ctx.opts.max_body_bytes }, async (req): Promise<Ack> => {
     const batch = parseBatch(req.body, limits);
     const where = `stream ${batch.stream} batch ${batch.batch}`;
+    // Collectors append to their own streams in-process (read-audit.ts);
+    // over HTTP nobody may, so no sidecar can write into any replica's stream.
+    if (batch.stream.startsWith(COLLECTOR_STREAM_PREFIX)) {
+      throw new BatchError(403, 'stream_reserved', `${where}: stream ids beginning with "${COLLECTOR_STREAM_PREFIX}" belong to collectors`);
+    }
 
     // One batch per stream at a time: each is verified against the head the
     // previous one left, and a duplicate must see the stored original.
