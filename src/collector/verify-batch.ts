@@ -1,5 +1,5 @@
 import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
-import { canonicalize } from '../core/canonical.js';
+import { parseCanonical } from '../core/canonical.js';
 import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { BatchError } from '../core/errors.js';
@@ -303,16 +303,10 @@ export function verifyBatch(
   for (let i = 0; i < batch.records.length; i++) {
     const w = batch.records[i]!;
     const at = `${where} seq ${w.seq}`;
-    let record: unknown;
-    let again: string | undefined;
-    try {
-      record = JSON.parse(w.canonical);
-      again = canonicalize(record);
-    } catch {
-      // Deep nesting or odd numbers can make either step throw; all the same
-      // to us: the text is not a canonical record.
-    }
-    if (again !== w.canonical || !isPlainObject(record)) {
+    // Undefined for anything that is not its own RFC 8785 form (malformed,
+    // odd numbers, deep nesting, lone surrogates, unsorted or repeated keys).
+    const record = parseCanonical(w.canonical);
+    if (!isPlainObject(record)) {
       throw new BatchError(422, 'batch_not_canonical', `${at}: record text is not an RFC 8785 canonical JSON object`);
     }
     if (record.stream !== batch.stream || record.seq !== w.seq) {

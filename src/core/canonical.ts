@@ -152,3 +152,60 @@ function serializeContainer(value: object, stack: object[], depth: number): stri
   }
   return out + '}';
 }
+
+/**
+ * The parsed value of `text` when `text` is exactly the RFC 8785 form of
+ * that value, else undefined: the same answer as
+ * `canonicalize(JSON.parse(text)) === text` (a property test in
+ * canonical.test.ts holds the two equal), for the collector, which checks
+ * every record it receives.
+ *
+ * Cheaper for canonical text because V8's JSON.stringify already writes
+ * numbers (Number::toString) and well-formed strings (the same escapes)
+ * exactly as RFC 8785 does. What it does differently is the order of
+ * members (insertion order, integer-like keys first) and lone surrogates
+ * (escaped instead of refused), so it is trusted only when every object's
+ * keys come out sorted and the text has no \ud escape; anything else takes
+ * the full canonicalize.
+ */
+export function parseCanonical(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!text.includes('\\ud')) {
+    let fast: string | undefined;
+    try {
+      fast = JSON.stringify(value);
+    } catch {
+      fast = undefined;
+    }
+    if (fast === text && keysSorted(value, 0)) return value;
+  }
+  let again: string | undefined;
+  try {
+    again = canonicalize(value);
+  } catch {
+    return undefined;
+  }
+  return again === text ? value : undefined;
+}
+
+/** Every object's own keys in strictly ascending UTF-16 order, within canonicalize's depth limit. */
+function keysSorted(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth >= MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!keysSorted(value[i], depth + 1)) return false;
+    return true;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !((keys[i - 1] as string) < (keys[i] as string))) return false;
+    if (!keysSorted(obj[keys[i] as string], depth + 1)) return false;
+  }
+  return true;
+}

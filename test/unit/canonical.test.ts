@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { canonicalize, canonicalBytes, MAX_DEPTH } from '../../src/core/canonical.js';
+import { canonicalize, canonicalBytes, MAX_DEPTH, parseCanonical } from '../../src/core/canonical.js';
 import { CanonicalError } from '../../src/core/errors.js';
 import { prng } from '../helpers/prng.js';
 import { codeOf as codeOfError } from '../helpers/errors.js';
@@ -436,5 +436,75 @@ describe('properties (seeded)', () => {
       }
     }
     expect(compared).toBeGreaterThan(1000);
+  });
+});
+
+describe('parseCanonical', () => {
+  /** The definition parseCanonical must agree with. */
+  const reference = (text: string): boolean => {
+    try {
+      return canonicalize(JSON.parse(text)) === text;
+    } catch {
+      return false;
+    }
+  };
+
+  it('agrees with canonicalize(JSON.parse(text)) === text on random values and their near misses', () => {
+    const rnd = prng(8785);
+    const keyPool = ['a', 'b', 'B', '_', '1', '2', '9', '10', '01', '-1', '1.5', '4294967295', '4294967294', 'é', '€', '😀', '\u2028', '__proto__', 'toJSON', ''];
+    const strPool = ['x', '"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '😀', '\ud800', '\udc00', '</script>', ''];
+    const numPool = [0, -0, 1, -1, 1.5, 1e21, 1e-7, 123456789012345680000, 5e-324, 2 ** 53, 0.1 + 0.2];
+    const gen = (depth: number): unknown => {
+      const r = rnd();
+      if (depth > 3 || r < 0.3) {
+        const k = Math.floor(rnd() * 5);
+        if (k === 0) return numPool[Math.floor(rnd() * numPool.length)];
+        if (k === 1) return rnd() < 0.5;
+        if (k === 2) return null;
+        return Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => strPool[Math.floor(rnd() * strPool.length)]).join('');
+      }
+      if (r < 0.5) return Array.from({ length: Math.floor(rnd() * 4) }, () => gen(depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rnd() * 5); i > 0; i--) o[keyPool[Math.floor(rnd() * keyPool.length)]!] = gen(depth + 1);
+      return o;
+    };
+    const texts: string[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const v = gen(0);
+      let c: string | undefined;
+      try {
+        c = canonicalize(v);
+      } catch {
+        c = undefined; // lone surrogates: still try JSON.stringify's form below
+      }
+      if (c !== undefined) texts.push(c);
+      texts.push(JSON.stringify(v) ?? 'null');
+      // Near misses: a member moved, a space, an escape written differently, a number re-spelled.
+      if (c !== undefined && c.length > 2) {
+        const at = 1 + Math.floor(rnd() * (c.length - 2));
+        texts.push(c.slice(0, at) + ' ' + c.slice(at));
+        texts.push(c.replace('\\u001f', '\\u001F').replace('"x"', '"\\u0078"').replace(':1,', ':1.0,').replace(':0,', ':-0,'));
+      }
+    }
+    texts.push('{"10":1,"9":2}', '{"9":2,"10":1}', '{"1":1,"b":2}', '{"b":2,"1":1}', '{"a":1,"a":1}', '{"__proto__":1}', '"\\ud800"',
+      '"\\uD83D\\uDE00"', '"😀"', '1e400', '-0', '[' + '['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH) + ']', '[[]]', 'nul', '');
+    let canonicalCount = 0;
+    for (const t of texts) {
+      const want = reference(t);
+      const got = parseCanonical(t);
+      expect(got !== undefined, t.slice(0, 80)).toBe(want);
+      if (want) {
+        canonicalCount++;
+        expect(canonicalize(got), t.slice(0, 80)).toBe(t);
+      }
+    }
+    // Both sides of the question were asked many times.
+    expect(canonicalCount).toBeGreaterThan(2000);
+    expect(texts.length - canonicalCount).toBeGreaterThan(2000);
+  });
+
+  it('accepts canonical integer-like keys that V8 enumerates in another order', () => {
+    expect(parseCanonical('{"10":1,"9":2}')).toEqual({ 10: 1, 9: 2 });
+    expect(parseCanonical('{"9":2,"10":1}')).toBeUndefined();
   });
 });
