@@ -258,12 +258,18 @@ describe('collector replicas on one Postgres, read auditing on, one stream per p
       details: { filters: { stream: 'rep-agents', limit: '7', tenant: 'acme' }, rows: 7 },
     });
 
-    // Server-side verification of each replica's own stream.
+    // Server-side verification of each replica's own stream, and of its
+    // peer's: behind a load balancer either replica may be asked (both
+    // verify every collector- stream with the shared collector key).
     for (const [r, c] of d.collectors.entries()) {
       const size = (await storedStream(su, streams[r]!)).length;
       const v = await getJson(c.url, `/v1/verify?stream=${streams[r]}`);
       expect(v.status, v.text).toBe(200);
       expect(v.body).toMatchObject({ stream: streams[r], ok: true, chain_checked: true, tree_size: size, checked_records: size });
+      const peer = streams[1 - r]!;
+      const pv = await getJson(c.url, `/v1/verify?stream=${peer}`);
+      expect(pv.status, pv.text).toBe(200);
+      expect(pv.body).toMatchObject({ stream: peer, ok: true, chain_checked: true });
     }
 
     // An auditor's check from the outside passes against either replica, covering both collector streams.

@@ -319,8 +319,9 @@ CREATE INDEX checkpoints_size ON sealtrail.checkpoints (stream, tree_size);
     // multi-column GIN index (btree_gin) serves every equality filter: its
     // fast-update pending list takes a row's entries in one append and merges
     // them in sorted bulk, and a posting list per value grows at its end.
-    // Measured on 400,000 records on a 2-vCPU machine (bench/README.md):
-    // COPY into the v2 indexes 21.0 s, into these 8.5-10.4 s.
+    // Measured on 400,000 record-shaped rows on a 2-vCPU machine
+    // (npm run bench:postgres-ceiling): COPY into the v2 indexes 22.3 s,
+    // into these 10.0 s, into no index 3.2 s.
     // Filtered pages are answered either from the time index, filtering as
     // they walk (common values), or by a bitmap of the GIN matches sorted to
     // the page (rare values); the planner picks by the column's statistics.
