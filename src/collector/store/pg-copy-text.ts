@@ -33,9 +33,14 @@ export function copyText(v: string | null): string {
   return v.replace(ESCAPES, (c) => ESCAPED[c]!);
 }
 
-/** An integer field (seq, batch, time key): safe integers only. */
+/**
+ * A bigint field (seq, batch, time key). Time keys of far years lie beyond
+ * 2^53 (time-key.ts: rounded, still ordered) and before 1970 below zero, so
+ * any integral double inside int8 is accepted; below 1e21 String() writes
+ * such a number as plain digits, never with an exponent.
+ */
 export function copyInt(v: number): string {
-  if (!Number.isSafeInteger(v)) throw new CopyEncodeError('COPY integer field is not a safe integer');
+  if (!Number.isInteger(v) || Math.abs(v) >= 2 ** 63) throw new CopyEncodeError('COPY bigint field is not an integer inside int8');
   return String(v);
 }
 
