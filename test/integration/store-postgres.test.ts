@@ -663,3 +663,69 @@ describe('postgres store: partitions and indexes', () => {
     }
   });
 });
+
+describe('postgres store: a connection lost during an append', () => {
+  it('fails that append as store_unavailable, keeps the process alive, writes nothing, and the next append succeeds', async () => {
+    const db = await freshDb();
+    const store = await openPostgresStore({ url: db.appUrl, migrateUrl: db.ownerUrl, poolSize: 2 });
+    const blocker = await db.connect('admin');
+    const watcher = await db.connect('admin');
+    try {
+      const b = new BatchBuilder({ stream: 'pg-lost', hmacKey: HMAC_KEY });
+      await ingest(store, b, 3);
+      const state = await store.getStreamState(b.stream);
+      const input = appendInputOf(
+        verifyBatch(b.next(2000), state, { verifiers: [parseVerifierKey(b.vkey)], hmacKeys: new Map([['k1', HMAC_KEY]]) }),
+      );
+      for (const when of ['waiting for the stream lock', 'inside the transaction'] as const) {
+        // Hold the stream's lock, so the append waits on it where we can find and end its backend.
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT pg_advisory_xact_lock(hashtextextended('sealtrail/stream/' || $1, 0))`, [b.stream]);
+        const pending = store.appendBatch(input).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        let pid: number | undefined;
+        for (let i = 0; i < 200 && pid === undefined; i++) {
+          // From another session: pg_stat_activity is a snapshot per transaction, and the blocker is inside one.
+          const rows = await watcher.query(
+            `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sealtrail-collector'
+               AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+          );
+          pid = rows.rows[0]?.pid as number | undefined;
+          if (pid === undefined) await new Promise((r) => setTimeout(r, 25));
+        }
+        expect(pid, when).toBeDefined();
+        if (when === 'inside the transaction') {
+          // Let it take the lock first, then end it while it streams its COPY or writes the head.
+          await blocker.query('COMMIT');
+          await blocker.query('SELECT pg_terminate_backend($1)', [pid]);
+        } else {
+          await blocker.query('SELECT pg_terminate_backend($1)', [pid]);
+          await blocker.query('COMMIT');
+        }
+        const err = await pending;
+        if (when === 'inside the transaction' && err === undefined) {
+          // The append may have committed before the signal landed; then it is stored whole.
+          expect((await store.getStreamState(b.stream))?.treeSize).toBe(2003);
+          return;
+        }
+        expect(err, when).toBeInstanceOf(StoreError);
+        expect((err as StoreError).code, when).toBe('store_unavailable');
+        expect((err as Error).message, when).not.toContain(PASSWORD);
+        // Nothing of the batch was written.
+        expect((await store.getStreamState(b.stream))?.treeSize, when).toBe(3);
+        const count = await blocker.query('SELECT count(*)::int AS n FROM sealtrail.records WHERE stream = $1', [b.stream]);
+        expect(count.rows[0].n, when).toBe(3);
+      }
+      // The pool replaced the lost connection: the same batch goes in now.
+      await store.appendBatch(input);
+      expect((await store.getStreamState(b.stream))?.treeSize).toBe(2003);
+      expect((await store.readStreamRecords(b.stream, 2000, 10)).map((r) => r.seq)).toEqual([2000, 2001, 2002]);
+    } finally {
+      await blocker.end();
+      await watcher.end();
+      await store.close();
+    }
+  });
+});

@@ -355,6 +355,14 @@ export class PostgresAuditStore implements AuditStore {
       throw unavailable(this.displayUrl, err);
     }
     let discard = false;
+    // The pool listens for a client's 'error' only while it is idle; a
+    // connection lost while we hold it (server restart, terminated backend,
+    // reset mid-COPY) would otherwise be an unhandled 'error' event and end
+    // the process. The failing query rejects as well and is answered below.
+    const onError = (): void => {
+      discard = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       try {
@@ -372,6 +380,7 @@ export class PostgresAuditStore implements AuditStore {
     } catch (err) {
       throw this.mapAppendError(input, err);
     } finally {
+      client.removeListener('error', onError);
       client.release(discard);
     }
   }
