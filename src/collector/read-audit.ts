@@ -8,6 +8,7 @@ import { SealtrailError } from '../core/errors.js';
 import { Frontier, leafHash } from '../core/merkle.js';
 import { parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
+import { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
 import { uuidv7 } from '../core/uuid.js';
 import type { AdminAuth, AuthRequest, Principal } from './auth.js';
 import { ApiError } from './http-error.js';
@@ -67,14 +68,9 @@ const MAX_GROUP = 500;
  */
 const MAX_CONFLICT_RETRIES = 12;
 
-/**
- * Stream ids beginning with this are the collectors' own read-audit streams.
- * No collector accepts a batch for one over HTTP (403 stream_reserved), so
- * no sidecar, on any replica, can append to another replica's stream; and
- * every collector verifies them with the collector key (replicas share
- * collector.keys).
- */
-export const COLLECTOR_STREAM_PREFIX = 'collector-';
+// Every collector verifies collector- streams with the collector key
+// (replicas share collector.keys); see core/reserved-streams.ts.
+export { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
 
 /** The default stream id: collector-<POD_NAME or hostname>, made a valid stream id. */
 export function defaultReadAuditStream(env: NodeJS.ProcessEnv = process.env): string {

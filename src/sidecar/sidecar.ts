@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { RESERVED_SOURCE_ID } from '../config/normalize.js';
 import type { SidecarConfig } from '../config/types.js';
+import { SealtrailError } from '../core/errors.js';
+import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
 import type { Logger } from '../log.js';
 import { AuditBuffer, type BatchRow } from './buffer/buffer.js';
@@ -42,10 +44,26 @@ export async function startSidecar(
   let ruleset: Ruleset = loadRules();
   const metrics = new SidecarMetrics();
 
+  const refuseReserved = (id: string): string => {
+    if (!isCollectorStream(id)) return id;
+    throw new SealtrailError(
+      'stream_reserved',
+      `stream id ${id} begins with "${COLLECTOR_STREAM_PREFIX}", which collectors reserve for their own read-audit streams ` +
+        'and refuse from sidecars; set stream.name (or stream.id) in the sidecar config',
+    );
+  };
+  // Checked before a new buffer is created (so none is made under a reserved
+  // id) and again on the id an existing buffer holds.
   const buffer = AuditBuffer.open(join(cfg.data_dir, 'buffer.db'), {
-    newStreamId: () => cfg.stream.id ?? defaultStreamId(cfg.stream.name, env),
+    newStreamId: () => refuseReserved(cfg.stream.id ?? defaultStreamId(cfg.stream.name, env)),
     ...(cfg.stream.id !== undefined ? { expectStream: cfg.stream.id } : {}),
   });
+  try {
+    refuseReserved(buffer.stream);
+  } catch (err) {
+    buffer.close();
+    throw err;
+  }
   logger.info({ stream: buffer.stream, buffer: buffer.path, ruleset: ruleset.hash }, 'sidecar buffer open');
 
   const ingest = new Ingest(buffer, { hmacKey, keyId: cfg.keys.hmac_key_id, ruleset: () => ruleset });

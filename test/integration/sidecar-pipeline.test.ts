@@ -78,6 +78,27 @@ describe('sidecar + collector in one process, over real HTTP', () => {
     collector = undefined;
   });
 
+  it('refuses to start on a stream id collectors reserve (a pod named collector-...), and starts once stream.name is set', async () => {
+    const s = await setup();
+    const cfg = { ...s.sidecarCfg, stream: {} };
+    let err: unknown;
+    try {
+      sidecar = await startSidecar(cfg, { logger, env: { POD_NAME: 'collector-agents-0' } });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('stream_reserved');
+    expect((err as Error).message).toMatch(/stream\.name/);
+    // No stream was assigned to the buffer: the corrected config starts a fresh one.
+    sidecar = await startSidecar({ ...s.sidecarCfg, stream: { name: 'agents-0' } }, { logger, env: { POD_NAME: 'collector-agents-0' } });
+    expect(sidecar.stream).toMatch(/^agents-0-/);
+    // A configured id is refused alike.
+    await sidecar.shutdown(Date.now() + 2000);
+    sidecar = undefined;
+    const other = await setup();
+    await expect(startSidecar({ ...other.sidecarCfg, stream: { id: 'collector-x' } }, { logger })).rejects.toMatchObject({ code: 'stream_reserved' });
+  });
+
   it('quarantines bad lines by position and reason, keeps their bytes out of every file, and delivers the good ones', async () => {
     const s = await setup();
     collector = await startCollectorFromConfig(s.collectorCfg, logger);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { BatchError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import type { CollectorContext } from '../context.js';
-import { COLLECTOR_STREAM_PREFIX } from '../read-audit.js';
+import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../../core/reserved-streams.js';
 import { StoreConflictError, type StoredBatch, type StreamState } from '../store/types.js';
 import { appendInputOf, batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch } from '../verify-batch.js';
 
@@ -106,7 +106,7 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
     const where = `stream ${batch.stream} batch ${batch.batch}`;
     // Collectors append to their own streams in-process (read-audit.ts);
     // over HTTP nobody may, so no sidecar can write into any replica's stream.
-    if (batch.stream.startsWith(COLLECTOR_STREAM_PREFIX)) {
+    if (isCollectorStream(batch.stream)) {
       throw new BatchError(403, 'stream_reserved', `${where}: stream ids beginning with "${COLLECTOR_STREAM_PREFIX}" belong to collectors`);
     }
 
