@@ -9,7 +9,6 @@
  * SELECT and INSERT, EXECUTE on one partition function and nothing else, by
  * appOwnerGrants() below, which every migration run re-applies.
  */
-import { INDEXED_FILTER_COLUMNS } from './record-fields.js';
 
 export const PG_SCHEMA = 'sealtrail';
 
@@ -42,7 +41,25 @@ CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON sealtrail.${table}
 // walks one in time order and sorts only rows sharing a time_key by
 // (stream, seq) (incremental sort). Declared on the partitioned table, so
 // every partition gets them. Descending pages walk the same indexes backwards.
-const filterIndexes = INDEXED_FILTER_COLUMNS.map(
+// Literal, not INDEXED_FILTER_COLUMNS: released versions never change, and
+// version 3 drops exactly these indexes by name.
+const V1_FILTER_COLUMNS = [
+  'tenant',
+  'actor_id',
+  'agent_id',
+  'event_type',
+  'tool',
+  'outcome',
+  'model',
+  'trace_id',
+  'session_id',
+  'resource_id',
+  'resource_type',
+  'approval',
+  'data_classification',
+] as const;
+
+const filterIndexes = V1_FILTER_COLUMNS.map(
   (c) => `CREATE INDEX records_${c}_time ON sealtrail.records (${c}, time_key) WHERE ${c} IS NOT NULL;`,
 ).join('\n');
 
@@ -50,7 +67,7 @@ const filterIndexes = INDEXED_FILTER_COLUMNS.map(
 // which for UTF-8 is code point order, the same as SQLite's BINARY. Under a
 // locale collation (en_US) the keyset order would depend on the server's
 // libc and differ between backends and cursors.
-const filterColumns = INDEXED_FILTER_COLUMNS.map((c) => `  ${c} text COLLATE "C",`).join('\n');
+const filterColumns = V1_FILTER_COLUMNS.map((c) => `  ${c} text COLLATE "C",`).join('\n');
 
 export const POSTGRES_MIGRATIONS: readonly PgMigration[] = [
   {
@@ -367,6 +384,21 @@ CREATE TABLE IF NOT EXISTS sealtrail.schema_migrations (
 );`;
 
 /**
+ * sealtrail's own functions. Named one by one rather than ALL FUNCTIONS IN
+ * SCHEMA: the btree_gin extension's functions live in the schema too, are
+ * owned by the bootstrap superuser, and a REVOKE on them by the owner only
+ * fills the server log with "no privileges could be revoked" warnings.
+ */
+const OWN_FUNCTIONS = [
+  'sealtrail.refuse_change()',
+  'sealtrail.check_head_extends()',
+  'sealtrail.check_batch_next()',
+  'sealtrail.check_records_in_batch()',
+  'sealtrail.create_records_partition(date)',
+  'sealtrail.ensure_records_partitions()',
+];
+
+/**
  * The app role's privileges, re-applied on every migration run (idempotent):
  * read and append, never change. Revoking what was never granted is a no-op,
  * and doing it anyway undoes a hand-made GRANT. `role` must already be a
@@ -381,6 +413,6 @@ REVOKE CREATE ON SCHEMA sealtrail FROM ${role};
 REVOKE ALL ON ALL TABLES IN SCHEMA sealtrail FROM ${role};
 GRANT SELECT, INSERT ON ${tables} TO ${role};
 GRANT SELECT ON sealtrail.schema_migrations TO ${role};
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA sealtrail FROM ${role};
+REVOKE ALL ON FUNCTION ${OWN_FUNCTIONS.join(', ')} FROM ${role};
 GRANT EXECUTE ON FUNCTION sealtrail.ensure_records_partitions() TO ${role};`;
 }
