@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,29 @@ import type { CollectorOptions } from '../../src/collector/options.js';
 import { SqliteAuditStore } from '../../src/collector/store/sqlite.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+/**
+ * Options of a collector that audits its reads: the admin token, one reader
+ * token for tenant acme (id acme-reader), sidecar batches verified with
+ * `sidecar`'s keys under "*", and `readAudit` as its own stream.
+ */
+export function auditedCollectorOptions(
+  sidecar: { vkey: string; hmacKey: Buffer },
+  readerToken: string,
+  readAudit: NonNullable<CollectorOptions['read_audit']>,
+): CollectorOptions {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    max_body_bytes: 8 * 1024 * 1024,
+    admin_tokens: [ADMIN_TOKEN],
+    tokens: [{ id: 'acme-reader', sha256: createHash('sha256').update(readerToken).digest('hex'), role: 'reader', tenant: 'acme' }],
+    // A catch-all pattern must not take over the collector's own stream.
+    streams: [{ match: '*', vkey: sidecar.vkey }],
+    trust_on_first_use: false,
+    hmac_keys: [{ id: 'k1', key: sidecar.hmacKey }],
+    read_audit: readAudit,
+  };
+}
 
 export interface TestCollector {
   url: string;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { generateKeyPair, parseSignerKeyPair, parseVerifierKey } from '../../src
 import { createLogger } from '../../src/log.js';
 import { verifyStreamAsync } from '../../src/verify/verify-stream.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
-import { ADMIN_TOKEN, getJson, memoryLogger, postJson } from '../helpers/collector-server.js';
+import { ADMIN_TOKEN, auditedCollectorOptions, getJson, memoryLogger, postJson } from '../helpers/collector-server.js';
 
 const READER_TOKEN = 'reader-token-acme-0123456789abcdef';
 const OWN = 'collector-test';
@@ -83,20 +82,7 @@ describe('read auditing: every query API read is recorded in the collector\'s ow
     dir = mkdtempSync(join(tmpdir(), 'sealtrail-read-audit-'));
     inner = new SqliteAuditStore(join(dir, 'audit.db'));
     failable = failableStore(inner);
-    const opts: CollectorOptions = {
-      listen: { host: '127.0.0.1', port: 0 },
-      max_body_bytes: 8 * 1024 * 1024,
-      admin_tokens: [ADMIN_TOKEN],
-      tokens: [
-        { id: 'acme-reader', sha256: createHash('sha256').update(READER_TOKEN).digest('hex'), role: 'reader', tenant: 'acme' },
-      ],
-      // A catch-all pattern must not take over the collector's own stream.
-      streams: [{ match: '*', vkey: sidecar.vkey }],
-      trust_on_first_use: false,
-      hmac_keys: [{ id: 'k1', key: sidecar.hmacKey }],
-      read_audit: keys,
-    };
-    running = await startCollector(opts, failable.store, memoryLogger().logger);
+    running = await startCollector(auditedCollectorOptions(sidecar, READER_TOKEN, keys), failable.store, memoryLogger().logger);
     url = running.url;
     const batch = sidecar.next(10, {
       fields: (seq) => ({ time: new Date(BASE + seq * 1000).toISOString(), tenant: seq % 2 === 0 ? 'acme' : 'globex', event_type: 'tool_invoked' }),

@@ -8,7 +8,7 @@ import { openPostgresStore, type PostgresAuditStore } from '../../src/collector/
 import { generateKeyPair, parseSignerKeyPair, parseVerifierKey } from '../../src/core/note.js';
 import { verifyStreamAsync } from '../../src/verify/verify-stream.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
-import { ADMIN_TOKEN, getJson, memoryLogger, postJson } from '../helpers/collector-server.js';
+import { ADMIN_TOKEN, auditedCollectorOptions, getJson, memoryLogger, postJson } from '../helpers/collector-server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 
 /**
@@ -102,19 +102,7 @@ describe('read auditing on the Postgres store', () => {
     store = await openPostgresStore({ url: db.appUrl, migrateUrl: db.ownerUrl, poolSize: 4 });
     const mem = memoryLogger();
     logs = mem.lines;
-    const opts: CollectorOptions = {
-      listen: { host: '127.0.0.1', port: 0 },
-      max_body_bytes: 8 * 1024 * 1024,
-      admin_tokens: [ADMIN_TOKEN],
-      tokens: [
-        { id: 'acme-reader', sha256: createHash('sha256').update(READER_TOKEN).digest('hex'), role: 'reader', tenant: 'acme' },
-      ],
-      streams: [{ match: '*', vkey: sidecar.vkey }],
-      trust_on_first_use: false,
-      hmac_keys: [{ id: 'k1', key: sidecar.hmacKey }],
-      read_audit: readAudit,
-    };
-    running = await startCollector(opts, store, mem.logger);
+    running = await startCollector(auditedCollectorOptions(sidecar, READER_TOKEN, readAudit), store, mem.logger);
     url = running.url;
     const batch = sidecar.next(10, {
       fields: (seq) => ({
