@@ -4,6 +4,7 @@ import { collectorCommand } from './collector.js';
 import { devCommand } from './dev.js';
 import { exportCommand } from './export.js';
 import { keygenCommand } from './keygen.js';
+import { migrateCommand } from './migrate.js';
 import { queryCommand } from './query.js';
 import { redactCommand } from './redact.js';
 import { reportCommand } from './report.js';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   dev: devCommand,
   sidecar: sidecarCommand,
   collector: collectorCommand,
+  migrate: migrateCommand,
   validate: validateCommand,
   keygen: keygenCommand,
   redact: redactCommand,

@@ -27,6 +27,7 @@ commands:
   dev                         collector + sidecar on an embedded default (state in ./.sealtrail/)
   sidecar   --config FILE     run the sidecar
   collector --config FILE     run the collector
+  migrate   --config FILE     apply the collector store's pending migrations and exit (postgres: migrate_url)
   validate  --config FILE | --rules FILE... [--pseudonym-key ID=FILE]...
                               check a config file and the rule and key files it names, or rule files alone
   redact    --rules FILE... [--pseudonym-key ID=FILE]... [--explain] [--tenant T] [INPUT]
