@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditBuffer } from '../../src/sidecar/buffer/buffer.js';
 import { Ingest, type LineOutcome } from '../../src/sidecar/ingest.js';
 import { loadRuleset, type Ruleset } from '../../src/sidecar/redact/index.js';
@@ -231,6 +231,40 @@ describe('SocketSource: acks', () => {
       expect(e).toBeInstanceOf(SocketSourceError);
       expect((e as SocketSourceError).code).toBe('socket_sink_failed');
       expect(e.message).toContain('SQLITE_FULL');
+    }
+  });
+
+  it('retries a failed commit when its timer fires, whatever Date.now() says by then', async () => {
+    // Timers run on libuv's monotonic clock, which can be a millisecond ahead of Date.now()
+    // (and the wall clock can step back): a retry that re-checked Date.now() was turned away
+    // and never scheduled again, so a client that had already half-closed waited for ever.
+    // Here the wall clock reads a minute ahead exactly while the failure is handled.
+    const realNow = Date.now.bind(Date);
+    let skewMs = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skewMs);
+    try {
+      let failures = 1;
+      await started({
+        sink: (b) => {
+          if (failures > 0) {
+            failures--;
+            skewMs = 60_000;
+            queueMicrotask(() => (skewMs = 0));
+            throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+          }
+          return ingestSink(b);
+        },
+      });
+      const client = await connect();
+      client.socket.end(Array.from({ length: 10 }, (_, i) => `${ev({ i: i + 1 })}\n`).join(''));
+      const outcome = await Promise.race([client.closed.then(() => 'closed'), sleep(5000).then(() => 'stuck')]);
+
+      expect(outcome).toBe('closed');
+      expect(client.responses.map((r) => r.ack)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(recordCount()).toBe(10);
+      expect(errors.map((e) => (e as SocketSourceError).code)).toEqual(['socket_sink_failed']);
+    } finally {
+      clock.mockRestore();
     }
   });
 });

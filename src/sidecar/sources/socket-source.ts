@@ -125,7 +125,12 @@ export class SocketSource {
   private closed = false;
 
   private loop: Promise<void> | undefined;
-  private retryAt = 0;
+  /**
+   * Set while a failed sink call waits for its retry; the timer callback alone clears it.
+   * The gate is the timer, never Date.now(): libuv fires timers on its monotonic clock,
+   * which can read a millisecond ahead of Date.now() (or the wall clock can step back),
+   * and a retry turned away by a clock check would never be scheduled again.
+   */
   private retryTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   private closedResolve!: () => void;
@@ -414,7 +419,7 @@ export class SocketSource {
 
   private canRun(): boolean {
     return (
-      !this.closed && !this.stopped && (!this.paused || this.draining) && Date.now() >= this.retryAt && this.waiting.size > 0
+      !this.closed && !this.stopped && (!this.paused || this.draining) && this.retryTimer === undefined && this.waiting.size > 0
     );
   }
 
@@ -447,7 +452,6 @@ export class SocketSource {
           `committing ${lines.length} lines of connection ${conn.id} failed (${errCode(err) ?? errName(err)}); retrying in ${this.retryDelayMs} ms`,
           err,
         );
-        this.retryAt = Date.now() + this.retryDelayMs;
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
@@ -456,7 +460,6 @@ export class SocketSource {
         return;
       }
       // Committed: from here on nothing may put these lines back in the queue.
-      this.retryAt = 0;
       let bytes = 0;
       for (const l of lines) bytes += l.length;
       conn.queue.splice(0, lines.length);
