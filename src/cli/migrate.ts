@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import { openStore, describeStore } from '../collector/from-config.js';
 import { LATEST_PG_VERSION } from '../collector/store/postgres-migrations.js';
-import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { parse, UsageError } from './usage.js';
+import { configSectionFromArgs } from './config-arg.js';
+import { UsageError } from './usage.js';
 
 /**
  * Applies the collector store's pending migrations and exits: for upgrades
@@ -13,12 +12,8 @@ import { parse, UsageError } from './usage.js';
  * opened; the null store has no schema.
  */
 export async function migrateCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { config: { type: 'string' } });
-  if (!values.config) throw new UsageError('migrate needs --config FILE');
-  if (!existsSync(values.config)) throw new UsageError(`--config ${values.config}: no such file`);
-  const cfg = loadConfigFile(values.config);
-  if (!cfg.collector) throw new UsageError(`${values.config} has no collector: section`);
-  const store = cfg.collector.store;
+  const section = configSectionFromArgs(argv, 'migrate', 'collector');
+  const store = section.store;
   if (store.type === 'null') {
     process.stdout.write('collector.store is null: it keeps no schema, nothing to migrate\n');
     return 0;
@@ -26,9 +21,9 @@ export async function migrateCommand(argv: string[]): Promise<number> {
   if (store.type === 'postgres' && store.migrate_url === undefined) {
     throw new UsageError('collector.store.migrate_url (the owner role) is required to migrate a postgres store');
   }
-  const opened = await openStore(cfg.collector, createLogger('migrate'));
+  const opened = await openStore(section, createLogger('migrate'));
   await opened.close();
   const version = store.type === 'postgres' ? `schema version ${LATEST_PG_VERSION}` : 'schema current';
-  process.stdout.write(`${describeStore(cfg.collector)}: ${version}\n`);
+  process.stdout.write(`${describeStore(section)}: ${version}\n`);
   return 0;
 }
