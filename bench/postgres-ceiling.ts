@@ -19,10 +19,11 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { INDEXED_FILTER_COLUMNS } from '../src/collector/store/record-fields.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 400_000);
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const FILTERS = ['tenant', 'actor_id', 'agent_id', 'event_type', 'tool', 'outcome', 'model', 'trace_id', 'session_id', 'resource_id', 'resource_type', 'approval', 'data_classification'];
+const FILTERS = INDEXED_FILTER_COLUMNS;
 
 const TABLE = `(stored_at timestamptz NOT NULL DEFAULT now(), stream text COLLATE "C" NOT NULL, seq bigint NOT NULL, batch bigint NOT NULL,
   id text, time text NOT NULL, time_key bigint NOT NULL, received_at text,

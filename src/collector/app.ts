@@ -7,7 +7,8 @@ import { CursorCodec } from './cursor.js';
 import { ApiError, errorBody } from './http-error.js';
 import { KeyedMutex } from './mutex.js';
 import { RateLimitedError } from './rate-limit.js';
-import { COLLECTOR_STREAM_PREFIX, ReadAuditor } from './read-audit.js';
+import { ReadAuditor } from './read-audit.js';
+import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import type { CollectorOptions } from './options.js';
 import { registerAuditRoute } from './routes/audit.js';
 import { registerBatchesRoute } from './routes/batches.js';
@@ -68,7 +69,7 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
       ...(opts.rate_limit ? { rate_limit: opts.rate_limit } : {}),
     });
     const own = opts.read_audit;
-    const reserved = opts.streams.find((s) => s.match.startsWith(COLLECTOR_STREAM_PREFIX));
+    const reserved = opts.streams.find((s) => isCollectorStream(s.match));
     if (reserved) {
       throw new Error(
         `streams: "${reserved.match}" names collectors' read-audit streams (${COLLECTOR_STREAM_PREFIX}...); their key is the collector's signing key`,

@@ -5,10 +5,10 @@ import { canonicalize } from '../core/canonical.js';
 import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { formatCheckpoint, originForStream } from '../core/checkpoint.js';
 import { SealtrailError } from '../core/errors.js';
-import { Frontier, leafHash } from '../core/merkle.js';
+import { Frontier, leafHashOfText } from '../core/merkle.js';
 import { parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
-import { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
+import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import { uuidv7 } from '../core/uuid.js';
 import type { AdminAuth, AuthRequest, Principal } from './auth.js';
 import { ApiError } from './http-error.js';
@@ -68,10 +68,6 @@ const MAX_GROUP = 500;
  */
 const MAX_CONFLICT_RETRIES = 12;
 
-// Every collector verifies collector- streams with the collector key
-// (replicas share collector.keys); see core/reserved-streams.ts.
-export { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
-
 /** The default stream id: collector-<POD_NAME or hostname>, made a valid stream id. */
 export function defaultReadAuditStream(env: NodeJS.ProcessEnv = process.env): string {
   const base = (env.POD_NAME ?? hostname())
@@ -108,7 +104,7 @@ export class ReadAuditor {
   ) {
     this.opts = opts && store.keepsRecords ? opts : undefined;
     if (opts) {
-      if (!STREAM_ID.test(opts.stream) || !opts.stream.startsWith(COLLECTOR_STREAM_PREFIX)) {
+      if (!STREAM_ID.test(opts.stream) || !isCollectorStream(opts.stream)) {
         throw new SealtrailError(
           'collector_options_invalid',
           `read_audit.stream must be a valid stream id beginning with "${COLLECTOR_STREAM_PREFIX}"`,
@@ -201,7 +197,7 @@ export class ReadAuditor {
     const records: WireRecord[] = group.map((p, i) => {
       const seq = firstSeq + i;
       const canonical = canonicalize(this.recordOf(p, stream, seq));
-      const leaf = leafHash(Buffer.from(canonical, 'utf8'));
+      const leaf = leafHashOfText(canonical);
       const mac = chainNext(opts.hmac_key.key, prevMac, leaf);
       prevMac = mac;
       frontier.append(leaf);

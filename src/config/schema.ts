@@ -8,6 +8,7 @@
  * nobody can act on.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
+import { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
 
 const STREAM_ID = '^[A-Za-z0-9._-]{1,128}$';
 const KEY_ID = '^[A-Za-z0-9._-]{1,64}$';
@@ -268,8 +269,8 @@ export const collectorSchema = {
       additionalProperties: false,
       properties: {
         enabled: { type: 'boolean' },
-        // collector-: the prefix every collector reserves for read-audit streams (read-audit.ts).
-        stream: { type: 'string', pattern: '^collector-[A-Za-z0-9._-]{1,118}$' },
+        // The prefix every collector reserves for read-audit streams (core/reserved-streams.ts).
+        stream: { type: 'string', pattern: `^${COLLECTOR_STREAM_PREFIX}[A-Za-z0-9._-]{1,118}$` },
       },
     },
     hmac_keys: {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeStore, openStore } from '../../src/collector/from-config.js';
 import { NullAuditStore } from '../../src/collector/store/null.js';
-import { POSTGRES_MIGRATIONS } from '../../src/collector/store/postgres-migrations.js';
+import { OWN_FUNCTIONS, POSTGRES_MIGRATIONS } from '../../src/collector/store/postgres-migrations.js';
 import {
   migratePostgres,
   openPostgresStore,
@@ -104,6 +104,19 @@ describe('postgres store: roles, privileges and triggers', () => {
       const want = p === 'SELECT' || (p === 'INSERT' && t !== 'schema_migrations');
       expect(has, `${t} ${p}`).toBe(want);
     }
+  });
+
+  it('the grants name every function of the schema that is sealtrail\'s own (not btree_gin\'s)', async () => {
+    const own = await asRole(db, 'admin', async (c) =>
+      (
+        await c.query(
+          `SELECT p.oid::regprocedure::text AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'sealtrail'
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`,
+        )
+      ).rows.map((r) => r.f as string),
+    );
+    expect([...own].sort()).toEqual([...OWN_FUNCTIONS].sort());
   });
 
   it('the app role cannot UPDATE, DELETE or TRUNCATE history (permission denied)', async () => {

@@ -41,8 +41,9 @@ CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON sealtrail.${table}
 // walks one in time order and sorts only rows sharing a time_key by
 // (stream, seq) (incremental sort). Declared on the partitioned table, so
 // every partition gets them. Descending pages walk the same indexes backwards.
-// Literal, not INDEXED_FILTER_COLUMNS: released versions never change, and
-// version 3 drops exactly these indexes by name.
+// Literal, not INDEXED_FILTER_COLUMNS: released versions never change.
+// Version 3 drops exactly these indexes by name and builds its GIN index over
+// these columns; a filter added later needs a version of its own.
 const V1_FILTER_COLUMNS = [
   'tenant',
   'actor_id',
@@ -347,24 +348,9 @@ CREATE INDEX checkpoints_size ON sealtrail.checkpoints (stream, tree_size);
     // the database, a superuser runs CREATE EXTENSION btree_gin once before.
     sql: `
 CREATE EXTENSION IF NOT EXISTS btree_gin SCHEMA sealtrail;
--- Literal lists, not INDEXED_FILTER_COLUMNS: a released version never changes.
-DROP INDEX sealtrail.records_tenant_time;
-DROP INDEX sealtrail.records_actor_id_time;
-DROP INDEX sealtrail.records_agent_id_time;
-DROP INDEX sealtrail.records_event_type_time;
-DROP INDEX sealtrail.records_tool_time;
-DROP INDEX sealtrail.records_outcome_time;
-DROP INDEX sealtrail.records_model_time;
-DROP INDEX sealtrail.records_trace_id_time;
-DROP INDEX sealtrail.records_session_id_time;
-DROP INDEX sealtrail.records_resource_id_time;
-DROP INDEX sealtrail.records_resource_type_time;
-DROP INDEX sealtrail.records_approval_time;
-DROP INDEX sealtrail.records_data_classification_time;
+${V1_FILTER_COLUMNS.map((c) => `DROP INDEX sealtrail.records_${c}_time;`).join('\n')}
 DROP INDEX sealtrail.records_stream_time;
-CREATE INDEX records_filters ON sealtrail.records USING gin (
-  stream, tenant, actor_id, agent_id, event_type, tool, outcome, model, trace_id, session_id, resource_id, resource_type, approval, data_classification
-);
+CREATE INDEX records_filters ON sealtrail.records USING gin (stream, ${V1_FILTER_COLUMNS.join(', ')});
 -- COPY names no expression: the batch's storage time is the transaction's.
 ALTER TABLE sealtrail.records ALTER COLUMN stored_at SET DEFAULT now();
 `,
@@ -389,7 +375,7 @@ CREATE TABLE IF NOT EXISTS sealtrail.schema_migrations (
  * owned by the bootstrap superuser, and a REVOKE on them by the owner only
  * fills the server log with "no privileges could be revoked" warnings.
  */
-const OWN_FUNCTIONS = [
+export const OWN_FUNCTIONS = [
   'sealtrail.refuse_change()',
   'sealtrail.check_head_extends()',
   'sealtrail.check_batch_next()',

@@ -189,10 +189,12 @@ const COPY_RECORDS_SQL = `COPY sealtrail.records (stream, batch, ${RECORD_COPY.m
 
 /** The COPY text rows of a batch's records, in pieces of about COPY_PIECE_CHARS. */
 function* recordCopyPieces(stream: string, batch: number, records: readonly NewRecord[]): Generator<string> {
-  const head = [copyText(stream), copyInt(batch)];
+  // One fields array for the whole batch: this runs for every record stored.
+  const fields: string[] = [copyText(stream), copyInt(batch)];
   let piece = '';
   for (const r of records) {
-    piece += copyRow([...head, ...RECORD_COPY.map(([, encode]) => encode(r))]);
+    for (let i = 0; i < RECORD_COPY.length; i++) fields[2 + i] = RECORD_COPY[i]![1](r);
+    piece += copyRow(fields);
     if (piece.length >= COPY_PIECE_CHARS) {
       yield piece;
       piece = '';
