@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/core/note.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
 import { ADMIN_TOKEN, getJson, postJson, type JsonResponse } from '../helpers/collector-server.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { createTestDatabase, type TestDatabase, postgresCollectorYaml } from '../helpers/postgres.js';
 import { freePort, runCli, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
 
 /**
@@ -71,14 +71,7 @@ async function deploy(podNames: (string | undefined)[], prefix: string): Promise
     const config = join(dir, `collector-${i}.yaml`);
     writeFileSync(
       config,
-      `collector:
-  listen: 127.0.0.1:${port}
-  store:
-    type: postgres
-    url: "${db.appUrl}"
-    migrate_url: "${db.ownerUrl}"
-    pool_size: 4
-  auth:
+      `${postgresCollectorYaml(db, port)}  auth:
     admin_tokens: ["${ADMIN_TOKEN}"]
     tokens: [{ id: acme-reader, sha256: "${readerSha}", role: reader, tenant: acme }]
     rate_limit:

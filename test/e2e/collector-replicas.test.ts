@@ -6,7 +6,7 @@ import { generateKeyPair } from '../../src/core/note.js';
 import type { SealedBatch } from '../../src/core/types.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
 import { ADMIN_TOKEN, getJson, postJson, type JsonResponse } from '../helpers/collector-server.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { createTestDatabase, type TestDatabase, postgresCollectorYaml } from '../helpers/postgres.js';
 import { freePort, runCli, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
 import { prng } from '../helpers/prng.js';
 
@@ -41,14 +41,7 @@ describe('collector replicas on one Postgres', () => {
     const config = join(dir, `collector-${i}.yaml`);
     writeFileSync(
       config,
-      `collector:
-  listen: 127.0.0.1:${port}
-  store:
-    type: postgres
-    url: "${db.appUrl}"
-    migrate_url: "${db.ownerUrl}"
-    pool_size: 4
-  auth: { admin_tokens: ["${ADMIN_TOKEN}"] }
+      `${postgresCollectorYaml(db, port)}  auth: { admin_tokens: ["${ADMIN_TOKEN}"] }
   streams: [{ match: "rep-*", vkey_file: ${vkeyFile} }]
   hmac_keys: [{ id: k1, file: ${hmacFile} }]
   # This suite counts and verifies the sidecar streams only; read auditing

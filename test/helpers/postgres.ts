@@ -119,3 +119,19 @@ export async function createTestRole(prefix: string): Promise<{ name: string; dr
     },
   };
 }
+
+/**
+ * The `collector:` head of a config for a replica on `db`: listen address
+ * and a postgres store as the app role, migrating as the owner. Callers
+ * append the rest of the section (auth, streams, ...) indented by two spaces.
+ */
+export function postgresCollectorYaml(db: Pick<TestDatabase, 'appUrl' | 'ownerUrl'>, port: number): string {
+  return `collector:
+  listen: 127.0.0.1:${port}
+  store:
+    type: postgres
+    url: "${db.appUrl}"
+    migrate_url: "${db.ownerUrl}"
+    pool_size: 4
+`;
+}
