@@ -14,7 +14,8 @@ import type { AdminAuth, AuthRequest, Principal } from './auth.js';
 import { ApiError } from './http-error.js';
 import type { KeyedMutex } from './mutex.js';
 import { StoreConflictError, type AuditStore, type StreamState } from './store/types.js';
-import { appendInputOf, STREAM_ID, verifyBatch } from './verify-batch.js';
+import { STREAM_ID } from '../core/wire-ids.js';
+import { appendInputOf, verifyBatch } from './verify-batch.js';
 
 /**
  * Read auditing (docs/read-audit.md): every read of the query API becomes an

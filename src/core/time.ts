@@ -25,10 +25,17 @@ export function parseRfc3339(value: string): number | undefined {
   const ms = Date.parse(value.replace(/^(.{19})(\.\d{3})\d*/, '$1$2'));
   if (!Number.isFinite(ms)) return undefined;
   // Reject calendar overflow such as Feb 30, which Date.parse silently rolls over.
-  const check = new Date(Date.UTC(Number(y), month - 1, day));
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999, and
+  // 1900 has no Feb 29 where year 0000 does.
+  const check = new Date(0);
+  check.setUTCFullYear(Number(y), month - 1, day);
   if (check.getUTCDate() !== day) return undefined;
   return ms;
 }
+
+/** First and last millisecond of years 0000-9999 in UTC: what RFC 3339's four-digit year can write. */
+export const MIN_TIME_MS = -62167219200000;
+export const MAX_TIME_MS = 253402300799999;
 
 /** Normalises to RFC 3339 UTC with millisecond precision: "2026-11-22T17:48:13.000Z". */
 export function toUtcTimestamp(ms: number): string {
@@ -38,7 +45,7 @@ export function toUtcTimestamp(ms: number): string {
 export function normaliseTime(value: unknown, field: string): string {
   if (typeof value === 'number') {
     // Epoch milliseconds are common in agent traces; bound them to years 1970..9999.
-    if (!Number.isFinite(value) || value < 0 || value > 253402300799999) {
+    if (!Number.isFinite(value) || value < 0 || value > MAX_TIME_MS) {
       throw new InputError('record_invalid', `field ${field}: epoch milliseconds out of range`);
     }
     return toUtcTimestamp(value);
@@ -49,6 +56,12 @@ export function normaliseTime(value: unknown, field: string): string {
   const ms = parseRfc3339(value);
   if (ms === undefined) {
     throw new InputError('record_invalid', `field ${field}: not an RFC 3339 timestamp`);
+  }
+  // An offset can carry 9999-12-31T23:30:00-01:00 into year 10000, which
+  // toISOString writes as "+010000-…": not RFC 3339, and refused by every
+  // collector (core/time-key.ts), which would halt the stream.
+  if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
+    throw new InputError('record_invalid', `field ${field}: outside the years 0000-9999 once converted to UTC`);
   }
   return toUtcTimestamp(ms);
 }

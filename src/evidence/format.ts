@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { STREAM_ID } from '../collector/verify-batch.js';
+import { STREAM_ID } from '../core/wire-ids.js';
 
 /**
  * Layout of an evidence bundle (docs/evidence.md):

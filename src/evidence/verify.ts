@@ -5,10 +5,10 @@ import { canonicalize } from '../core/canonical.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { openNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
-import { timeKey } from '../collector/time-key.js';
+import { timeKey } from '../core/time-key.js';
 import { EQUALITY_FILTERS, extractIndexFields } from '../collector/store/record-fields.js';
 import type { RecordIndexFields } from '../collector/store/types.js';
-import { STREAM_ID } from '../collector/verify-batch.js';
+import { STREAM_ID } from '../core/wire-ids.js';
 import {
   BUNDLE_FORMAT,
   BUNDLE_QUERY_PARAMS,

@@ -1,4 +1,4 @@
-import { timeKey } from '../collector/time-key.js';
+import { timeKey } from '../core/time-key.js';
 import {
   REPORT_VERSION,
   type ActionEntry,

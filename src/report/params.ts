@@ -1,4 +1,4 @@
-import { timeKey } from '../collector/time-key.js';
+import { timeKey } from '../core/time-key.js';
 
 /** Limits of a report request; shared by GET /v1/report and `sealtrail report --db`. */
 export const REPORT_MAX_RANGE_DAYS = 366;

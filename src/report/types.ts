@@ -12,7 +12,7 @@ export interface ReportRecord {
   seq: number;
   /** the batch (signed checkpoint) that holds the record */
   batch: number;
-  /** record time as epoch microseconds (see collector/time-key.ts) */
+  /** record time as epoch microseconds (see core/time-key.ts) */
   timeKey: number;
   record: Record<string, unknown>;
 }

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { SQLITE_MIGRATIONS } from '../../src/collector/store/sqlite-migrations.js';
-import { timeKey } from '../../src/collector/time-key.js';
+import { timeKey } from '../../src/core/time-key.js';
 import { migrate } from '../../src/sqlite/open.js';
 import { BatchBuilder, type RecordFields } from '../helpers/collector-batches.js';
 import { ADMIN_TOKEN, getJson, postJson, startTestCollector, type TestCollector } from '../helpers/collector-server.js';

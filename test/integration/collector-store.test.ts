@@ -7,7 +7,7 @@ import { SQLITE_MIGRATIONS } from '../../src/collector/store/sqlite-migrations.j
 import { SqliteAuditStore } from '../../src/collector/store/sqlite.js';
 import { StoreConflictError, StoreError } from '../../src/collector/store/types.js';
 import { appendInputOf, batchDigest, verifyBatch, type BatchKeys } from '../../src/collector/verify-batch.js';
-import { timeKey } from '../../src/collector/time-key.js';
+import { timeKey } from '../../src/core/time-key.js';
 import { canonicalize } from '../../src/core/canonical.js';
 import { createHash } from 'node:crypto';
 import { parseVerifierKey } from '../../src/core/note.js';

@@ -15,7 +15,7 @@ import {
   type RecordOrder,
   type RecordRow,
 } from '../../src/collector/store/types.js';
-import { timeKey } from '../../src/collector/time-key.js';
+import { timeKey } from '../../src/core/time-key.js';
 import { appendInputOf, verifyBatch, type BatchKeys } from '../../src/collector/verify-batch.js';
 import { parseVerifierKey } from '../../src/core/note.js';
 import { prng } from '../helpers/prng.js';

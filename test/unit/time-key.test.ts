@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generalTimeKey, timeKey } from '../../src/collector/time-key.js';
+import { generalTimeKey, timeKey } from '../../src/core/time-key.js';
 import { prng } from '../helpers/prng.js';
 
 describe('timeKey', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
-import { normaliseTime, parseRfc3339, toUtcTimestamp } from '../../src/core/time.js';
+import { MAX_TIME_MS, MIN_TIME_MS, normaliseTime, parseRfc3339, toUtcTimestamp } from '../../src/core/time.js';
+import { timeKey } from '../../src/core/time-key.js';
+import { prng } from '../helpers/prng.js';
 
 const CANARY = 'CANARY-time-9a1b';
 
@@ -122,6 +124,37 @@ describe('normaliseTime', () => {
       const s = toUtcTimestamp(ms);
       expect(normaliseTime(s, 't')).toBe(s);
       expect(parseRfc3339(s)).toBe(ms);
+    }
+  });
+});
+
+describe('what normaliseTime writes, every collector can key', () => {
+  it('accepts Feb 29 of year 0000 (a leap year; Date.UTC would have taken it for 1900)', () => {
+    expect(parseRfc3339('0000-02-29T00:00:00Z')).toBe(MIN_TIME_MS + 59 * 86_400_000);
+    expect(parseRfc3339('0004-02-29T00:00:00Z')).toBeDefined();
+    expect(parseRfc3339('0100-02-29T00:00:00Z')).toBeUndefined();
+    expect(parseRfc3339('1900-02-29T00:00:00Z')).toBeUndefined();
+  });
+
+  it.each(['9999-12-31T23:30:00-01:00', '0000-01-01T00:30:00+01:00', '9999-12-31T23:59:59.999-00:01'])(
+    'refuses %s: converted to UTC it leaves the four-digit years',
+    (t) => {
+      expect(() => normaliseTime(t, 'time')).toThrow(/outside the years 0000-9999/);
+    },
+  );
+
+  it('writes only times the collector keys, including offsets that cross a year or a leap day', () => {
+    const edge = ['0000-03-01T00:30:00+01:00', '0000-01-01T00:30:00-01:00', '9999-12-31T23:30:00+01:00', '0099-12-31T23:59:59.999Z'];
+    for (const t of edge) {
+      const out = normaliseTime(t, 'time');
+      expect(timeKey(out), `${t} -> ${out}`).toBe(parseRfc3339(t)! * 1000);
+    }
+    const rnd = prng(0x7e11);
+    for (let i = 0; i < 20_000; i++) {
+      const ms = Math.floor(MIN_TIME_MS + rnd() * (MAX_TIME_MS - MIN_TIME_MS));
+      const out = normaliseTime(new Date(ms).toISOString(), 'time');
+      expect(timeKey(out)).toBe(ms * 1000);
+      if (ms >= 0) expect(timeKey(normaliseTime(ms, 'time'))).toBe(ms * 1000);
     }
   });
 });

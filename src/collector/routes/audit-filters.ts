@@ -5,7 +5,7 @@ import { ApiError } from '../http-error.js';
 import { DEFAULT_MAX_QUERY_RANGE } from '../options.js';
 import { EQUALITY_FILTERS } from '../store/record-fields.js';
 import type { RecordFilters, RecordOrder } from '../store/types.js';
-import { timeKey } from '../time-key.js';
+import { timeKey } from '../../core/time-key.js';
 import { checkTimeRange } from './query.js';
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
 import { ApiError } from '../http-error.js';
 import type { AuditStore, StreamState } from '../store/types.js';
-import { STREAM_ID } from '../verify-batch.js';
+import { STREAM_ID } from '../../core/wire-ids.js';
 import { readInt, readQuery } from './query.js';
 import { adminOnly, principalOf } from '../read-audit.js';
 

@@ -1,4 +1,4 @@
-import { parseRfc3339 } from '../core/time.js';
+import { parseRfc3339 } from './time.js';
 
 /**
  * The instant of an RFC 3339 timestamp as integer epoch microseconds: the
