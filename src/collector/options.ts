@@ -4,6 +4,7 @@
  * the YAML loader; the CLI maps a CollectorConfig onto this shape.
  * Field names follow the YAML (snake_case); durations are ms, sizes bytes.
  */
+import type { HttpLimits } from '../http-limits.js';
 import type { RateLimits } from './rate-limit.js';
 import type { ReadAuditOptions } from './read-audit.js';
 
@@ -46,6 +47,12 @@ export interface CollectorHmacKey {
 
 export interface CollectorOptions {
   listen: { host: string; port: number };
+  /**
+   * Header, request and keep-alive timeouts (ms) and the connection cap;
+   * what is absent gets the same default as collector.http in YAML
+   * (DEFAULT_HTTP_LIMITS), so an embedded collector is never without them.
+   */
+  http?: Partial<HttpLimits>;
   /** POST /v1/batches body limit; larger bodies get 413 */
   max_body_bytes: number;
   /** bearer tokens allowed on the query API, as plain text (admin role) */
@@ -69,6 +76,8 @@ export interface CollectorOptions {
   cursor_key?: Buffer;
   /** upper bound on records in one batch (default 100000) */
   max_batch_records?: number;
+  /** UTF-8 bytes of one record's canonical text (default DEFAULT_MAX_RECORD_BYTES, core/wire-limits.ts) */
+  max_record_bytes?: number;
   /**
    * Read auditing (docs/read-audit.md): the collector's own stream and keys.
    * Absent: reads are not audited (embedded and test apps only; a collector
@@ -77,5 +86,4 @@ export interface CollectorOptions {
   read_audit?: ReadAuditOptions;
 }
 
-export const DEFAULT_MAX_BATCH_RECORDS = 100_000;
 export const DEFAULT_MAX_QUERY_RANGE = 31 * 24 * 3600 * 1000;

@@ -6,10 +6,11 @@ import { BatchError } from '../core/errors.js';
 import { Frontier, leafHashOfText } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
-import { DEFAULT_MAX_BATCH_RECORDS } from './options.js';
+import { KEY_ID, STREAM_ID } from '../core/wire-ids.js';
+import { DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_RECORD_BYTES, MAX_NOTE_CHARS, MAX_VKEY_CHARS, recordTooLong } from '../core/wire-limits.js';
 import { extractIndexFields } from './store/record-fields.js';
 import type { AppendBatchInput, NewRecord, StreamState } from './store/types.js';
-import { timeKey } from './time-key.js';
+import { timeKey } from '../core/time-key.js';
 
 /**
  * Pure verification of a sealed batch against the stored head of its stream.
@@ -18,17 +19,7 @@ import { timeKey } from './time-key.js';
  * attacker-chosen strings never appear in them (they end up in logs).
  */
 
-/**
- * A stream id becomes a URL path segment and a checkpoint origin line: no
- * slashes, spaces or controls, and never "." or "..".
- */
-export const STREAM_ID = /^(?!\.\.?$)[A-Za-z0-9._][A-Za-z0-9._:@+-]{0,255}$/;
-const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}$/;
 const HEX32 = /^[0-9a-f]{64}$/;
-const MAX_NOTE_CHARS = 16 * 1024;
-const MAX_VKEY_CHARS = 1024;
-/** one record's canonical text; the body limit is the real bound */
-const MAX_RECORD_CHARS = 1024 * 1024;
 
 const BATCH_FIELDS = new Set([
   'v',
@@ -94,6 +85,8 @@ export function appendInputOf(v: VerifiedBatch, receivedAt = new Date().toISOStr
 
 export interface VerifyLimits {
   maxRecords?: number;
+  /** UTF-8 bytes of one record's canonical text (collector max_record_bytes) */
+  maxRecordBytes?: number;
 }
 
 // Objects parseBatch produced: the route parses first (it needs stream and
@@ -119,6 +112,7 @@ function malformed(where: string, what: string): BatchError {
  */
 export function parseBatch(body: unknown, limits: VerifyLimits = {}): ParsedBatch {
   const maxRecords = limits.maxRecords ?? DEFAULT_MAX_BATCH_RECORDS;
+  const maxRecordBytes = limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   if (!isPlainObject(body)) throw malformed('batch', 'body must be a JSON object');
   for (const k of Object.keys(body)) {
     if (!BATCH_FIELDS.has(k)) {
@@ -159,8 +153,8 @@ export function parseBatch(body: unknown, limits: VerifyLimits = {}): ParsedBatc
     }
     if (r.seq !== seq) throw malformed(at, 'records must have contiguous seq first_seq..last_seq');
     const canonical = r.canonical;
-    if (typeof canonical !== 'string' || canonical.length === 0 || canonical.length > MAX_RECORD_CHARS) {
-      throw malformed(at, `field "canonical" must be a non-empty string of at most ${MAX_RECORD_CHARS} characters`);
+    if (typeof canonical !== 'string' || canonical.length === 0 || recordTooLong(canonical, maxRecordBytes)) {
+      throw malformed(at, `field "canonical" must be a non-empty string of at most ${maxRecordBytes} bytes (collector max_record_bytes)`);
     }
     if (typeof r.mac !== 'string' || !HEX32.test(r.mac)) throw malformed(at, 'field "mac" must be 64 lowercase hex digits');
     if (typeof r.key_id !== 'string' || !KEY_ID.test(r.key_id)) {

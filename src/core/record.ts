@@ -1,3 +1,4 @@
+import { MAX_DEPTH } from './canonical.js';
 import { InputError } from './errors.js';
 import { normaliseTime } from './time.js';
 import {
@@ -198,25 +199,84 @@ function defineKey(o: Record<string, unknown>, key: string, value: unknown): voi
   Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
-/** Replaces lone UTF-16 surrogates (invalid in I-JSON, RFC 7493) with U+FFFD throughout a value. */
-export function wellFormed(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.toWellFormed();
-  if (depth > 256 || typeof value !== 'object' || value === null) return value;
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * `parsed` with lone UTF-16 surrogates (invalid in I-JSON, RFC 7493, and
+ * refused by RFC 8785) replaced by U+FFFD in every key and string, and how
+ * many were replaced. `text` is the JSON it was parsed from: a lone
+ * surrogate can only come from a \uD800-\uDFFF escape or from a text that
+ * is itself ill-formed, so most lines skip the walk. The count goes into the
+ * record's redaction provenance, so a repaired record says so.
+ */
+export function repairLoneSurrogates(parsed: unknown, text: string): { value: unknown; repaired: Repairs } {
+  if (!SURROGATE_ESCAPE.test(text) && text.isWellFormed()) return { value: parsed, repaired: { lone_surrogates: 0, keys_renamed: 0 } };
+  const counter: Repairs = { lone_surrogates: 0, keys_renamed: 0 };
+  const value = wellFormed(parsed, 0, counter);
+  return { value, repaired: counter };
+}
+
+/** What repairLoneSurrogates changed: replaced code units, and keys renamed because their repair collided. */
+export interface Repairs {
+  lone_surrogates: number;
+  keys_renamed: number;
+}
+
+/**
+ * Replaces lone UTF-16 surrogates with U+FFFD throughout a value, counting
+ * them in `counter`. Two keys can repair to the same text ("\ud800" and
+ * "\udbff" both become "\ufffd", or one meets a literal "\ufffd"): keys that
+ * needed no repair keep their names, and a repaired key that would overwrite
+ * another takes the next free "<key>#2", "#3", … (counted), so no member is
+ * lost. Walks as deep as canonicalize allows.
+ */
+export function wellFormed(value: unknown, depth = 0, counter: Repairs = { lone_surrogates: 0, keys_renamed: 0 }): unknown {
+  if (typeof value === 'string') return repairString(value, counter);
+  if (depth > MAX_DEPTH || typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const v = wellFormed(value[i], depth + 1);
+      const v = wellFormed(value[i], depth + 1, counter);
       if (v !== value[i]) (out ??= value.slice())[i] = v;
     }
     return out ?? value;
   }
   let changed = false;
   const out: Record<string, unknown> = {};
+  let broken: Array<[string, unknown]> | undefined;
   for (const [k, v] of Object.entries(value)) {
-    const k2 = k.toWellFormed();
-    const v2 = wellFormed(v, depth + 1);
-    if (k2 !== k || v2 !== v) changed = true;
-    defineKey(out, k2, v2);
+    if (!k.isWellFormed()) {
+      (broken ??= []).push([k, v]);
+      continue;
+    }
+    const v2 = wellFormed(v, depth + 1, counter);
+    if (v2 !== v) changed = true;
+    defineKey(out, k, v2);
+  }
+  if (broken) {
+    changed = true;
+    for (const [k, v] of broken) {
+      const repaired = repairString(k, counter);
+      let name = repaired;
+      for (let n = 2; Object.hasOwn(out, name); n++) name = `${repaired}#${n}`;
+      if (name !== repaired) counter.keys_renamed++;
+      defineKey(out, name, wellFormed(v, depth + 1, counter));
+    }
   }
   return changed ? out : value;
+}
+
+function repairString(s: string, counter: Repairs): string {
+  if (s.isWellFormed()) return s;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+      else counter.lone_surrogates++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      counter.lone_surrogates++;
+    }
+  }
+  return s.toWellFormed();
 }

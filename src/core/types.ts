@@ -29,6 +29,13 @@ export interface RedactionProvenance {
   ruleset: string;
   /** rule id -> number of replacements made in this record */
   hits: Record<string, number>;
+  /**
+   * Present only when the input had to be repaired before it could become a
+   * record: lone UTF-16 surrogates (from \uD800-\uDFFF escapes) replaced
+   * by U+FFFD, and `keys_renamed` (present when not 0) keys that took a
+   * "#2" suffix because their repaired name was taken.
+   */
+  repaired?: { lone_surrogates: number; keys_renamed?: number };
 }
 
 /** What the event says; produced by a normaliser from an input line. */

@@ -1,13 +1,13 @@
 import { canonicalize } from '../core/canonical.js';
 import { chainNext } from '../core/chain.js';
 import { SealtrailError } from '../core/errors.js';
-import { leafHash } from '../core/merkle.js';
-import { buildRecord, normaliseEvent, wellFormed } from '../core/record.js';
+import { leafHashOfText } from '../core/merkle.js';
+import { buildRecord, normaliseEvent, repairLoneSurrogates } from '../core/record.js';
+import type { RedactionProvenance } from '../core/types.js';
 import { uuidv7 } from '../core/uuid.js';
+import { canonicalWireBytes, recordSizeProblem } from '../core/wire-limits.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
 import type { RedactContext, Ruleset } from './redact/index.js';
-
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 export interface IngestLine {
   offset: number;
@@ -55,9 +55,15 @@ export interface IngestOptions {
  *
  * Order per line (DESIGN invariant 1): JSON.parse → well-formed strings →
  * redact decoded keys and values → normalise → add sidecar fields →
- * canonicalise → leaf hash → chain MAC → persist. Nothing derived from the raw
- * line reaches the buffer, an error message or a log before redaction; a line
- * that cannot be parsed is quarantined by position and reason only.
+ * canonicalise → size check → leaf hash → chain MAC → persist. Nothing
+ * derived from the raw line reaches the buffer, an error message or a log
+ * before redaction; a line that cannot be parsed is quarantined by position
+ * and reason only.
+ *
+ * Nothing committed here can be refused by a collector: the record's time
+ * must have a time key (core/time-key.ts, via normaliseEvent) and its size
+ * the wire limits (core/wire-limits.ts); a record that breaks them is
+ * quarantined (`record_too_large`, `record_invalid`) and its source told so.
  */
 export class Ingest {
   private readonly buffer: AuditBuffer;
@@ -116,27 +122,32 @@ export class Ingest {
       const hits: Record<string, number> = {};
       const id = uuidv7(receivedMs);
       let recordText: string;
+      let bytes: number;
+      let wireBytes: number;
       try {
-        // A lone surrogate can only come from a \uD800-\uDFFF escape or from a
-        // text that is itself ill-formed; most lines skip the extra walk.
-        const clean = SURROGATE_ESCAPE.test(text) || !text.isWellFormed() ? wellFormed(parsed) : parsed;
+        const { value: clean, repaired } = repairLoneSurrogates(parsed, text);
         // The tenant is read before redaction: per-tenant pseudonyms depend on it.
         const tenant = (clean as { tenant?: unknown } | null)?.tenant;
         // The line itself lets a clean record skip the walk, but only when it is
-        // exactly what `clean` was parsed from (not after wellFormed repaired it).
+        // exactly what `clean` was parsed from (not after a repair).
         const ctx: RedactContext = clean === parsed ? { text } : {};
         if (typeof tenant === 'string') ctx.tenant = tenant;
         const redacted = ruleset.redact(clean, hits, ctx);
         const event = normaliseEvent(redacted, receivedAt);
-        const record = buildRecord(event, {
-          id,
-          stream,
-          seq,
-          received_at: receivedAt,
-          source: chunk.source,
-          redaction: { ruleset: ruleset.hash, hits },
-        });
+        const redaction: RedactionProvenance = { ruleset: ruleset.hash, hits };
+        if (repaired.lone_surrogates > 0) {
+          redaction.repaired = { lone_surrogates: repaired.lone_surrogates };
+          if (repaired.keys_renamed > 0) redaction.repaired.keys_renamed = repaired.keys_renamed;
+        }
+        const record = buildRecord(event, { id, stream, seq, received_at: receivedAt, source: chunk.source, redaction });
         recordText = canonicalize(record);
+        bytes = Buffer.byteLength(recordText, 'utf8');
+        wireBytes = canonicalWireBytes(recordText, bytes);
+        const tooLarge = recordSizeProblem(wireBytes);
+        if (tooLarge !== undefined) {
+          reject(line, 'record_too_large', tooLarge);
+          continue;
+        }
       } catch (err) {
         if (err instanceof SealtrailError) {
           reject(line, err.code, err.message);
@@ -149,7 +160,7 @@ export class Ingest {
         }
         continue;
       }
-      const leaf = leafHash(Buffer.from(recordText, 'utf8'));
+      const leaf = leafHashOfText(recordText);
       const mac = chainNext(this.opts.hmacKey, prevMac, leaf);
       records.push({
         seq,
@@ -159,6 +170,8 @@ export class Ingest {
         mac,
         keyId: this.opts.keyId,
         receivedAt,
+        bytes,
+        wireBytes,
       });
       for (const [rule, n] of Object.entries(hits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
       result.lines.push({ seq });

@@ -5,9 +5,11 @@ import { originForStream, parseCheckpoint } from '../../src/core/checkpoint.js';
 import { BufferError } from '../../src/core/errors.js';
 import { leafHash, rootFromLeafHashes } from '../../src/core/merkle.js';
 import { openNote, parseVerifierKey } from '../../src/core/note.js';
+import { BATCH_ENVELOPE_BYTES, MAX_RECORD_WIRE_BYTES, RECORD_ENVELOPE_BYTES } from '../../src/core/wire-limits.js';
 import { AuditBuffer, type BatchRow, type PositionRow, type QuarantineRow } from '../../src/sidecar/buffer/buffer.js';
 import { MIGRATIONS } from '../../src/sidecar/buffer/migrations.js';
-import { chainOk, makeKeys, nextRecords, tempDir, type Keys, type TempDir } from '../helpers/sidecar-fixtures.js';
+import { migrate } from '../../src/sqlite/open.js';
+import { chainOk, makeKeys, nextRecords, prepareRecords, tempDir, type Keys, type TempDir } from '../helpers/sidecar-fixtures.js';
 
 const STREAM = 'pod-a_1.test';
 
@@ -125,23 +127,47 @@ describe('AuditBuffer.open', () => {
     }
   });
 
-  it('runs in WAL mode and records schema version 1 in schema_migrations', () => {
+  it('runs in WAL mode and records schema versions 1 and 2 in schema_migrations', () => {
     const b = openBuffer();
     expect(b.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(b.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
     const rows = b.db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-    expect(rows).toEqual([{ version: 1, name: 'initial' }]);
-    expect(Math.max(...MIGRATIONS.map((m) => m.version))).toBe(1);
+    expect(rows).toEqual([
+      { version: 1, name: 'initial' },
+      { version: 2, name: 'record wire bytes' },
+    ]);
+    expect(Math.max(...MIGRATIONS.map((m) => m.version))).toBe(2);
     b.close();
     const b2 = openBuffer();
-    expect(b2.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 1 });
+    expect(b2.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 2 });
+  });
+
+  it('upgrades a version 1 buffer: its records seal within the body limit by their canonical size bound', () => {
+    const path = tmp.file('v1.db');
+    const d = new Database(path);
+    migrate(d, MIGRATIONS.slice(0, 1));
+    d.prepare("INSERT INTO meta (key, value) VALUES ('stream', 'old'), ('created_at', '2026-01-01T00:00:00Z')").run();
+    const recs = prepareRecords({ stream: 'old', startSeq: 0, prevMac: CHAIN_GENESIS, count: 5, extra: () => ({ details: { q: '"'.repeat(3000) } }) }).records;
+    const ins = d.prepare('INSERT INTO records (seq, id, canonical, leaf, mac, key_id, bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const r of recs) ins.run(r.seq, r.id, r.canonical, r.leaf, r.mac, r.keyId, Buffer.byteLength(r.canonical), r.receivedAt);
+    d.close();
+    const b = AuditBuffer.open(path, { newStreamId: () => 'new' });
+    expect(b.stream).toBe('old');
+    const wire = (b.db.prepare('SELECT wire_bytes FROM records').all() as Array<{ wire_bytes: number | null }>).map((r) => r.wire_bytes);
+    expect(wire).toEqual([null, null, null, null, null]);
+    const limit = BATCH_ENVELOPE_BYTES + 3 * (2 * 6500 + RECORD_ENVELOPE_BYTES);
+    for (let row = b.seal(keys.signer, 100, limit); row; row = b.seal(keys.signer, 100, limit)) {
+      expect(Buffer.byteLength(JSON.stringify(b.wireBatch(row)))).toBeLessThanOrEqual(limit);
+    }
+    expect(b.stats().unsealed).toBe(0);
+    b.close();
   });
 
   it('refuses a file whose schema is newer (schema_too_new) and leaves it unchanged', () => {
     const path = tmp.file('buffer.db');
     AuditBuffer.open(path, { newStreamId: () => 'old' }).close();
     const d = rawDb(path);
-    d.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, 'future', '2030-01-01T00:00:00Z')").run();
+    d.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, 'future', '2030-01-01T00:00:00Z')").run();
     d.close();
     let caught: unknown;
     try {
@@ -152,7 +178,7 @@ describe('AuditBuffer.open', () => {
     expect(caught).toBeInstanceOf(BufferError);
     expect((caught as BufferError).code).toBe('schema_too_new');
     const d2 = rawDb(path);
-    expect(d2.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 2 });
+    expect(d2.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 3 });
   });
 
   it('starts an empty buffer at seq 0 with the genesis MAC', () => {
@@ -418,15 +444,19 @@ describe('AuditBuffer.seal', () => {
     });
   });
 
-  it('respects maxBytes, always taking at least one record', () => {
+  it('keeps a batch body within maxBodyBytes, always taking at least one record', () => {
     const b = openBuffer();
     const log = new LeafLog();
-    log.add(b, 6, () => ({ details: { pad: 'p'.repeat(1000) } }));
-    const sizes = (b.db.prepare('SELECT bytes FROM records ORDER BY seq').all() as Array<{ bytes: number }>).map((r) => r.bytes);
+    log.add(b, 6, () => ({ details: { pad: 'p"'.repeat(500) } }));
+    const rows = b.db.prepare('SELECT bytes, wire_bytes FROM records ORDER BY seq').all() as Array<{ bytes: number; wire_bytes: number }>;
+    // every quote is escaped once more on the wire
+    for (const r of rows) expect(r.wire_bytes).toBeGreaterThan(r.bytes + 500);
+    const sizes = rows.map((r) => r.wire_bytes + RECORD_ENVELOPE_BYTES);
     const one = Math.max(...sizes);
     // room for two records but not three
-    const r1 = b.seal(keys.signer, 100, sizes[0]! + sizes[1]! + Math.floor(one / 2))!;
+    const r1 = b.seal(keys.signer, 100, BATCH_ENVELOPE_BYTES + sizes[0]! + sizes[1]! + Math.floor(one / 2))!;
     expect([r1.firstSeq, r1.lastSeq]).toEqual([0, 1]);
+    expect(Buffer.byteLength(JSON.stringify(b.wireBatch(r1)))).toBeLessThanOrEqual(BATCH_ENVELOPE_BYTES + sizes[0]! + sizes[1]!);
     // smaller than a single record: still one per batch
     const r2 = b.seal(keys.signer, 100, 1)!;
     expect([r2.firstSeq, r2.lastSeq]).toEqual([2, 2]);
@@ -435,6 +465,22 @@ describe('AuditBuffer.seal', () => {
     const r4 = b.seal(keys.signer, 100, 1e9)!;
     expect([r4.firstSeq, r4.lastSeq]).toEqual([4, 5]);
     expect(checkpointOf(r4).root.equals(rootFromLeafHashes(log.leaves))).toBe(true);
+  });
+
+  it('seals a record over the wire limit (as an older version could have stored) alone, never with good records', () => {
+    const b = openBuffer();
+    const log = new LeafLog();
+    log.add(b, 3);
+    log.add(b, 1, () => ({ details: { pad: 'x'.repeat(MAX_RECORD_WIRE_BYTES) } }));
+    log.add(b, 3);
+    const rows: BatchRow[] = [];
+    for (let r = b.seal(keys.signer, 100, 1e9); r; r = b.seal(keys.signer, 100, 1e9)) rows.push(r);
+    expect(rows.map((r) => [r.firstSeq, r.lastSeq])).toEqual([
+      [0, 2],
+      [3, 3],
+      [4, 6],
+    ]);
+    expect(checkpointOf(rows[2]!).root.equals(rootFromLeafHashes(log.leaves))).toBe(true);
   });
 
   it('batch rows in the database match what seal returned', () => {

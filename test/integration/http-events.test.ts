@@ -12,6 +12,7 @@ import { loadRuleset, type Ruleset } from '../../src/sidecar/redact/index.js';
 import { createEventsHandler, type EventsHandlerOptions, type EventsRequestMeta } from '../../src/sidecar/sources/http-events.js';
 import { SidecarMetrics } from '../../src/sidecar/telemetry/metrics.js';
 import { startTelemetryServer } from '../../src/sidecar/telemetry/server.js';
+import type { HttpLimits } from '../../src/http-limits.js';
 import { HMAC_KEY, KEY_ID, tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
 
 const PII_RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
@@ -46,7 +47,7 @@ interface Env {
   sinkCalls: number;
 }
 
-async function startEnv(overrides: Partial<EventsHandlerOptions> = {}, server: { requestTimeoutMs?: number; headersTimeoutMs?: number } = {}): Promise<Env> {
+async function startEnv(overrides: Partial<EventsHandlerOptions> = {}, server: { http?: Partial<HttpLimits> } = {}): Promise<Env> {
   const tmp = tempDir('sealtrail-http-');
   const buffer = AuditBuffer.open(tmp.file('buffer.db'), { newStreamId: () => 'test-stream' });
   const ingest = new Ingest(buffer, { hmacKey: HMAC_KEY, keyId: KEY_ID, ruleset: () => ruleset });
@@ -464,12 +465,13 @@ describe('POST /v1/events', () => {
   });
 
   describe('hostile input within the limits', () => {
-    it('a 5 MB string in one event', async () => {
+    it('a 5 MB string in one event: answered, refused as record_too_large (a collector would refuse its batch), nothing stored', async () => {
       const big = 'x'.repeat(5_000_000);
-      const r = await post(env, JSON.stringify(ev(0, { blob: big })));
+      const r = await post(env, JSON.stringify([ev(0, { blob: big }), ev(1, { blob: 'x'.repeat(1_000_000) })]));
       expect(r.status).toBe(202);
-      expect(r.json).toMatchObject({ accepted: 1, first_seq: 0 });
-      expect((records(env)[0]!.details!._unmapped as { blob: string }).blob).toHaveLength(5_000_000);
+      expect(r.json).toMatchObject({ accepted: 1, first_seq: 0, last_seq: 0, rejected: [{ index: 0, line: 1, code: 'record_too_large' }] });
+      expect((records(env)[0]!.details!._unmapped as { blob: string }).blob).toHaveLength(1_000_000);
+      expect(quarantine(env).map((q) => [q.offset, q.reason])).toEqual([[0, 'record_too_large']]);
     });
 
     it('nesting far deeper than any ruleset allows is quarantined without being parsed', async () => {
@@ -489,6 +491,7 @@ describe('POST /v1/events', () => {
       const details = records(env)[0]!.details!._unmapped as Record<string, string>;
       expect(details.note).toBe('a\ufffdb');
       expect(details['\ufffdk']).toBe('v');
+      expect(records(env)[0]!.redaction.repaired).toEqual({ lone_surrogates: 2 });
     });
 
     it('"__proto__" keys are kept as data and pollute nothing', async () => {
@@ -512,7 +515,7 @@ describe('POST /v1/events', () => {
 
 describe('connection limits', () => {
   it('a client that stalls mid-body is cut off by the request timeout, nothing stored', async () => {
-    const env = await startEnv({}, { requestTimeoutMs: 500, headersTimeoutMs: 200 });
+    const env = await startEnv({}, { http: { request_timeout: 500, header_timeout: 200 } });
     try {
       const c = rawClient(env);
       c.socket.write(`POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"event_type":"${CANARY}`);

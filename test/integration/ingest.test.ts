@@ -347,6 +347,39 @@ describe('Ingest: redaction before persistence', () => {
     expect(b!.canonical.isWellFormed()).toBe(true);
     expectChainFromGenesis();
   });
+
+  it('says inside the hashed record how many lone surrogates it replaced, and says nothing when none were', () => {
+    ingest.ingest(
+      chunkOf([
+        '{"event_type":"x","details":{"s":"a\\ud800b\\udfff","\\udc00k":"v","pair":"\\ud83d\\ude00"}}',
+        `{"event_type":"x","details":{"raw":"c\ud800d"}}`,
+        '{"event_type":"x","details":{"pair":"\\ud83d\\ude00","plain":"ok"}}',
+      ]),
+    );
+    const [a, b, c] = recordsOf();
+    expect(a!.redaction.repaired).toEqual({ lone_surrogates: 3 });
+    expect(b!.redaction.repaired).toEqual({ lone_surrogates: 1 });
+    expect(c!.redaction).not.toHaveProperty('repaired');
+    expect(rows()[0]!.canonical).toContain('"repaired":{"lone_surrogates":3}');
+    expectChainFromGenesis();
+  });
+
+  it('loses no member when repaired keys collide: unrepaired keys keep their names, repaired ones take #2, #3, and are counted', () => {
+    ingest.ingest(chunkOf(['{"event_type":"x","details":{"\\ud800":"first","\\udbff":"second","\uFFFD":"literal"}}']));
+    const [r] = recordsOf();
+    expect(r!.details).toEqual({ '\ufffd': 'literal', '\ufffd#2': 'first', '\ufffd#3': 'second' });
+    expect(r!.redaction.repaired).toEqual({ lone_surrogates: 2, keys_renamed: 2 });
+  });
+
+  it('repairs a lone surrogate as deep as the ruleset lets a record nest', () => {
+    const deepRules = compileRuleset([], { maxDepth: 600 });
+    ingest = new Ingest(buffer, { hmacKey: HMAC_KEY, keyId: KEY_ID, ruleset: () => deepRules });
+    const depth = 400;
+    const line = `{"event_type":"x","details":${'{"k":'.repeat(depth)}"\\ud800"${'}'.repeat(depth)}}`;
+    const r = ingest.ingest(chunkOf([line]));
+    expect(r.quarantined).toEqual([]);
+    expect(recordsOf()[0]!.redaction.repaired).toEqual({ lone_surrogates: 1 });
+  });
 });
 
 describe('Ingest: nothing the line said is silently dropped', () => {

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { BatchError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
+import { registerBodyEncoding } from '../body-encoding.js';
 import type { CollectorContext } from '../context.js';
 import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../../core/reserved-streams.js';
 import { StoreConflictError, type StoredBatch, type StreamState } from '../store/types.js';
-import { appendInputOf, batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch } from '../verify-batch.js';
+import { appendInputOf, batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch, type VerifyLimits } from '../verify-batch.js';
 
 interface Ack {
   ack: { stream: string; batch: number; tree_size: number };
@@ -81,7 +82,9 @@ function jsonBodyError(empty: boolean): Error {
  */
 export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext): void {
   void app.register(async (scope) => {
-    scope.removeContentTypeParser('application/json');
+    // JSON only: fastify's default text/plain parser would hand the route a
+    // string it can only refuse, after reading a body of any encoding as text.
+    scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
       const text = body as string;
       if (text.length === 0) return done(jsonBodyError(true), undefined);
@@ -93,13 +96,17 @@ export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext
       }
       done(null, parsed);
     });
+    // Content-Encoding and charset are checked before the body is read; gzip is decoded within max_body_bytes.
+    registerBodyEncoding(scope, ctx.opts.max_body_bytes);
     registerBatchesPost(scope, ctx);
   });
 }
 
 function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void {
   const log = ctx.logger;
-  const limits = { maxRecords: ctx.opts.max_batch_records };
+  const limits: VerifyLimits = {};
+  if (ctx.opts.max_batch_records !== undefined) limits.maxRecords = ctx.opts.max_batch_records;
+  if (ctx.opts.max_record_bytes !== undefined) limits.maxRecordBytes = ctx.opts.max_record_bytes;
 
   app.post('/v1/batches', { bodyLimit: ctx.opts.max_body_bytes }, async (req): Promise<Ack> => {
     const batch = parseBatch(req.body, limits);

@@ -7,6 +7,13 @@ import { BufferError } from '../../core/errors.js';
 import { Frontier } from '../../core/merkle.js';
 import { signNote, type NoteSigner } from '../../core/note.js';
 import type { SealedBatch, WireRecord } from '../../core/types.js';
+import { CONFIG_STREAM_ID } from '../../core/wire-ids.js';
+import {
+  BATCH_ENVELOPE_BYTES,
+  canonicalWireBytes,
+  MAX_RECORD_WIRE_BYTES,
+  RECORD_ENVELOPE_BYTES,
+} from '../../core/wire-limits.js';
 import { migrate, openDatabase } from '../../sqlite/open.js';
 import { isDiskFull } from '../disk-full.js';
 import { MIGRATIONS } from './migrations.js';
@@ -20,6 +27,10 @@ export interface PreparedRecord {
   mac: Buffer;
   keyId: string;
   receivedAt: string;
+  /** UTF-8 bytes of `canonical`, when the caller measured them already */
+  bytes?: number;
+  /** core/wire-limits.ts canonicalWireBytes of `canonical`, likewise */
+  wireBytes?: number;
 }
 
 export interface PositionRow {
@@ -85,7 +96,7 @@ function toBatchRow(r: RawBatch): BatchRow {
   };
 }
 
-const STREAM_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const STREAM_ID = new RegExp(CONFIG_STREAM_ID);
 
 const MiB = 1024 * 1024;
 /** Kept free beyond the WAL and the batches (see AuditBuffer.ensureRoom): seals, small acks, positions. */
@@ -160,7 +171,7 @@ export class AuditBuffer {
     this.stream = stream;
     this.stmts = {
       insertRecord: db.prepare(
-        'INSERT INTO records (seq, id, canonical, leaf, mac, key_id, bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO records (seq, id, canonical, leaf, mac, key_id, bytes, wire_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       upsertPosition: db.prepare(
         `INSERT INTO positions (source, key, path, offset, fingerprint, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -171,7 +182,7 @@ export class AuditBuffer {
       insertQuarantine: db.prepare(
         'INSERT INTO quarantine (source, path, file_key, offset, length, reason, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      unsealed: db.prepare('SELECT seq, leaf, mac, key_id, bytes FROM records WHERE seq > ? ORDER BY seq LIMIT ?'),
+      unsealed: db.prepare('SELECT seq, leaf, mac, key_id, bytes, wire_bytes FROM records WHERE seq > ? ORDER BY seq LIMIT ?'),
       insertBatch: db.prepare(
         `INSERT INTO batches (batch, first_seq, last_seq, tree_size, frontier, chain_head, key_id, checkpoint, prev_checkpoint, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -279,16 +290,19 @@ export class AuditBuffer {
       }
       expected++;
     }
+    const sizes = records.map((r) => r.bytes ?? Buffer.byteLength(r.canonical));
     let cost = 4096 * (2 + quarantine.length);
-    for (const r of records) cost += walCost(Buffer.byteLength(r.canonical));
+    for (const size of sizes) cost += walCost(size);
     this.ensureRoom(cost);
     const now = new Date().toISOString();
     let bytes = 0;
     this.spaceAware(() => this.db.transaction(() => {
-      for (const r of records) {
-        const size = Buffer.byteLength(r.canonical);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const size = sizes[i]!;
         bytes += size;
-        this.stmts.insertRecord.run(r.seq, r.id, r.canonical, r.leaf, r.mac, r.keyId, size, r.receivedAt);
+        const wire = r.wireBytes ?? canonicalWireBytes(r.canonical, size);
+        this.stmts.insertRecord.run(r.seq, r.id, r.canonical, r.leaf, r.mac, r.keyId, size, wire, r.receivedAt);
       }
       for (const q of quarantine) {
         this.stmts.insertQuarantine.run(q.source, q.path, q.fileKey, q.offset, q.length, q.reason, q.message, now);
@@ -315,11 +329,16 @@ export class AuditBuffer {
   }
 
   /**
-   * Seals up to maxRecords unsealed records (stopping early past maxBytes) into
-   * the next batch with a signed checkpoint. Returns the batch row or null when
-   * nothing is unsealed.
+   * Seals up to maxRecords unsealed records into the next batch with a signed
+   * checkpoint, stopping before the batch's body (wireBatch as JSON) would
+   * pass maxBodyBytes (config keeps it at least MIN_BODY_BYTES, so that any
+   * record fits; a smaller one means a record per batch). A record over the wire
+   * limit (only a buffer written before the limit existed can hold one) is
+   * sealed alone, so a collector's refusal of it never holds back the good
+   * records sealed before it. Returns the batch row or null when nothing is
+   * unsealed.
    */
-  seal(signer: NoteSigner, maxRecords: number, maxBytes: number): BatchRow | null {
+  seal(signer: NoteSigner, maxRecords: number, maxBodyBytes: number): BatchRow | null {
     if (this.unsealedCount() <= 0) return null;
     const rows = this.stmts.unsealed.all(this.sealedThrough, maxRecords) as Array<{
       seq: number;
@@ -327,16 +346,23 @@ export class AuditBuffer {
       mac: Buffer;
       key_id: string;
       bytes: number;
+      wire_bytes: number | null;
     }>;
     if (rows.length === 0) return null;
     const frontier = this.frontier.clone();
+    const budget = maxBodyBytes - BATCH_ENVELOPE_BYTES;
     let bytes = 0;
+    let wire = 0;
     let taken = 0;
     for (const r of rows) {
-      if (taken > 0 && bytes + r.bytes > maxBytes) break;
+      const w = (r.wire_bytes ?? 2 * r.bytes + 2) + RECORD_ENVELOPE_BYTES;
+      const alone = w > MAX_RECORD_WIRE_BYTES + RECORD_ENVELOPE_BYTES;
+      if (taken > 0 && (wire + w > budget || alone)) break;
       frontier.append(r.leaf);
       bytes += r.bytes;
+      wire += w;
       taken++;
+      if (alone) break;
     }
     const lastRow = rows[taken - 1]!;
     const firstSeq = rows[0]!.seq;

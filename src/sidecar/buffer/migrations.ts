@@ -110,4 +110,13 @@ CREATE TRIGGER quarantine_no_delete BEFORE DELETE ON quarantine
 BEGIN SELECT RAISE(ABORT, 'append-only: quarantine cannot be deleted'); END;
 `,
   },
+  {
+    version: 2,
+    name: 'record wire bytes',
+    // What a record weighs in a batch body (core/wire-limits.ts), so sealing
+    // keeps every body within ship.max_batch_bytes without reading record
+    // text. NULL for records written before: sealing bounds those by twice
+    // their canonical bytes.
+    sql: 'ALTER TABLE records ADD COLUMN wire_bytes INTEGER;',
+  },
 ];
