@@ -9,7 +9,8 @@ import { AuditBuffer, type BatchRow } from './buffer/buffer.js';
 import { DiskFullState, isDiskFull } from './disk-full.js';
 import { Ingest, type IngestChunk, type IngestResult, type LineOutcome } from './ingest.js';
 import { loadRuleset, type Ruleset } from './redact/index.js';
-import { Shipper } from './ship/shipper.js';
+import { RejectionReporter } from './rejections.js';
+import { describeHalt, Shipper } from './ship/shipper.js';
 import { FileSource, type LineChunk } from './sources/file-source.js';
 import { createEventsHandler } from './sources/http-events.js';
 import { SocketSource } from './sources/socket-source.js';
@@ -17,7 +18,7 @@ import { defaultStreamId } from './stream-id.js';
 import { SidecarMetrics } from './telemetry/metrics.js';
 import { startTelemetryServer } from './telemetry/server.js';
 
-/** `source` of the records the sidecar writes itself (heartbeats); config refuses it as a source id */
+/** `source` of the records the sidecar writes itself (heartbeats, ingest_rejected); config refuses it as a source id */
 export const HEARTBEAT_SOURCE = RESERVED_SOURCE_ID;
 
 export interface SidecarHandle {
@@ -200,6 +201,30 @@ export async function startSidecar(
     metrics.heartbeats.inc();
   };
 
+  /**
+   * What was quarantined since the last report becomes one chained
+   * `ingest_rejected` record (rejections.ts), at most once per seal tick and
+   * once more at shutdown, so refusals reach the collector with the records.
+   */
+  const rejections = new RejectionReporter(buffer.db, HEARTBEAT_SOURCE, (s, k) => buffer.getPosition(s, k));
+  const reportRejections = (): void => {
+    if (paused) return;
+    const report = rejections.next();
+    if (!report) return;
+    const [outcome] = commit({
+      source: HEARTBEAT_SOURCE,
+      path: '(quarantine report)',
+      fileKey: 'quarantine-report',
+      lines: [{ offset: report.position.offset, length: report.text.length, text: report.text }],
+      position: report.position,
+    });
+    if (outcome && 'error' in outcome) {
+      logger.error({ code: outcome.error.code, rows: report.rows }, 'the ingest_rejected report could not become a record; the quarantine table still lists every refused line');
+    } else {
+      metrics.rejectionReports.inc();
+    }
+  };
+
   let sealTimer: NodeJS.Timeout | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let telemetry: Awaited<ReturnType<typeof startTelemetryServer>> | undefined;
@@ -268,6 +293,11 @@ export async function startSidecar(
 
     sealTimer = setInterval(() => {
       try {
+        reportRejections();
+      } catch (err) {
+        if (!diskFull.failed(err)) logger.error({ err: (err as Error).message }, 'reporting quarantined lines failed; will retry');
+      }
+      try {
         // a seal that wrote a batch proves the disk takes writes again
         if (sealBatches(true) > 0) diskFull.succeeded();
       } catch (err) {
@@ -307,6 +337,10 @@ export async function startSidecar(
         }
       },
       ready: () => sources.every((s) => s.ready),
+      notes: () => {
+        const h = shipper.halt();
+        return h ? [describeHalt(h, cfg.ship.backoff_max)] : [];
+      },
       refresh: () => {
         const s = buffer.stats();
         metrics.bufferRecords.set(s.records);
@@ -320,7 +354,7 @@ export async function startSidecar(
           for (const f of source.files()) metrics.fileLag.set({ source: id, path: f.path }, Math.max(0, f.size - f.offset));
         }
       },
-    }, events ? { events } : {});
+    }, { http: cfg.telemetry.http, ...(events ? { events } : {}) });
 
     shipper.start();
     for (const s of sources) await s.start();
@@ -365,6 +399,11 @@ export async function startSidecar(
         await Promise.allSettled(sources.map((s) => s.close()));
         clearInterval(timer);
         clearTimeout(heartbeatTimer);
+        try {
+          reportRejections();
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, 'reporting quarantined lines at shutdown failed; they are reported after the next start');
+        }
         try {
           sealBatches(true);
         } catch (err) {

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   makeDeployment,
@@ -49,6 +50,11 @@ async function expectExactlyOnceInOrder(real: Deployment, total: number): Promis
   expect(got.duplicated).toEqual([]);
   expect(got.seqs).toEqual(range(total));
   expect(got.idsBySeq).toEqual(range(total));
+}
+
+async function readyz(d: Deployment): Promise<{ status: number; text: string }> {
+  const res = await request(`${d.telemetryUrl}/readyz`);
+  return { status: res.statusCode, text: await res.body.text() };
 }
 
 async function verifyUrl(real: Deployment): Promise<void> {
@@ -217,7 +223,14 @@ describe('answers that halt shipping: alert, keep everything, skip nothing, resu
     const logs = logLines(sidecar.stderr().slice(logMark)).filter((l) => l.level === 'error' && l.status === status);
     expect(logs.length).toBeGreaterThanOrEqual(1);
     expect(logs[0]!.batch).toBe(halted);
+    expect(logs[0]!.reason).toBe(reason);
+    expect(logs[0]!.runbook).toBe('docs/runbook.md#shipping-halted');
     expect(String(logs[0]!.msg)).toMatch(/halt/);
+    // The halt names the batch and the reason in a metric and on /readyz, which stays 200: the sidecar still takes records in.
+    expect(await metric(d.telemetryUrl, 'sealtrail_shipping_halt_info', `batch="${halted}",status="${status}",reason="${reason}"`)).toBe(1);
+    const ready = await readyz(d);
+    expect(ready.status).toBe(200);
+    expect(ready.text).toMatch(new RegExp(`^ready\nshipping halted since \\S+: batch ${halted} \\(seq \\d+\\.\\.\\d+\\) is refused by the collector with ${status} ${reason}`));
 
     // The collector is fixed: the same batch goes first, then the rest, each line once, in order.
     proxy.mode = { kind: 'proxy' };
@@ -227,6 +240,42 @@ describe('answers that halt shipping: alert, keep everything, skip nothing, resu
       (await metric(d.telemetryUrl, 'sealtrail_shipping_halted')) === 0 &&
       (await metric(d.telemetryUrl, 'sealtrail_buffer_records')) === 0,
     30_000, 100);
+    expect(await metric(d.telemetryUrl, 'sealtrail_shipping_halt_info', `batch="${halted}",status="${status}",reason="${reason}"`)).toBe(0);
+    expect((await readyz(d)).text).toBe('ready\n');
+  });
+});
+
+describe('a halt that lasts: ingest goes on up to the buffer limits, then backpressure, and nothing is lost', () => {
+  it('keeps taking lines while halted, pauses at buffer.max_records, and delivers all of them once the collector accepts again', async () => {
+    const { d, real, proxy, sidecar, live } = await throughProxy(
+      { sealInterval: '200ms', maxRecords: 20, buffer: { max_records: 120 } },
+      { mode: { kind: 'answer', status: 422, body: err('batch_malformed') } },
+    );
+    appendLines(live, 0, 3000);
+    await waitFor('halted and paused at the buffer limit', async () =>
+      (await metric(d.telemetryUrl, 'sealtrail_shipping_halted')) === 1 &&
+      (await metric(d.telemetryUrl, 'sealtrail_backpressure')) === 1,
+    30_000, 100);
+    const held = await metric(d.telemetryUrl, 'sealtrail_buffer_records');
+    expect(held).toBeGreaterThanOrEqual(120);
+    // a file is read a chunk at a time, so the pause lands within a chunk of the limit
+    expect(held).toBeLessThan(3000);
+    await sleep(1_000);
+    // paused: no more lines read while the collector refuses, none lost or skipped
+    expect(await metric(d.telemetryUrl, 'sealtrail_buffer_records')).toBe(held);
+    expect(bufferSeqs(d.bufferDb)).toEqual(range(held));
+    const ready = await readyz(d);
+    expect(ready.status).toBe(200);
+    expect(ready.text).toMatch(/shipping halted since \S+: batch 0 \(seq 0\.\.19\) is refused by the collector with 422 batch_malformed/);
+
+    proxy.mode = { kind: 'proxy' };
+    await expectExactlyOnceInOrder(real, 3000);
+    await waitFor('backpressure off, halt cleared', async () =>
+      (await metric(d.telemetryUrl, 'sealtrail_backpressure')) === 0 &&
+      (await metric(d.telemetryUrl, 'sealtrail_shipping_halted')) === 0,
+    30_000, 100);
+    await verifyUrl(real);
+    expect((await stop(sidecar)).code).toBe(0);
   });
 });
 

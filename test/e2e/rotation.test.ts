@@ -38,16 +38,27 @@ function ids(prefix: string, from: number, count: number): string[] {
 }
 
 /** details.uid of every record in the collector store, read directly (read-only). */
-function storedUids(d: Deployment): { uids: string[]; minSeq: number; maxSeq: number } {
+interface Stored {
+  uids: string[];
+  /** the sidecar's own records (source "sealtrail"): its ingest_rejected reports */
+  own: Array<{ event_type: string; details: { positions: Array<{ path: string; offset: number; reason: string }> } }>;
+  minSeq: number;
+  maxSeq: number;
+}
+
+function storedUids(d: Deployment): Stored {
   const db = new Database(d.collectorDb, { readonly: true, fileMustExist: true });
   try {
     const uids: string[] = [];
+    const own: Stored['own'] = [];
     // The sidecar's records only: the collector's read-audit stream is in the same store.
     for (const row of db.prepare('SELECT canonical FROM records WHERE stream != ?').iterate(COLLECTOR_STREAM) as Iterable<{ canonical: string }>) {
-      uids.push((JSON.parse(row.canonical) as { details: { uid: string } }).details.uid);
+      const rec = JSON.parse(row.canonical) as { source: string; details: { uid: string } };
+      if (rec.source === 'sealtrail') own.push(rec as unknown as Stored['own'][number]);
+      else uids.push(rec.details.uid);
     }
     const r = db.prepare('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM records WHERE stream != ?').get(COLLECTOR_STREAM) as { lo: number; hi: number };
-    return { uids, minSeq: r.lo, maxSeq: r.hi };
+    return { uids, own, minSeq: r.lo, maxSeq: r.hi };
   } finally {
     db.close();
   }
@@ -68,8 +79,8 @@ function quarantined(d: Deployment): Array<{ path: string; offset: number; lengt
 }
 
 /** Every wanted uid exactly once, nothing else; seq unbroken from 0. */
-function expectExactlyOnce(d: Deployment, want: readonly string[]): void {
-  const { uids, minSeq, maxSeq } = storedUids(d);
+function expectExactlyOnce(d: Deployment, want: readonly string[]): Stored['own'] {
+  const { uids, own, minSeq, maxSeq } = storedUids(d);
   const counts = new Map<string, number>();
   for (const u of uids) counts.set(u, (counts.get(u) ?? 0) + 1);
   const dup = [...counts].filter(([, n]) => n > 1).map(([u]) => u);
@@ -78,7 +89,8 @@ function expectExactlyOnce(d: Deployment, want: readonly string[]): void {
   const extra = [...counts.keys()].filter((u) => !wanted.has(u));
   expect({ dup: dup.slice(0, 20), missing: missing.slice(0, 20), extra: extra.slice(0, 20) }).toEqual({ dup: [], missing: [], extra: [] });
   expect(uids.length).toBe(want.length);
-  expect([minSeq, maxSeq]).toEqual([0, want.length - 1]);
+  expect([minSeq, maxSeq]).toEqual([0, want.length + own.length - 1]);
+  return own;
 }
 
 async function atCollector(d: Deployment, n: number, timeoutMs = 120_000): Promise<void> {
@@ -333,8 +345,11 @@ describe('rotation end to end', () => {
     await atCollector(d, 21);
     await waitFor('the fragment quarantined', () => quarantined(d).length > 0, 30_000, 200);
     expect((await stop(sidecar)).code).toBe(0);
-    expectExactlyOnce(d, [...ids('a', 0, 16), ...ids('n', 0, 5)]);
+    const own = expectExactlyOnce(d, [...ids('a', 0, 16), ...ids('n', 0, 5)]);
     expect(quarantined(d)).toEqual([{ path: live, offset: fragmentAt, length: '{"event_type":"tool_invo'.length, reason: 'unterminated' }]);
+    // reported upstream once, by position and reason
+    expect(own.map((r) => r.event_type)).toEqual(['ingest_rejected']);
+    expect(own[0]!.details.positions).toMatchObject([{ path: live, offset: fragmentAt, reason: 'unterminated' }]);
   });
 
   it('start_at: end skips what exists at the first start only', async () => {

@@ -36,15 +36,20 @@ export function startSidecar(d: Deployment, env: NodeJS.ProcessEnv = {}): Promis
 }
 
 /** Prometheus text from the sidecar's /metrics, summed per metric name over all label sets. */
+/**
+ * Each metric summed over its labels, leaving out the sidecar's own records
+ * (source "sealtrail": heartbeats, ingest_rejected reports), which no input
+ * line became.
+ */
 export async function sidecarMetrics(d: Deployment): Promise<Map<string, number>> {
   const { status, body } = await getJson(`${d.telemetryUrl}/metrics`);
   if (status !== 200) throw new Error(`/metrics: ${status}`);
   const sums = new Map<string, number>();
   for (const line of String(body).split('\n')) {
     if (line.startsWith('#') || line.trim() === '') continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[2]?.includes('source="sealtrail"')) continue;
+    sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[3]));
   }
   return sums;
 }

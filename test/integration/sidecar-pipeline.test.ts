@@ -120,11 +120,10 @@ describe('sidecar + collector in one process, over real HTTP', () => {
     const file = join(s.traces, 'agent.jsonl');
     for (const l of lines) appendFileSync(file, Buffer.concat([Buffer.isBuffer(l) ? l : Buffer.from(l), Buffer.from('\n')]));
 
-    const items = await waitFor('three good records', async () => {
-      const it = await storedRecords(s);
-      return it.length >= 3 ? it : undefined;
-    }, 30_000);
+    const fromTraces = async (): Promise<any[]> => (await storedRecords(s)).filter((i) => i.record.source === 'traces');
+    await waitFor('three good records', async () => (await fromTraces()).length >= 3, 30_000);
     await new Promise((r) => setTimeout(r, 300));
+    const items = await fromTraces();
     expect(items).toHaveLength(3);
     expect(items.map((i) => i.record.event_type)).toEqual(['tool_invoked', 'user_message_received', 'tool_invoked']);
     expect(items[1].record.details.text).toBe('write to [REDACTED:email]');
@@ -136,6 +135,17 @@ describe('sidecar + collector in one process, over real HTTP', () => {
     // positions point at the real lines
     const raw = readFileSync(file);
     expect(raw.subarray(q[1]!.offset, q[1]!.offset + 14).toString()).toBe('{"event_type":');
+
+    // The refusals reach the collector too, as chained ingest_rejected records: positions and reasons, never bytes.
+    const reports = await waitFor('every refusal reported upstream', async () => {
+      const r = (await storedRecords(s)).filter((i) => i.record.event_type === 'ingest_rejected');
+      return r.reduce((n, i) => n + i.record.details.rejected, 0) >= 6 ? r : undefined;
+    }, 30_000);
+    expect(reports.every((i) => i.record.source === 'sealtrail')).toBe(true);
+    const reported = reports.flatMap((i) => i.record.details.positions);
+    expect(reported.map((p: { reason: string }) => p.reason).sort()).toEqual(q.map((r) => r.reason).sort());
+    expect(reported.map((p: { offset: number }) => p.offset).sort((a: number, b: number) => a - b)).toEqual(q.map((r) => r.offset));
+    expect(JSON.stringify(reports)).not.toContain(canary);
 
     const metrics = await sidecar.metrics.registry.getSingleMetricAsString('sealtrail_records_quarantined_total');
     expect(metrics).toMatch(/reason="line_too_long"} 1/);

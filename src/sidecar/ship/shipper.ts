@@ -4,6 +4,21 @@ import type { AuditBuffer, BatchRow } from '../buffer/buffer.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
 import { classifyStatus, fullJitterDelay, parseRetryAfter } from './backoff.js';
 
+/** Why shipping stopped: the batch the collector refuses and what it said. */
+export interface ShippingHalt {
+  /** when the first refusal of this batch was seen (RFC 3339) */
+  since: string;
+  batch: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** HTTP status, or 0 when the batch could not be built locally */
+  status: number;
+  /** the collector's error code, `http_<status>`, `bad_ack` or `local_error` */
+  reason: string;
+  /** the collector's message (printable, at most 300 characters), when it gave one */
+  message?: string;
+}
+
 export interface ShipperOptions {
   url: string;
   token?: string | undefined;
@@ -17,6 +32,18 @@ export interface ShipperOptions {
   onAck?: (row: BatchRow) => void;
 }
 
+const RUNBOOK = 'docs/runbook.md#shipping-halted';
+
+/** One line for /readyz: which batch is refused, by whom, why, since when, and what happens meanwhile. */
+export function describeHalt(h: ShippingHalt, reprobeMs: number): string {
+  const said = h.message === undefined ? '' : `: ${h.message}`;
+  const by = h.status === 0 ? 'cannot be built locally' : `is refused by the collector with ${h.status} ${h.reason}${said}`;
+  return (
+    `shipping halted since ${h.since}: batch ${h.batch} (seq ${h.firstSeq}..${h.lastSeq}) ${by}; ` +
+    `records are kept and taken in until the buffer is full, the batch is re-sent every ${reprobeMs} ms; see ${RUNBOOK}`
+  );
+}
+
 /**
  * Ships sealed batches in order, one at a time, to POST /v1/batches.
  *
@@ -24,8 +51,11 @@ export interface ShipperOptions {
  * answered 200 for exactly that stream and batch number (buffer.ack). Network
  * errors, 408, 429 and 5xx are retried forever with full-jitter exponential
  * backoff, honouring Retry-After. Any other answer halts shipping (metric
- * sealtrail_shipping_halted=1 and an error log) and is re-probed every
- * backoff_max, so the operator can fix the collector without losing data.
+ * sealtrail_shipping_halted=1, sealtrail_shipping_halt_info naming the batch,
+ * status and reason, an error log line, and halt() for /readyz) and is
+ * re-probed every backoff_max, so the operator can fix the collector without
+ * losing data; the first acknowledgement clears it. Nothing is skipped,
+ * deleted or re-signed to get past a refusal (docs/runbook.md).
  *
  * A newly sealed batch (wake) ends only the idle wait, never a backoff: the
  * retry of the oldest batch waits out its backoff or Retry-After however
@@ -52,12 +82,58 @@ export class Shipper {
   private cached: { batch: number; body: string } | undefined;
   /** a batch the collector acknowledged whose local deletion failed; only that is retried */
   private ackFailing: BatchRow | undefined;
+  private halted: ShippingHalt | undefined;
 
   constructor(buffer: AuditBuffer, opts: ShipperOptions) {
     this.buffer = buffer;
     this.opts = opts;
     this.endpoint = new URL('/v1/batches', opts.url).toString();
     this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 2 });
+  }
+
+  /** Why shipping is halted, or undefined while batches are being acknowledged (or retried). */
+  halt(): ShippingHalt | undefined {
+    return this.halted === undefined ? undefined : { ...this.halted };
+  }
+
+  /** Records a refusal retrying cannot fix: metric, info labels and one error line per probe. */
+  private haltOn(row: BatchRow, status: number, reason: string, message: string | undefined, what: string): number {
+    const { logger, metrics } = this.opts;
+    const same = this.halted?.batch === row.batch && this.halted.reason === reason && this.halted.status === status;
+    if (!same) {
+      if (this.halted) metrics.shippingHaltInfo.reset();
+      this.halted = { since: new Date().toISOString(), batch: row.batch, firstSeq: row.firstSeq, lastSeq: row.lastSeq, status, reason };
+      if (message !== undefined) this.halted.message = message;
+      metrics.shippingHaltInfo.set({ batch: String(row.batch), status: String(status), reason }, 1);
+    }
+    metrics.shippingHalted.set(1);
+    logger.error(
+      {
+        stream: this.buffer.stream,
+        batch: row.batch,
+        first_seq: row.firstSeq,
+        last_seq: row.lastSeq,
+        status,
+        reason,
+        ...(message !== undefined ? { collector_message: message } : {}),
+        halted_since: this.halted!.since,
+        retry_in_ms: this.opts.backoffMaxMs,
+        runbook: RUNBOOK,
+      },
+      `${what}; shipping halted for stream ${this.buffer.stream} at batch ${row.batch} (records kept, nothing skipped); re-probing every ${this.opts.backoffMaxMs} ms`,
+    );
+    return this.opts.backoffMaxMs;
+  }
+
+  private clearHalt(row: BatchRow): void {
+    this.opts.metrics.shippingHalted.set(0);
+    if (!this.halted) return;
+    this.opts.logger.info(
+      { stream: this.buffer.stream, batch: row.batch, halted_since: this.halted.since, reason: this.halted.reason },
+      'the collector accepted the batch it refused before: shipping resumed',
+    );
+    this.halted = undefined;
+    this.opts.metrics.shippingHaltInfo.reset();
   }
 
   start(): void {
@@ -138,9 +214,7 @@ export class Shipper {
           // unhandled rejection; halt (records kept) and look again later.
           this.cached = undefined;
           this.opts.metrics.batchesFailed.inc({ reason: 'local_error' });
-          this.opts.metrics.shippingHalted.set(1);
-          this.opts.logger.error({ batch: row.batch, err: (err as Error).message }, 'cannot build the batch to ship; re-probing');
-          delay = this.opts.backoffMaxMs;
+          delay = this.haltOn(row, 0, 'local_error', printable((err as Error).message), 'cannot build the batch to ship');
         }
       }
       if (delay > 0) await this.sleep(Math.min(delay, Math.max(0, this.stopAt - Date.now())), false);
@@ -243,16 +317,15 @@ export class Shipper {
       if (ack?.stream !== this.buffer.stream || ack?.batch !== row.batch) {
         // An acknowledgement for something else is not an acknowledgement: keep the records.
         metrics.batchesFailed.inc({ reason: 'bad_ack' });
-        metrics.shippingHalted.set(1);
-        logger.error({ batch: row.batch, status }, 'collector answered 200 without a matching ack; halting shipping');
-        return this.opts.backoffMaxMs;
+        return this.haltOn(row, status, 'bad_ack', undefined, 'collector answered 200 without a matching ack');
       }
       this.attempt = 0;
       metrics.batchesShipped.inc();
-      metrics.shippingHalted.set(0);
+      this.clearHalt(row);
       return this.recordAck(row);
     }
-    const code = (answer as { error?: { code?: unknown } } | undefined)?.error?.code;
+    const error = (answer as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+    const code = error?.code;
     const reason = typeof code === 'string' && /^[a-z0-9_]{1,64}$/.test(code) ? code : `http_${status}`;
     metrics.batchesFailed.inc({ reason });
     if (verdict === 'retry') {
@@ -262,13 +335,19 @@ export class Shipper {
       logger.warn({ batch: row.batch, status, reason, retry_in_ms: wait }, 'collector asked to retry');
       return wait;
     }
-    metrics.shippingHalted.set(1);
-    logger.error(
-      { batch: row.batch, status, reason },
-      'collector refused the batch; shipping halted for this stream (records kept, nothing skipped); re-probing',
-    );
-    return this.opts.backoffMaxMs;
+    const message = typeof error?.message === 'string' ? printable(error.message) : undefined;
+    return this.haltOn(row, status, reason, message, `collector refused batch ${row.batch} with ${status} ${reason}`);
   }
+}
+
+/**
+ * A message from the collector, fit for a log line and a probe: printable
+ * characters only, at most 300. The collector's messages name streams,
+ * batches and limits, never record content.
+ */
+function printable(text: string): string {
+  const clean = text.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 300 ? `${clean.slice(0, 297)}...` : clean;
 }
 
 /** Enough for any ack or error body; a longer answer is not one the collector gives. */

@@ -17,6 +17,7 @@ export class SidecarMetrics {
   readonly batchesFailed: client.Counter<'reason'>;
   readonly shipDuration: client.Histogram;
   readonly shippingHalted: client.Gauge;
+  readonly shippingHaltInfo: client.Gauge<'batch' | 'status' | 'reason'>;
   readonly chainHeadSeq: client.Gauge;
   readonly lastCheckpoint: client.Gauge;
   readonly fileLag: client.Gauge<'source' | 'path'>;
@@ -24,6 +25,7 @@ export class SidecarMetrics {
   readonly diskFull: client.Gauge;
   readonly commitsFailed: client.Counter<'reason'>;
   readonly heartbeats: client.Counter;
+  readonly rejectionReports: client.Counter;
   readonly httpRequests: client.Counter<'source' | 'code'>;
 
   constructor() {
@@ -43,6 +45,7 @@ export class SidecarMetrics {
     this.batchesFailed = new client.Counter({ name: 'sealtrail_batches_failed_total', help: 'Failed ship attempts by reason', labelNames: ['reason'], registers: r });
     this.shipDuration = new client.Histogram({ name: 'sealtrail_ship_request_duration_seconds', help: 'Duration of POST /v1/batches', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r });
     this.shippingHalted = new client.Gauge({ name: 'sealtrail_shipping_halted', help: '1 while the collector refuses batches for a reason retrying cannot fix (alert on this)', registers: r });
+    this.shippingHaltInfo = new client.Gauge({ name: 'sealtrail_shipping_halt_info', help: '1 for the batch the collector refuses while shipping is halted, labelled with its number, the HTTP status (0: built locally) and the reason; no series while shipping', labelNames: ['batch', 'status', 'reason'], registers: r });
     this.chainHeadSeq = new client.Gauge({ name: 'sealtrail_chain_head_seq', help: 'Seq of the newest record in the chain', registers: r });
     this.lastCheckpoint = new client.Gauge({ name: 'sealtrail_last_checkpoint_timestamp_seconds', help: 'Unix time of the newest signed checkpoint', registers: r });
     this.fileLag = new client.Gauge({ name: 'sealtrail_file_lag_bytes', help: 'File size minus committed offset', labelNames: ['source', 'path'], registers: r });
@@ -50,6 +53,7 @@ export class SidecarMetrics {
     this.diskFull = new client.Gauge({ name: 'sealtrail_disk_full', help: '1 while the buffer cannot commit for lack of disk space (sources hold their lines and retry; alert on this)', registers: r });
     this.commitsFailed = new client.Counter({ name: 'sealtrail_buffer_commits_failed_total', help: 'Buffer commits that failed and will be retried, by reason', labelNames: ['reason'], registers: r });
     this.heartbeats = new client.Counter({ name: 'sealtrail_heartbeats_total', help: 'Heartbeat records written while the stream was idle', registers: r });
+    this.rejectionReports = new client.Counter({ name: 'sealtrail_rejection_reports_total', help: 'ingest_rejected records chained to report quarantined lines upstream', registers: r });
     this.httpRequests = new client.Counter({ name: 'sealtrail_http_requests_total', help: 'POST /v1/events requests by answer (accepted, or the error code)', labelNames: ['source', 'code'], registers: r });
   }
 }

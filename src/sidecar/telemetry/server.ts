@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { splitHostPort } from '../../config/units.js';
+import { capConnections, httpServerOptions, resolveHttpLimits, type HttpLimits } from '../../http-limits.js';
+import { listenError } from '../../listen-error.js';
 import type { SidecarMetrics } from './metrics.js';
 
 export interface TelemetryProbes {
@@ -9,16 +11,25 @@ export interface TelemetryProbes {
   ready(): boolean;
   /** refresh gauges just before a scrape */
   refresh(): void;
+  /**
+   * Lines /readyz adds below its verdict: conditions an operator must see
+   * (shipping halted) that deliberately do not make the sidecar unready.
+   */
+  notes?(): string[];
 }
 
 export interface TelemetryServerOptions {
   /** handles every method on /v1/events (the http source); absent, that path is like any other */
   events?: (req: IncomingMessage, res: ServerResponse) => void;
-  /** ms to receive a request's headers; default 10 s */
-  headersTimeoutMs?: number;
-  /** ms to receive a whole request, body included (slowloris bound); default 60 s */
-  requestTimeoutMs?: number;
-  /** ms between Node's checks of those two timeouts; default 1 s */
+  /**
+   * Header, request and keep-alive timeouts (ms) and the connection cap
+   * (sidecar.telemetry.http); what is absent gets DEFAULT_HTTP_LIMITS. The
+   * events route reads bodies here, so these bound slow clients on it too.
+   */
+  http?: Partial<HttpLimits>;
+  /** the config key (or flag) `listen` came from, for a bind error; default sidecar.telemetry.listen */
+  setting?: string;
+  /** ms between Node's checks of the header and request timeouts; default derived from them */
   timeoutCheckIntervalMs?: number;
 }
 
@@ -30,7 +41,7 @@ export async function startTelemetryServer(
   probes: TelemetryProbes,
   opts: TelemetryServerOptions = {},
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const requestTimeout = opts.requestTimeoutMs ?? 60_000;
+  const limits = resolveHttpLimits(opts.http, 'telemetry_options_invalid', 'telemetry.http');
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
     if (opts.events && path === EVENTS_PATH) {
@@ -52,20 +63,15 @@ export async function startTelemetryServer(
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'unhealthy\n');
     } else if (path === '/readyz') {
       const ok = probes.ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready\n');
+      const notes = probes.notes?.() ?? [];
+      const text = [ok ? 'ready' : 'not ready', ...notes].join('\n') + '\n';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(text);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   };
-  const server = createServer(
-    {
-      // Node insists on headersTimeout ≤ requestTimeout.
-      headersTimeout: Math.min(opts.headersTimeoutMs ?? 10_000, requestTimeout),
-      requestTimeout,
-      connectionsCheckingInterval: opts.timeoutCheckIntervalMs ?? 1_000,
-    },
-    onRequest,
-  );
+  const server = createServer(httpServerOptions(limits, opts.timeoutCheckIntervalMs), onRequest);
+  capConnections(server, limits);
   // "Expect: 100-continue" reaches the handler before anything is sent, so a
   // request that will be refused (too large, buffer full) gets its final
   // status instead of an invitation to upload the body; the events handler
@@ -73,7 +79,7 @@ export async function startTelemetryServer(
   server.on('checkContinue', onRequest);
   const { host, port } = splitHostPort(listen);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(err, listen, opts.setting ?? 'sidecar.telemetry.listen (sealtrail dev: --telemetry-listen)')));
     server.listen(port, host, () => resolve());
   });
   const addr = server.address();
