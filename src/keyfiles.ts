@@ -1,21 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConfigError } from './core/errors.js';
+import { ConfigError, FileError } from './core/errors.js';
 import { verifierKeyFromSignerKey } from './core/keys.js';
 import { generateKeyPair, parseSignerKeyPair, type NoteSigner } from './core/note.js';
+import type { FileProblem } from './fs/file-errors.js';
+import { mkdirPrivate, writeFilePrivate } from './fs/private-files.js';
+import { readFileChecked } from './fs/read-file.js';
 
 const MAX_KEY_FILE = 64 * 1024;
 
+/** key_file_missing and key_file_invalid (too large) predate the other problems' codes. */
+function keyFileCode(p: FileProblem): string {
+  if (p === 'missing' || p === 'not_directory') return 'key_file_missing';
+  if (p === 'too_large') return 'key_file_invalid';
+  return `key_file_${p}`;
+}
+
+/**
+ * A key, token or secret file: bounded, and every way it can fail to be read
+ * (missing, a directory, permission denied, ...) a ConfigError naming the path.
+ */
 function readSmall(path: string, what: string): string {
-  let size: number;
+  return asConfigError(() => readFileChecked(path, { what, maxBytes: MAX_KEY_FILE, codes: keyFileCode }).toString('utf8'));
+}
+
+/** A FileError becomes a ConfigError, the class key file problems have always had. */
+function asConfigError<T>(f: () => T): T {
   try {
-    size = statSync(path).size;
+    return f();
   } catch (err) {
-    throw new ConfigError('key_file_missing', `${what} ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    if (err instanceof FileError) throw new ConfigError(err.code, err.message, {}, { cause: err });
+    throw err;
   }
-  if (size > MAX_KEY_FILE) throw new ConfigError('key_file_invalid', `${what} ${path} is larger than ${MAX_KEY_FILE} bytes`);
-  return readFileSync(path, 'utf8');
 }
 
 /** Reads a signed-note signer key file; never includes key material in an error. */
@@ -45,8 +62,8 @@ export function readVerifierKeyFile(path: string): string {
  * HMAC chain keys are 32+ random bytes stored as base64 (or hex) text. Short
  * keys are refused: the chain is only as strong as its key.
  */
-export function readHmacKey(path: string): Buffer {
-  const text = readSmall(path, 'HMAC key file').trim();
+export function readHmacKey(path: string, what = 'HMAC key file'): Buffer {
+  const text = readSmall(path, what).trim();
   let key: Buffer;
   if (/^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0) {
     key = Buffer.from(text, 'hex');
@@ -54,11 +71,11 @@ export function readHmacKey(path: string): Buffer {
     key = Buffer.from(text, 'base64');
     // Node decodes base64 leniently; a passphrase must not pass for a random key.
     if (key.toString('base64').replace(/=+$/, '') !== text.replace(/=+$/, '')) {
-      throw new ConfigError('key_file_invalid', `HMAC key file ${path} must hold base64 or hex text`);
+      throw new ConfigError('key_file_invalid', `${what} ${path} must hold base64 or hex text`);
     }
   }
   if (key.length < 32) {
-    throw new ConfigError('key_file_invalid', `HMAC key file ${path} must hold at least 32 random bytes (base64 or hex)`);
+    throw new ConfigError('key_file_invalid', `${what} ${path} must hold at least 32 random bytes (base64 or hex)`);
   }
   return key;
 }
@@ -69,26 +86,31 @@ function refuseOverwrite(path: string): void {
   }
 }
 
-function writeSecret(path: string, text: string): void {
+/**
+ * Every key file is created 0600 in a 0700 directory (if it makes one),
+ * whatever the umask: the verifier key too, though it is public, so a key
+ * directory never mixes modes and nothing in it needs a second look.
+ */
+function writeKeyFile(path: string, text: string, what: string): void {
   refuseOverwrite(path);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
-  chmodSync(path, 0o600);
+  asConfigError(() => {
+    mkdirPrivate(dirname(path), 'key directory');
+    writeFilePrivate(path, text, what);
+  });
 }
 
-/** Creates a signer key file (0600) and its .vkey beside it, refusing to overwrite. */
+/** Creates a signer key file (0600) and its .vkey (0600) beside it, refusing to overwrite. */
 export function createSigningKeyFiles(skeyPath: string, vkeyPath: string, name: string): { vkey: string } {
   refuseOverwrite(skeyPath);
   refuseOverwrite(vkeyPath);
   const { skey, vkey } = generateKeyPair(name);
-  writeSecret(skeyPath, `${skey}\n`);
-  mkdirSync(dirname(vkeyPath), { recursive: true });
-  writeFileSync(vkeyPath, `${vkey}\n`, { mode: 0o644, flag: 'wx' });
+  writeKeyFile(skeyPath, `${skey}\n`, 'signing key file');
+  writeKeyFile(vkeyPath, `${vkey}\n`, 'verifier key file');
   return { vkey };
 }
 
 export function createHmacKeyFile(path: string): void {
-  writeSecret(path, `${randomBytes(32).toString('base64')}\n`);
+  writeKeyFile(path, `${randomBytes(32).toString('base64')}\n`, 'HMAC key file');
 }
 
 /** Ensures dev keys exist; returns whether they were created now. */
@@ -98,7 +120,7 @@ export function ensureKeyFiles(opts: { skey: string; vkey: string; hmac: string;
     createSigningKeyFiles(opts.skey, opts.vkey, opts.name);
     created = true;
   } else if (!existsSync(opts.vkey)) {
-    writeFileSync(opts.vkey, `${verifierKeyFromSignerKey(readSmall(opts.skey, 'signing key file'))}\n`);
+    writeKeyFile(opts.vkey, `${verifierKeyFromSignerKey(readSmall(opts.skey, 'signing key file'))}\n`, 'verifier key file');
   }
   if (!existsSync(opts.hmac)) {
     createHmacKeyFile(opts.hmac);
@@ -109,5 +131,5 @@ export function ensureKeyFiles(opts: { skey: string; vkey: string; hmac: string;
 
 /** Pseudonym keys (redaction `operator: hash`) by id, read from their files. */
 export function readPseudonymKeys(keys: readonly { id: string; file: string }[]): Map<string, Buffer> {
-  return new Map(keys.map((k) => [k.id, readHmacKey(k.file)]));
+  return new Map(keys.map((k) => [k.id, readHmacKey(k.file, `pseudonym key file (id ${k.id})`)]));
 }

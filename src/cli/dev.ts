@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCollectorFromConfig } from '../collector/from-config.js';
 import { defaultCollectorConfig, defaultSidecarConfig } from '../config/load.js';
-import { ensureKeyFiles } from '../keyfiles.js';
+import { mkdirPrivate, writeFilePrivate } from '../fs/private-files.js';
+import { ensureKeyFiles, readSecretText } from '../keyfiles.js';
 import { createLogger } from '../log.js';
 import { startSidecar } from '../sidecar/sidecar.js';
 import { drainDeadline, onStopSignal } from './signals.js';
@@ -19,10 +20,9 @@ function adminToken(dir: string): { token: string; from: string } {
     return { token: env, from: 'SEALTRAIL_ADMIN_TOKEN' };
   }
   const file = join(dir, 'admin.token');
-  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), from: file };
+  if (existsSync(file)) return { token: readSecretText(file, 'admin token file'), from: file };
   const token = randomBytes(24).toString('base64url');
-  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
+  writeFilePrivate(file, `${token}\n`, 'admin token file');
   return { token, from: `${file} (new)` };
 }
 
@@ -39,7 +39,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   });
   const dir = values.dir!;
   const keys = join(dir, 'keys');
-  for (const d of [dir, keys, join(dir, 'traces')]) mkdirSync(d, { recursive: true });
+  for (const d of [dir, keys, join(dir, 'traces')]) mkdirPrivate(d, '--dir');
   const files = {
     skey: join(keys, 'sidecar.skey'),
     vkey: join(keys, 'sidecar.vkey'),

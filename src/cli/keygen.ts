@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { mkdirPrivate } from '../fs/private-files.js';
 import { createHmacKeyFile, createSigningKeyFiles } from '../keyfiles.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 
@@ -10,10 +11,12 @@ export async function keygenCommand(argv: string[]): Promise<number> {
   });
   const name = values.name!;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new UsageError('--name must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  // Made here (0700 when new) so a bad --out is named as the flag, not as a key file.
+  mkdirPrivate(values.out!, '--out');
   const skey = join(values.out!, `${name}.skey`);
   const vkeyPath = join(values.out!, `${name}.vkey`);
   const { vkey } = createSigningKeyFiles(skey, vkeyPath, name);
-  process.stdout.write(`signer key:   ${skey} (mode 0600, keep secret)\nverifier key: ${vkeyPath}\n${vkey}\n`);
+  process.stdout.write(`signer key:   ${skey} (mode 0600, keep secret)\nverifier key: ${vkeyPath} (mode 0600, give it to auditors)\n${vkey}\n`);
   if (values.hmac) {
     const hmac = join(values.out!, 'hmac.key');
     createHmacKeyFile(hmac);

@@ -1,6 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseVerifierKey, type NoteVerifier } from '../core/note.js';
+import { fileError } from '../fs/file-errors.js';
 import { readVerifierKeyFile } from '../keyfiles.js';
 import { UsageError } from './usage.js';
 
@@ -9,7 +10,15 @@ const DEV_KEYS = './.sealtrail/keys';
 /** The key directory: --keys DIR, else ./.sealtrail/keys when no --vkey is given and it exists. */
 export function keysDirOf(keysDir: string | undefined, vkeyFiles: readonly string[]): string | undefined {
   const dir = keysDir ?? (vkeyFiles.length === 0 && existsSync(DEV_KEYS) ? DEV_KEYS : undefined);
-  if (dir !== undefined && !existsSync(dir)) throw new UsageError(`--keys ${dir}: no such directory`);
+  if (dir === undefined) return undefined;
+  if (!existsSync(dir)) throw new UsageError(`--keys ${dir}: no such directory`);
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (err) {
+    throw fileError(err, dir, '--keys', 'read');
+  }
+  if (!isDir) throw new UsageError(`--keys ${dir}: not a directory (name the directory holding *.vkey files; one key file is --vkey FILE)`);
   return dir;
 }
 
@@ -18,11 +27,20 @@ export function loadVerifierKeys(keysDir: string | undefined, vkeyFiles: readonl
   const files = [...vkeyFiles];
   const dir = keysDirOf(keysDir, vkeyFiles);
   if (dir !== undefined) {
-    for (const f of readdirSync(dir).sort()) if (f.endsWith('.vkey')) files.push(join(dir, f));
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      throw fileError(err, dir, '--keys', 'list');
+    }
+    const found = names.filter((f) => f.endsWith('.vkey')).sort();
+    if (found.length === 0 && files.length === 0) throw new UsageError(`--keys ${dir}: holds no *.vkey file; ${NO_VERIFIER_KEYS}`);
+    for (const f of found) files.push(join(dir, f));
   }
   return files.map((f) => {
+    // A file that cannot be read says so itself (key_file_*, exit 1); only one that reads but does not parse is a usage error.
+    const vkey = readVerifierKeyFile(f);
     try {
-      const vkey = readVerifierKeyFile(f);
       return { vkey, verifier: parseVerifierKey(vkey) };
     } catch (err) {
       throw new UsageError(`${f}: not a signed-note verifier key (${(err as Error).message})`);

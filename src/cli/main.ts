@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { SealtrailError } from '../core/errors.js';
+import { defaultFileCodes, errnoOf, problemOf } from '../fs/file-errors.js';
 import { collectorCommand } from './collector.js';
 import { devCommand } from './dev.js';
 import { exportCommand } from './export.js';
@@ -51,9 +52,23 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`sealtrail ${name}: error [${err.code}]: ${err.message}\n`);
       return EXIT_FAIL;
     }
+    // A second net: every path is meant to be checked where it is used, but an
+    // errno error that slips through still names its path in one line.
+    const errno = errnoOf(err);
+    const path = errno === undefined ? undefined : (err as { path?: unknown }).path;
+    if (errno !== undefined && typeof path === 'string') {
+      const syscall = (err as { syscall?: unknown }).syscall;
+      process.stderr.write(`sealtrail ${name}: error [${defaultFileCodes(problemOf(errno))}]: ${path}: ${typeof syscall === 'string' ? `${syscall} ` : ''}failed (${errno})\n`);
+      return EXIT_FAIL;
+    }
     throw err;
   }
 }
+
+// Defence in depth: whatever sealtrail creates is private even where a file
+// is created without an explicit mode. The fix itself is src/fs/private-files.ts,
+// which sets every mode explicitly (a library user keeps their own umask).
+process.umask(0o077);
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -17,7 +17,7 @@ export function readPseudonymKeyOptions(values: readonly string[] | undefined): 
     if (!id || !file) throw new UsageError(`--pseudonym-key ${v}: expected ID=FILE`);
     if (keys.has(id)) throw new UsageError(`--pseudonym-key ${id} given twice`);
     if (!existsSync(file)) throw new UsageError(`--pseudonym-key ${id}=${file}: no such file`);
-    keys.set(id, readHmacKey(file));
+    keys.set(id, readHmacKey(file, `--pseudonym-key (id ${id})`));
   }
   return keys;
 }

@@ -19,10 +19,11 @@
  * Rules with `operator: hash, per_tenant: true` use `--tenant T` when given,
  * else each line's top-level `tenant` string.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { SealtrailError } from '../core/errors.js';
-import { wellFormed } from '../core/record.js';
+import { repairLoneSurrogates } from '../core/record.js';
+import { openForReading } from '../fs/read-file.js';
 import { loadRuleset } from '../sidecar/redact/index.js';
 import { LineSplitter } from '../sidecar/sources/file-lines.js';
 import type { SourceLine } from '../sidecar/sources/file-source.js';
@@ -32,7 +33,6 @@ import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
 /** The sidecar's default `max_line_bytes`. */
 export const REDACT_MAX_LINE_BYTES = 1024 * 1024;
 
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 /** stdout is written in chunks of about this many UTF-16 units */
 const OUT_CHUNK = 256 * 1024;
 /** at most this many refused lines are reported one by one; the rest are counted */
@@ -74,19 +74,26 @@ export async function redactCommand(argv: string[]): Promise<number> {
   for (const f of rules) if (!existsSync(f)) throw new UsageError(`--rules ${f}: no such file`);
   if (positionals.length > 1) throw new UsageError('redact takes at most one INPUT (default: stdin)');
   const inputPath = positionals[0];
+  let inputFd: number | undefined;
   if (inputPath !== undefined && inputPath !== '-') {
     if (!existsSync(inputPath)) throw new UsageError(`${inputPath}: no such file`);
     if (statSync(inputPath).isDirectory()) throw new UsageError(`${inputPath}: is a directory`);
+    // Opened now: an unreadable INPUT is a FileError before any rule is loaded, not a stream error later.
+    inputFd = openForReading(inputPath, 'INPUT');
   }
 
-  const pseudonymKeys = readPseudonymKeyOptions(values['pseudonym-key']);
-  // A bad rule file is a ConfigError naming file:line:col; main prints it and exits 1.
-  const ruleset: RedactingRuleset = loadRuleset(rules, { pseudonymKeys });
+  let ruleset: RedactingRuleset;
+  try {
+    const pseudonymKeys = readPseudonymKeyOptions(values['pseudonym-key']);
+    // A bad rule file is a ConfigError naming file:line:col; main prints it and exits 1.
+    ruleset = loadRuleset(rules, { pseudonymKeys });
+  } catch (err) {
+    if (inputFd !== undefined) closeSync(inputFd);
+    throw err;
+  }
 
   const input: Readable =
-    inputPath === undefined || inputPath === '-'
-      ? process.stdin
-      : createReadStream(inputPath, { highWaterMark: 1024 * 1024 });
+    inputFd === undefined ? process.stdin : createReadStream(inputPath!, { fd: inputFd, highWaterMark: 1024 * 1024 });
   const out = new StdoutWriter(process.stdout);
   const stats = await redactStream(input, ruleset, {
     tenant: values.tenant,
@@ -156,7 +163,7 @@ async function redactStream(input: Readable, ruleset: RedactingRuleset, hooks: S
     const hits: Record<string, number> = {};
     let redacted: unknown;
     try {
-      const clean = SURROGATE_ESCAPE.test(text) || !text.isWellFormed() ? wellFormed(parsed) : parsed;
+      const clean = repairLoneSurrogates(parsed, text).value;
       const tenant = hooks.tenant ?? tenantOf(clean);
       redacted = ruleset.redact(clean, hits, tenant === undefined ? {} : { tenant });
     } catch (err) {

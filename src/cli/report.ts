@@ -1,7 +1,8 @@
-import { existsSync, writeFileSync } from 'node:fs';
-import { SealtrailError } from '../core/errors.js';
+import { existsSync } from 'node:fs';
+import { FileError, SealtrailError } from '../core/errors.js';
 import { openSqliteStore } from '../collector/store/sqlite.js';
 import { getJsonObject, getText } from '../evidence/http.js';
+import { checkOutputPath, writeOutputPrivate } from '../fs/private-files.js';
 import { renderHtml } from '../report/html.js';
 import { readReportParams, ReportParamError, type RawReportParams, type ReportParams } from '../report/params.js';
 import { reportFromStore } from '../report/store.js';
@@ -39,9 +40,12 @@ export async function reportCommand(argv: string[]): Promise<number> {
   if (params.verify === 'full' && values.db !== undefined) {
     throw new UsageError('--verify full needs --url (offline, run `sealtrail verify --db FILE --keys DIR`)');
   }
+  // A bad --out is found before the report is built (or a collector asked).
+  if (values.out !== undefined) checkOutputPath(values.out, '--out');
   const text = values.url !== undefined ? await fromCollector(checkUrl(values.url, 'report'), values.token, values) : await fromDb(values.db!, params);
   if (values.out !== undefined) {
-    writeFileSync(values.out, text);
+    // Reports hold tenants, actors and counts: private like the store they come from.
+    writeOutputPrivate(values.out, text, '--out');
     process.stderr.write(`report written to ${values.out}\n`);
   } else {
     process.stdout.write(text);
@@ -55,7 +59,8 @@ async function fromDb(path: string, params: ReportParams): Promise<string> {
   try {
     store = openSqliteStore(path);
   } catch (err) {
-    if (err instanceof SealtrailError) throw err;
+    // Not SQLite (db_open_failed) keeps the code this condition always had.
+    if (err instanceof FileError || (err instanceof SealtrailError && err.code !== 'db_open_failed')) throw err;
     throw new SealtrailError('db_unreadable', `--db ${path}: store cannot be opened (${(err as Error).message})`, { cause: err });
   }
   try {

@@ -45,6 +45,12 @@ export async function validateCommand(argv: string[]): Promise<number> {
       // as the collector reports it at start
       throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
     }
+    // The read-audit keys (docs/read-audit.md); an absent hmac_key_file is generated at start, not read here.
+    const own = cfg.collector.keys;
+    if (own) {
+      readSigningKey(own.signing_key_file);
+      if (own.hmac_key_file !== undefined) readHmacKey(own.hmac_key_file);
+    }
     lines.push(`collector: store ${cfg.collector.store.type}, ${cfg.collector.streams.length} stream key(s)`);
   }
   process.stdout.write(`${values.config}: ok\n${lines.map((l) => `  ${l}\n`).join('')}`);

@@ -1,8 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckpoint } from '../core/checkpoint.js';
-import { BufferError, SealtrailError } from '../core/errors.js';
+import { BufferError, ConfigError, SealtrailError } from '../core/errors.js';
 import { parseNote } from '../core/note.js';
+import { fileError } from '../fs/file-errors.js';
+import { readFileChecked } from '../fs/read-file.js';
 import { readHmacKey } from '../keyfiles.js';
 import { formatFailure, verifyBundle } from '../evidence/verify.js';
 import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
@@ -17,22 +19,34 @@ function loadKeys(keysDir: string | undefined, vkeyFiles: string[], hmacSpecs: s
   if (verifiers.length === 0) throw new UsageError(NO_VERIFIER_KEYS);
   const hmac = new Map<string, Buffer>();
   const dir = keysDirOf(keysDir, vkeyFiles);
-  if (dir !== undefined && hmacSpecs.length === 0 && existsSync(join(dir, 'hmac.key'))) hmac.set('k1', readHmacKey(join(dir, 'hmac.key')));
+  if (dir !== undefined && hmacSpecs.length === 0 && existsSync(join(dir, 'hmac.key'))) {
+    try {
+      hmac.set('k1', readHmacKey(join(dir, 'hmac.key')));
+    } catch (err) {
+      // An auditor may hold the verifier keys but not the secret beside them.
+      if (!(err instanceof ConfigError)) throw err;
+      throw new ConfigError(err.code, `${err.message}; to verify signatures and proofs without the HMAC chain, pass --vkey FILE instead of --keys`, {}, {
+        cause: err,
+      });
+    }
+  }
   for (const spec of hmacSpecs) {
     const i = spec.lastIndexOf(':');
     const [file, id] = i > 0 ? [spec.slice(0, i), spec.slice(i + 1)] : [spec, 'k1'];
-    hmac.set(id, readHmacKey(file));
+    hmac.set(id, readHmacKey(file, '--hmac-key'));
   }
   return { verifiers, hmac };
 }
+
+/** A signed checkpoint is a few hundred bytes; with many cosignatures still far below this. */
+const MAX_CHECKPOINT_FILE = 1024 * 1024;
 
 /** Externally held checkpoints (an auditor's copy) are checked against the evidence too. */
 function loadCheckpointFiles(files: string[]): Map<string, { note: string; label: string }[]> {
   const byOrigin = new Map<string, { note: string; label: string }[]>();
   for (const f of files) {
-    let note: string;
+    const note = readFileChecked(f, { what: '--checkpoint', maxBytes: MAX_CHECKPOINT_FILE }).toString('utf8');
     try {
-      note = readFileSync(f, 'utf8');
       const origin = parseCheckpoint(parseNote(note).text).origin;
       const list = byOrigin.get(origin) ?? [];
       list.push({ note, label: `checkpoint file ${f}` });
@@ -119,6 +133,13 @@ export async function verifyCommand(argv: string[]): Promise<number> {
  */
 function bundleCommand(dir: string, keysDir: string | undefined, vkeyFiles: string[]): number {
   if (!existsSync(dir)) throw new UsageError(`--bundle ${dir}: no such directory`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`--bundle ${dir}: not a directory (name the directory export --bundle wrote)`);
+  try {
+    readdirSync(dir);
+  } catch (err) {
+    // unreadable is a problem with the path, not a verification failure of the evidence
+    throw fileError(err, dir, '--bundle', 'list');
+  }
   const pinned = keysDir !== undefined || vkeyFiles.length > 0;
   const trusted = pinned ? loadKeys(keysDir, vkeyFiles, []).verifiers : undefined;
   const r = verifyBundle(dir, trusted ? { trusted } : {});

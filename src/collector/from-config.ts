@@ -33,7 +33,9 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
   }
   return {
     listen: splitHostPort(cfg.listen),
+    http: cfg.http,
     max_body_bytes: cfg.max_body_bytes,
+    max_record_bytes: cfg.max_record_bytes,
     admin_tokens: tokens,
     streams: cfg.streams.map((s) =>
       s.keys
@@ -82,6 +84,8 @@ export function readAuditFromConfig(cfg: CollectorConfig, logger?: Logger): Read
     hmacId = cfg.keys.hmac_key_id;
     hmacFile = cfg.keys.hmac_key_file ?? join(dirname(skeyFile), `${basename(skeyFile).replace(/\.skey$/, '')}.hmac`);
     if (cfg.keys.hmac_key_file === undefined && !existsSync(hmacFile)) {
+      // A bad signing_key_file (missing, /proc, a directory) fails before a key is created beside it.
+      readSigningKey(skeyFile);
       createHmacKeyFile(hmacFile);
       logger?.warn({ file: hmacFile }, 'generated the collector\'s read-audit HMAC key beside its signing key');
     }

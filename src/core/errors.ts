@@ -72,3 +72,16 @@ export class VerifyError extends SealtrailError {
 
 /** The local buffer refused an operation (guarded deletion, integrity, full). */
 export class BufferError extends SealtrailError {}
+
+/**
+ * A file or directory sealtrail was told to read or create cannot be used
+ * (missing, a directory where a file belongs, permission denied, ...). The
+ * message names the path and what to do; it never holds the file's content.
+ */
+export class FileError extends SealtrailError {
+  readonly path: string;
+  constructor(code: string, path: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.path = path;
+  }
+}

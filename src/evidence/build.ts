@@ -1,10 +1,12 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { canonicalize } from '../core/canonical.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { SealtrailError } from '../core/errors.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
+import { fileError } from '../fs/file-errors.js';
+import { mkdirPrivate, openPrivate, writeAll, writeFilePrivate } from '../fs/private-files.js';
 import {
   BUNDLE_FORMAT,
   BUNDLE_VERSION,
@@ -104,8 +106,16 @@ function queryString(q: Record<string, string>): string {
  */
 export async function exportBundle(opts: ExportBundleOptions): Promise<ExportSummary> {
   const { dir } = opts;
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new ExportError('export_dir_not_empty', `${dir}: not empty`);
-  mkdirSync(dir, { recursive: true });
+  // Evidence is record text: the bundle is private (files 0600, directories made here 0700) until its owner shares it.
+  mkdirPrivate(dir, 'bundle directory');
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    throw fileError(err, dir, 'bundle directory', 'list');
+  }
+  if (entries.length > 0) throw new ExportError('export_dir_not_empty', `${dir}: not empty`);
+  const put = (p: string, data: string): void => writeFilePrivate(join(dir, p), data, 'bundle file');
   const held = new Map<string, Map<number, HeldCheckpoint>>();
   const hold = (stream: string, note: unknown): HeldCheckpoint => {
     let m = held.get(stream);
@@ -117,8 +127,14 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportSum
     return prev ?? c;
   };
 
-  const recFd = openSync(join(dir, RECORDS), 'wx');
-  const proofFd = openSync(join(dir, PROOFS), 'wx');
+  const recFd = openPrivate(join(dir, RECORDS), 'bundle file');
+  let proofFd: number;
+  try {
+    proofFd = openPrivate(join(dir, PROOFS), 'bundle file');
+  } catch (err) {
+    closeSync(recFd);
+    throw err;
+  }
   let records = 0;
   try {
     let cursor: string | null = null;
@@ -155,8 +171,8 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportSum
         proofText += `${canonicalize(line)}\n`;
         records++;
       }
-      writeSync(recFd, recText);
-      writeSync(proofFd, proofText);
+      writeAll(recFd, recText);
+      writeAll(proofFd, proofText);
       cursor = typeof page.next_cursor === 'string' ? page.next_cursor : null;
     } while (cursor);
   } finally {
@@ -205,15 +221,15 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportSum
       consistency++;
     }
   }
-  writeFileSync(join(dir, CONSISTENCY), consText, { flag: 'wx' });
+  put(CONSISTENCY, consText);
 
   let checkpoints = 0;
   const usedKeys = new Set<number>();
   for (const stream of streams) {
     for (const c of held.get(stream)!.values()) {
-      const p = join(dir, checkpointPath(stream, c.size));
-      mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, c.note, { flag: 'wx' });
+      const p = checkpointPath(stream, c.size);
+      mkdirPrivate(join(dir, dirname(p)), 'bundle directory');
+      put(p, c.note);
       checkpoints++;
       c.keys.forEach((k) => usedKeys.add(k));
     }
@@ -224,8 +240,8 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportSum
     const p = keyPath(vkey);
     if (keyFiles.has(p)) continue;
     keyFiles.add(p);
-    mkdirSync(join(dir, dirname(p)), { recursive: true });
-    writeFileSync(join(dir, p), `${vkey}\n`, { flag: 'wx' });
+    mkdirPrivate(join(dir, dirname(p)), 'bundle directory');
+    put(p, `${vkey}\n`);
   }
   if (records > 0 && keyFiles.size === 0) throw new ExportError('export_key_missing', 'no key signs the bundled checkpoints');
 
@@ -245,7 +261,7 @@ export async function exportBundle(opts: ExportBundleOptions): Promise<ExportSum
     files,
   };
   const mtext = `${canonicalize(manifest)}\n`;
-  writeFileSync(join(dir, MANIFEST), mtext, { flag: 'wx' });
-  writeFileSync(join(dir, MANIFEST_SUM), manifestSumText(Buffer.from(mtext, 'utf8')), { flag: 'wx' });
+  put(MANIFEST, mtext);
+  put(MANIFEST_SUM, manifestSumText(Buffer.from(mtext, 'utf8')));
   return { records, checkpoints, consistency, keys: keyFiles.size, streams };
 }

@@ -195,7 +195,7 @@ describe('socket, http and file sources in one spawned sidecar', () => {
 
   it('delivers concurrent socket, HTTP (object, array, NDJSON, gzip) and file events exactly once, with the seqs the clients were told', async () => {
     expect(statSync(sockPath).isSocket()).toBe(true);
-    expect(statSync(sockPath).mode & 0o777).toBe(0o660);
+    expect(statSync(sockPath).mode & 0o777).toBe(0o600); // the default socket mode
 
     const socketKeys = Array.from({ length: SOCK_CLIENTS }, (_, c) => keys(`sock${c}`, SOCK_LINES));
     const socketRun = async (c: number): Promise<Map<string, number>> => {
@@ -488,7 +488,7 @@ describe('socket, http and file sources in one spawned sidecar', () => {
     expect(existsSync(sockPath)).toBe(false); // the source removed its socket file
 
     sidecar = await startSidecarProc(d);
-    expect(statSync(sockPath).mode & 0o777).toBe(0o660);
+    expect(statSync(sockPath).mode & 0o777).toBe(0o600); // the default socket mode
     const acked = new Map([...client.acks].map(([line, seq]) => [`term-${line - 1}`, seq]));
     acked.forEach((v, k) => told.set(k, v));
     const size = await settled(d);
