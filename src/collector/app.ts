@@ -1,13 +1,17 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BatchError, SealtrailError } from '../core/errors.js';
+import { capConnections, resolveHttpLimits } from '../http-limits.js';
 import { AdminAuth } from './auth.js';
+import { connectionOptions } from './connections.js';
 import type { CollectorContext } from './context.js';
 import { CursorCodec } from './cursor.js';
+import { listenError } from '../listen-error.js';
 import { ApiError, errorBody } from './http-error.js';
 import { KeyedMutex } from './mutex.js';
 import { RateLimitedError } from './rate-limit.js';
 import { ReadAuditor } from './read-audit.js';
+import { registerSingleAuthorization } from './repeated-headers.js';
 import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import type { CollectorOptions } from './options.js';
 import { registerAuditRoute } from './routes/audit.js';
@@ -111,8 +115,12 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
  */
 export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, logger: Logger): FastifyInstance {
   const ctx = buildContext(opts, store, logger);
+  const limits = resolveHttpLimits(opts.http, 'collector_options_invalid');
   const app = Fastify({
     loggerInstance: logger,
+    // Slow clients are cut off (see src/http-limits.ts); fastify's own
+    // defaults would keep them forever.
+    ...connectionOptions(limits, logger),
     // Default request logs carry URLs with filter values (actor ids,
     // tenants); our own line below names only the route pattern.
     disableRequestLogging: true,
@@ -128,6 +136,8 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
       void reply.code(status).send(errorBody(known?.code ?? 'bad_request', known?.message ?? 'malformed request'));
     },
   }) as unknown as FastifyInstance;
+  capConnections(app.server, limits);
+  registerSingleAuthorization(app);
 
   app.addHook('onResponse', async (req, reply) => {
     req.log.info(
@@ -204,9 +214,17 @@ export async function startCollector(
   opts: CollectorOptions,
   store: AuditStore,
   logger: Logger,
+  /** the config key (or flag) opts.listen came from, named when it cannot be bound */
+  setting = 'collector.listen (sealtrail dev: --collector-listen)',
 ): Promise<RunningCollector> {
   const app = buildCollectorApp(opts, store, logger);
-  await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  try {
+    await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
+    throw listenError(err, `${host}:${opts.listen.port}`, setting);
+  }
   const addr = app.server.address();
   if (addr === null || typeof addr === 'string') throw new Error('collector is not listening on TCP');
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

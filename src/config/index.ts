@@ -12,4 +12,6 @@ export type {
   DurationInput,
   SizeInput,
   StartAt,
+  HttpLimitsConfig,
+  HttpLimitsInput,
 } from './types.js';

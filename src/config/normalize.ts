@@ -6,10 +6,13 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { parseRfc3339 } from '../core/time.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES, MIN_MAX_RECORD_BYTES } from '../core/wire-limits.js';
+import { DEFAULT_HTTP_LIMITS, HTTP_LIMIT_BOUNDS } from '../http-limits.js';
 import type {
   CollectorAuthConfig,
   CollectorConfig,
   CollectorStoreConfig,
+  HttpLimitsConfig,
   SidecarConfig,
   SourceConfig,
   StreamKeyVersionConfig,
@@ -45,7 +48,7 @@ export const SIDECAR_DEFAULTS = {
   seal_max_records: 1000,
   seal_max_interval: SECOND,
   heartbeat_interval: 30 * SECOND,
-  socket_mode: 0o660,
+  socket_mode: 0o600,
   socket_max_connections: 1024,
   http_max_body_bytes: 10 * MiB,
   http_max_events: 10_000,
@@ -126,6 +129,26 @@ function listenAddress(ctx: NormalizeContext, path: DataPath, value: unknown, fa
     throw err;
   }
   return value as string;
+}
+
+/** collector.http, sidecar.telemetry.http: defaults and bounds from src/http-limits.ts. */
+function httpLimits(ctx: NormalizeContext, path: DataPath, raw: Raw): HttpLimitsConfig {
+  const d = DEFAULT_HTTP_LIMITS;
+  const b = HTTP_LIMIT_BOUNDS;
+  const timeout = (key: 'header_timeout' | 'request_timeout' | 'keep_alive_timeout'): number =>
+    duration(ctx, [...path, key], raw?.[key], d[key], b[key].min, b[key].max);
+  const out: HttpLimitsConfig = {
+    header_timeout: timeout('header_timeout'),
+    request_timeout: timeout('request_timeout'),
+    keep_alive_timeout: timeout('keep_alive_timeout'),
+    max_connections: raw?.max_connections ?? d.max_connections,
+  };
+  // The request timeout covers the headers too; Node refuses the other order.
+  if (out.header_timeout > out.request_timeout) {
+    const key = raw?.header_timeout === undefined ? 'request_timeout' : 'header_timeout';
+    fail(ctx, 'config_schema', [...path, key], `header_timeout (${showMs(out.header_timeout)}) must not be longer than request_timeout (${showMs(out.request_timeout)})`);
+  }
+  return out;
 }
 
 function strings(value: unknown): string[] {
@@ -225,13 +248,16 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
       timeout: duration(ctx, at('ship', 'timeout'), ship.timeout, d.ship_timeout, 1),
       backoff_initial: backoffInitial,
       backoff_max: backoffMax,
-      max_batch_bytes: size(ctx, at('ship', 'max_batch_bytes'), ship.max_batch_bytes, d.ship_max_batch_bytes, KiB, GiB),
+      max_batch_bytes: size(ctx, at('ship', 'max_batch_bytes'), ship.max_batch_bytes, d.ship_max_batch_bytes, MIN_BODY_BYTES, MAX_BODY_BYTES),
     },
     buffer: {
       max_bytes: size(ctx, at('buffer', 'max_bytes'), raw.buffer?.max_bytes, d.buffer_max_bytes, KiB, Number.MAX_SAFE_INTEGER),
       max_records: raw.buffer?.max_records ?? d.buffer_max_records,
     },
-    telemetry: { listen: listenAddress(ctx, at('telemetry', 'listen'), raw.telemetry?.listen, d.telemetry_listen) },
+    telemetry: {
+      listen: listenAddress(ctx, at('telemetry', 'listen'), raw.telemetry?.listen, d.telemetry_listen),
+      http: httpLimits(ctx, at('telemetry', 'http'), raw.telemetry?.http),
+    },
   };
   if (ship.token !== undefined) out.ship.token = ship.token;
   return out;
@@ -390,9 +416,13 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
     return { id: k.id as string, file: k.file as string };
   });
 
+  const maxBody = size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, MIN_BODY_BYTES, MAX_BODY_BYTES);
   return {
     listen: listenAddress(ctx, at('listen'), raw.listen, d.listen),
-    max_body_bytes: size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, KiB, GiB),
+    http: httpLimits(ctx, at('http'), raw.http),
+    max_body_bytes: maxBody,
+    // A record that takes the whole body can only be sent alone; max_body_bytes bounds it.
+    max_record_bytes: size(ctx, at('max_record_bytes'), raw.max_record_bytes, Math.min(DEFAULT_MAX_RECORD_BYTES, maxBody), MIN_MAX_RECORD_BYTES, maxBody),
     store: normalizeStore(raw.store ?? {}, at('store'), ctx),
     auth: normalizeAuth(raw.auth ?? {}, at('auth'), ctx),
     streams,

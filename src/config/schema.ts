@@ -9,9 +9,12 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
+import { CONFIG_KEY_ID, CONFIG_STREAM_ID } from '../core/wire-ids.js';
+import { DEFAULT_MAX_BATCH_RECORDS } from '../core/wire-limits.js';
+import { HTTP_LIMIT_BOUNDS } from '../http-limits.js';
 
-const STREAM_ID = '^[A-Za-z0-9._-]{1,128}$';
-const KEY_ID = '^[A-Za-z0-9._-]{1,64}$';
+const STREAM_ID = CONFIG_STREAM_ID;
+const KEY_ID = CONFIG_KEY_ID;
 const SOURCE_ID = '^[a-z0-9_-]{1,64}$';
 // An exact stream id, or a (possibly empty) prefix followed by "*".
 const STREAM_MATCH = '^(?:[A-Za-z0-9._-]{1,128}|[A-Za-z0-9._-]{0,127}\\*)$';
@@ -29,6 +32,18 @@ const rateLimit = {
   properties: {
     requests_per_second: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
     burst: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+  },
+} as const;
+
+// collector.http and sidecar.telemetry.http: how long and how many clients a listener keeps.
+const httpLimits = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    header_timeout: duration,
+    request_timeout: duration,
+    keep_alive_timeout: duration,
+    max_connections: { type: 'integer', minimum: HTTP_LIMIT_BOUNDS.max_connections.min, maximum: HTTP_LIMIT_BOUNDS.max_connections.max },
   },
 } as const;
 
@@ -133,7 +148,7 @@ export const sidecarSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        max_records: { type: 'integer', minimum: 1, maximum: 100_000 },
+        max_records: { type: 'integer', minimum: 1, maximum: DEFAULT_MAX_BATCH_RECORDS },
         max_interval: duration,
         heartbeat_interval: duration,
       },
@@ -162,7 +177,7 @@ export const sidecarSchema = {
     telemetry: {
       type: 'object',
       additionalProperties: false,
-      properties: { listen },
+      properties: { listen, http: httpLimits },
     },
   },
 } as const;
@@ -172,7 +187,9 @@ export const collectorSchema = {
   additionalProperties: false,
   properties: {
     listen,
+    http: httpLimits,
     max_body_bytes: size,
+    max_record_bytes: size,
     // One object for every store type; which keys each type takes is checked
     // in normalize.ts, where the error can say so in words. `type: null` is
     // YAML's null, so both it and the string "null" mean the null store.

@@ -6,6 +6,11 @@
  * as written; callers resolve them against the working directory.
  */
 
+import type { HttpLimits } from '../http-limits.js';
+
+/** collector.http, sidecar.telemetry.http (ms; connections): the limits in src/http-limits.ts. */
+export type HttpLimitsConfig = HttpLimits;
+
 export type StartAt = 'beginning' | 'end';
 
 export interface FileSourceConfig {
@@ -24,7 +29,7 @@ export interface SocketSourceConfig {
   id: string;
   type: 'socket';
   path: string;
-  /** file mode of the socket, e.g. 0o660 */
+  /** file mode of the socket (default 0o600; 0o660 lets a group connect) */
   mode: number;
   /** bytes */
   max_line_bytes: number;
@@ -76,7 +81,7 @@ export interface SidecarConfig {
     max_bytes: number;
     max_records: number;
   };
-  telemetry: { listen: string };
+  telemetry: { listen: string; http: HttpLimitsConfig };
 }
 
 export interface StreamKeyVersionConfig {
@@ -127,8 +132,11 @@ export interface CollectorAuthConfig {
 
 export interface CollectorConfig {
   listen: string;
+  http: HttpLimitsConfig;
   /** bytes */
   max_body_bytes: number;
+  /** bytes of one record's canonical text; at least what a sidecar accepts, at most max_body_bytes */
+  max_record_bytes: number;
   store: CollectorStoreConfig;
   auth: CollectorAuthConfig;
   streams: StreamTrustConfig[];
@@ -190,6 +198,14 @@ export type DurationInput = number | string;
 /** A size as written: integer bytes or "512B", "64KiB", "10MB". */
 export type SizeInput = number | string;
 
+/** collector.http / sidecar.telemetry.http as written. */
+export interface HttpLimitsInput {
+  header_timeout?: DurationInput;
+  request_timeout?: DurationInput;
+  keep_alive_timeout?: DurationInput;
+  max_connections?: number;
+}
+
 /** What `defaultSidecarConfig` accepts: the YAML shape, with everything defaultable left out. */
 export interface SidecarConfigInput {
   stream?: { id?: string; name?: string };
@@ -215,13 +231,15 @@ export interface SidecarConfigInput {
     max_batch_bytes?: SizeInput;
   };
   buffer?: { max_bytes?: SizeInput; max_records?: number };
-  telemetry?: { listen?: string };
+  telemetry?: { listen?: string; http?: HttpLimitsInput };
 }
 
 /** What `defaultCollectorConfig` accepts. */
 export interface CollectorConfigInput {
   listen?: string;
+  http?: HttpLimitsInput;
   max_body_bytes?: SizeInput;
+  max_record_bytes?: SizeInput;
   store?: {
     type?: 'null' | 'sqlite' | 'postgres' | null;
     path?: string;

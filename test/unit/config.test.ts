@@ -54,6 +54,9 @@ function sidecarWith(extra: string, env: NodeJS.ProcessEnv = NO_ENV): SidecarCon
   return parseConfigText(SIDECAR_BASE + extra, 'test.yaml', env).sidecar!;
 }
 
+/** collector.http and sidecar.telemetry.http when not written */
+const HTTP_DEFAULTS = { header_timeout: 10_000, request_timeout: 60_000, keep_alive_timeout: 5_000, max_connections: 1024 };
+
 const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
   stream: {},
   data_dir: './.sealtrail/sidecar',
@@ -79,7 +82,7 @@ const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
     max_batch_bytes: 8 * 1024 * 1024,
   },
   buffer: { max_bytes: 1024 ** 3, max_records: 1_000_000 },
-  telemetry: { listen: '127.0.0.1:9470' },
+  telemetry: { listen: '127.0.0.1:9470', http: HTTP_DEFAULTS },
 };
 
 describe('example configs', () => {
@@ -113,7 +116,9 @@ describe('example configs', () => {
     expect(cfg.sidecar).toBeUndefined();
     expect(cfg.collector).toEqual({
       listen: '0.0.0.0:7470',
+      http: HTTP_DEFAULTS,
       max_body_bytes: 16 * 1024 * 1024,
+      max_record_bytes: 3 * 1024 * 1024,
       store: { type: 'sqlite', path: '/var/lib/sealtrail/audit.db' },
       auth: { admin_tokens: [], admin_token_files: ['/etc/sealtrail/admin/token'] },
       streams: [{ match: 'agent-*', vkey_file: '/etc/sealtrail/vkeys/agents.vkey' }],
@@ -151,7 +156,9 @@ describe('defaults', () => {
   it('a minimal collector gets every default', () => {
     expect(loadConfigFile(join(FIX, 'minimal-collector.yaml'), NO_ENV).collector).toEqual({
       listen: '127.0.0.1:7470',
+      http: HTTP_DEFAULTS,
       max_body_bytes: 16 * 1024 * 1024,
+      max_record_bytes: 3 * 1024 * 1024,
       store: { type: 'sqlite', path: './.sealtrail/collector/audit.db' },
       auth: { admin_tokens: [], admin_token_files: [] },
       streams: [],
@@ -527,7 +534,9 @@ describe('in-memory config (sealtrail dev)', () => {
   it('defaultCollectorConfig', () => {
     expect(defaultCollectorConfig({ listen: '0.0.0.0:1', streams: [{ match: '*', vkey: 'x' }] })).toEqual({
       listen: '0.0.0.0:1',
+      http: HTTP_DEFAULTS,
       max_body_bytes: 16 * 1024 * 1024,
+      max_record_bytes: 3 * 1024 * 1024,
       store: { type: 'sqlite', path: './.sealtrail/collector/audit.db' },
       auth: { admin_tokens: [], admin_token_files: [] },
       streams: [{ match: '*', vkey: 'x' }],
@@ -579,13 +588,13 @@ describe('socket and http sources', () => {
 
   it('fill their defaults and parse the socket mode as octal', () => {
     const cfg = parseConfigText(
-      withSources('    - { id: sock, type: socket, path: /run/st/events.sock }\n    - { id: api, type: http }\n    - { id: sock2, type: socket, path: /run/st/b.sock, mode: "0600", max_connections: 4, max_line_bytes: 4KiB }\n'),
+      withSources('    - { id: sock, type: socket, path: /run/st/events.sock }\n    - { id: api, type: http }\n    - { id: sock2, type: socket, path: /run/st/b.sock, mode: "0660", max_connections: 4, max_line_bytes: 4KiB }\n'),
       'x.yaml',
       NO_ENV,
     ).sidecar!;
-    expect(cfg.sources[0]).toEqual({ id: 'sock', type: 'socket', path: '/run/st/events.sock', mode: 0o660, max_line_bytes: 1024 * 1024, max_connections: 1024, format: 'sealtrail' });
+    expect(cfg.sources[0]).toEqual({ id: 'sock', type: 'socket', path: '/run/st/events.sock', mode: 0o600, max_line_bytes: 1024 * 1024, max_connections: 1024, format: 'sealtrail' });
     expect(cfg.sources[1]).toEqual({ id: 'api', type: 'http', max_body_bytes: 10 * 1024 * 1024, max_events: 10_000, format: 'sealtrail' });
-    expect(cfg.sources[2]).toMatchObject({ mode: 0o600, max_connections: 4, max_line_bytes: 4096 });
+    expect(cfg.sources[2]).toMatchObject({ mode: 0o660, max_connections: 4, max_line_bytes: 4096 });
   });
 
   it('refuse a bad mode, a missing path, an over-long socket path and a second http source at their place', () => {

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { SealtrailError } from '../../core/errors.js';
+import { mediaTypeOf } from '../../http-body.js';
 import type { IngestLine } from '../ingest.js';
 import { MAX_MAX_DEPTH } from '../redact/rules.js';
 
@@ -37,22 +38,12 @@ export const ACCEPTED_CONTENT_TYPES = 'application/json, application/x-ndjson';
 
 /** Content-Type → format; anything else (including none) is 415. */
 export function formatOf(contentType: string | undefined): EventsFormat {
-  const [type = '', ...params] = (contentType ?? '').split(';');
-  const mime = type.trim().toLowerCase();
-  const format: EventsFormat | undefined = JSON_TYPES.has(mime) ? 'json' : NDJSON_TYPES.has(mime) ? 'ndjson' : undefined;
+  const { mediaType, utf8 } = mediaTypeOf(contentType);
+  const format: EventsFormat | undefined = JSON_TYPES.has(mediaType) ? 'json' : NDJSON_TYPES.has(mediaType) ? 'ndjson' : undefined;
   if (!format) {
     throw new EventsError(415, 'content_type_unsupported', `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES}`);
   }
-  for (const p of params) {
-    const eq = p.indexOf('=');
-    if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
-    const charset = p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
-    // RFC 8259 §8.1: JSON exchanged between systems is UTF-8; a body in another
-    // charset would be decoded wrongly, so it is refused rather than guessed at.
-    if (charset !== 'utf-8' && charset !== 'utf8') {
-      throw new EventsError(415, 'content_type_unsupported', 'the only accepted charset is utf-8');
-    }
-  }
+  if (!utf8) throw new EventsError(415, 'content_type_unsupported', 'the only accepted charset is utf-8');
   return format;
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
+import { contentCodingOf } from '../../http-body.js';
 import { uuidv7 } from '../../core/uuid.js';
 import type { IngestLine, LineOutcome } from '../ingest.js';
 import { EventsError, formatOf, parseEventsBody, type EventsFormat } from './events-body.js';
@@ -229,10 +230,9 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 function gzipped(header: string | undefined): boolean {
-  const coding = (header ?? '').trim().toLowerCase();
-  if (coding === '' || coding === 'identity') return false;
-  if (coding === 'gzip' || coding === 'x-gzip') return true;
-  throw new EventsError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
+  const coding = contentCodingOf(header);
+  if (coding === undefined) throw new EventsError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
+  return coding === 'gzip';
 }
 
 /**
