@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getJson } from '../helpers/deployment.js';
-import { CLI, freePort, ROOT, stop, waitFor, type Proc } from '../helpers/procs.js';
+import { CLI, freePort, procOf, ROOT, stop, waitFor, type Proc } from '../helpers/procs.js';
 import { SocketClient } from '../helpers/socket-client.js';
 
 /**
@@ -24,14 +24,7 @@ afterAll(async () => {
 });
 
 function track(child: ReturnType<typeof spawn>): Proc {
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const p: Proc = { child, stdout: () => out, stderr: () => err, exited };
+  const p = procOf(child);
   procs.push(p);
   return p;
 }

@@ -15,11 +15,17 @@ export interface Proc {
 }
 
 export function spawnCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'info', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return procOf(
+    spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'info', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+}
+
+/** A spawned child (stdout and stderr piped) as a Proc that keeps its output. */
+export function procOf(child: ChildProcess): Proc {
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

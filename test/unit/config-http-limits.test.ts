@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultCollectorConfig, defaultSidecarConfig, parseConfigText } from '../../src/config/index.js';
 import { ConfigError, SealtrailError } from '../../src/core/errors.js';
+import { thrown } from '../helpers/errors.js';
 import { connectionsCheckingInterval, DEFAULT_HTTP_LIMITS, httpServerOptions, resolveHttpLimits } from '../../src/http-limits.js';
 
 const DEFAULTS = { header_timeout: 10_000, request_timeout: 60_000, keep_alive_timeout: 5_000, max_connections: 1024 };
@@ -19,18 +20,8 @@ function collectorHttp(...lines: string[]): string {
   return `collector:\n  http:\n${lines.map((l) => `    ${l}\n`).join('')}`;
 }
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
-
 function expectAt(text: string, code: string, line: number, col: number, message?: RegExp): void {
-  const err = configError(() => parseConfigText(text, 'limits.yaml', {}));
+  const err = thrown(() => parseConfigText(text, 'limits.yaml', {}), ConfigError);
   expect(err.code, err.message).toBe(code);
   expect([err.file, err.line, err.col], err.message).toEqual(['limits.yaml', line, col]);
   if (message) expect(err.message).toMatch(message);

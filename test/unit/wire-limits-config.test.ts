@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { thrown } from '../helpers/errors.js';
 import { DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_WIRE_BYTES, MIN_BODY_BYTES, MIN_MAX_RECORD_BYTES } from '../../src/core/wire-limits.js';
 
 /**
@@ -16,13 +17,7 @@ const SIDECAR = (extra: string): string => `sidecar:
 ${extra}`;
 
 function refused(text: string): ConfigError {
-  try {
-    parseConfigText(text, 'limits.yaml', {});
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
+  return thrown(() => parseConfigText(text, 'limits.yaml', {}), ConfigError);
 }
 
 describe('config and the wire limits', () => {
