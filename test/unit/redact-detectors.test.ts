@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import RE2 from 're2';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { buildDetector, DETECTOR_NAMES, type DetectorDef } from '../../src/sidecar/redact/detectors.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { buildDetector, DETECTOR_NAMES, DetectorError, type DetectorDef } from '../../src/sidecar/redact/detectors.js';
+import { compileRuleset } from '../../src/sidecar/redact/index.js';
 import { ibanMod97, luhn, ssnValid, VALIDATORS, type ValidatorName } from '../../src/sidecar/redact/validators.js';
 
 /**
@@ -595,6 +597,52 @@ describe('detector catalogue', () => {
     expect(() => buildDetector('phone_e164', { separators: 'yes' })).toThrow(/separators must be true or false/);
     expect(() => buildDetector('us_ssn', { bare: 1 })).toThrow(/bare/);
     expect(() => buildDetector('ipv4', [] as unknown as Record<string, unknown>)).toThrow(/mapping/);
+  });
+
+  it('throws DetectorError carrying the ConfigError code, the detector and the option at fault', () => {
+    const caught = (fn: () => unknown): DetectorError => {
+      try {
+        fn();
+      } catch (err) {
+        expect(err).toBeInstanceOf(DetectorError);
+        return err as DetectorError;
+      }
+      throw new Error('expected a DetectorError');
+    };
+    const fields = (e: DetectorError) => [e.code, e.detector, e.option];
+    expect(fields(caught(() => buildDetector('credit_card')))).toEqual(['redaction_unknown_detector', 'credit_card', undefined]);
+    // an unknown name is reported before its options are looked at
+    expect(fields(caught(() => buildDetector('credit_card', [] as unknown as Record<string, unknown>)))[0]).toBe('redaction_unknown_detector');
+    expect(fields(caught(() => buildDetector('constructor')))[0]).toBe('redaction_unknown_detector');
+    expect(fields(caught(() => buildDetector(['email'] as unknown as string)))[0]).toBe('redaction_unknown_detector');
+    expect(fields(caught(() => buildDetector('email', { strict: true })))).toEqual(['redaction_rule_invalid', 'email', 'strict']);
+    expect(fields(caught(() => buildDetector('medical_record_number', { min_digits: 0 })))).toEqual([
+      'redaction_rule_invalid',
+      'medical_record_number',
+      'min_digits',
+    ]);
+    expect(fields(caught(() => buildDetector('secret_kv', { keys: ['(bad)'] })))).toEqual(['redaction_rule_invalid', 'secret_kv', 'keys']);
+    expect(fields(caught(() => buildDetector('medical_record_number', { min_digits: 8, max_digits: 7 })))).toEqual([
+      'redaction_rule_invalid',
+      'medical_record_number',
+      undefined,
+    ]);
+    expect(fields(caught(() => buildDetector('ipv4', [] as unknown as Record<string, unknown>)))).toEqual(['redaction_rule_invalid', 'ipv4', undefined]);
+  });
+
+  it('a rule with bad detector options is a ConfigError whose cause is the DetectorError', () => {
+    let err: unknown;
+    try {
+      compileRuleset([{ id: 'mrn', detector: 'medical_record_number', options: { min_digits: 0 } }]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('redaction_rule_invalid');
+    expect((err as ConfigError).message).toBe(
+      'rule "mrn": detector "medical_record_number": detector medical_record_number: option min_digits must be an integer from 1 to 32',
+    );
+    expect((err as ConfigError).cause).toBeInstanceOf(DetectorError);
   });
 });
 

@@ -202,7 +202,7 @@ export function decodeBase64Run(run: string): string | null {
  * Every text a rule must be tried on for `s` to be redacted correctly,
  * other than `s` itself: its canonical form, and the decoded base64 runs of
  * both (recursively, to MAX_DECODE_NESTING levels). The redaction of one
- * string (compile.ts) looks at no text outside this set, so a record whose
+ * string (engine.ts) looks at no text outside this set, so a record whose
  * strings and views match nothing needs no further work.
  *
  * `ascii`: the caller knows `s` is ASCII (it skips one scan).

@@ -1,21 +1,21 @@
 /**
  * Redaction (docs/redaction.md): rule files (rules.ts) → composed
- * (compose.ts: include, pack:, disable, decode, max_depth) → compiled
- * ruleset (compile.ts) → applied to decoded JSON (apply.ts). Everything
- * here is pure apart from reading the rule files in loadRuleset.
+ * (compose.ts: include, pack:, disable, decode, max_depth) → validated and
+ * compiled (compile.ts; detectors.ts for `detector:`) into the records of
+ * ruleset.ts, which also names a ruleset by its hash → run by the engine
+ * (engine.ts: record-probe.ts / raw-probe.ts, then matcher.ts per string)
+ * over decoded JSON (apply.ts). Everything here is pure apart from reading
+ * the rule files in loadRuleset.
  */
-import { compileRuleset, type CompiledRuleset } from './compile.js';
+import { compileRuleset } from './compile.js';
 import { composeRuleFiles } from './compose.js';
+import type { CompiledRuleset } from './engine.js';
 
-export {
-  compileRuleset,
-  CompiledRuleset,
-  defaultReplacement,
-  EMPTY_RULESET,
-  REDACT_ENGINE_VERSION,
-  rulesetDescription,
-} from './compile.js';
-export type { CompileOptions, CompiledRule, MatchMode, RedactContext, Ruleset } from './compile.js';
+export { compileRuleset, defaultReplacement, EMPTY_RULESET } from './compile.js';
+export type { CompileOptions } from './compile.js';
+export { CompiledRuleset } from './engine.js';
+export { REDACT_ENGINE_VERSION, rulesetDescription } from './ruleset.js';
+export type { CompiledRule, MatchMode, RedactContext, Ruleset } from './ruleset.js';
 export { composeRuleFiles, MAX_RULE_FILES, packDirectory, packNames } from './compose.js';
 export type { Composition } from './compose.js';
 export { MAX_REDACT_DEPTH } from './apply.js';
