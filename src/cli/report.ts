@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { FileError, SealtrailError } from '../core/errors.js';
+import { reportFromStore } from '../collector/report-from-store.js';
 import { openSqliteStore } from '../collector/store/sqlite.js';
 import { getJsonObject, getText } from '../evidence/http.js';
 import { checkOutputPath, writeOutputPrivate } from '../fs/private-files.js';
 import { renderHtml } from '../report/html.js';
 import { readReportParams, ReportParamError, type RawReportParams, type ReportParams } from '../report/params.js';
-import { reportFromStore } from '../report/store.js';
 import { checkUrl, resolveToken } from './filters.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 

@@ -6,11 +6,10 @@ export { PostgresAuditStore, openPostgresStore, migratePostgres, redactPostgresU
 export * from './store/types.js';
 export {
   verifyBatch,
-  parseBatch,
-  batchDigest,
   verifyCheckpointSignature,
   type BatchKeys,
-  type ParsedBatch,
   type VerifiedBatch,
   type VerifiedRecord,
 } from './verify-batch.js';
+// The wire format is core's (core/wire-batch.ts); re-exported for users of this entry.
+export { parseBatch, batchDigest, type ParsedBatch } from '../core/wire-batch.js';

@@ -3,10 +3,12 @@
  * independent of src/config so the HTTP app can be built and tested without
  * the YAML loader; the CLI maps a CollectorConfig onto this shape.
  * Field names follow the YAML (snake_case); durations are ms, sizes bytes.
+ * It imports no collector module but rate-limit's types, so the modules that
+ * read it (auth, read-audit, the routes) never form an import cycle with it.
  */
+import type { NoteSigner } from '../core/note.js';
 import type { HttpLimits } from '../http-limits.js';
 import type { RateLimits } from './rate-limit.js';
-import type { ReadAuditOptions } from './read-audit.js';
 
 /** One checkpoint key of a stream entry, with its validity period (rotation). */
 export interface CollectorKeyVersion {
@@ -43,6 +45,18 @@ export interface CollectorToken {
 export interface CollectorHmacKey {
   id: string;
   key: Buffer;
+}
+
+/** The collector's own stream and keys (read-audit.ts); absent in CollectorOptions: reads are not audited. */
+export interface ReadAuditOptions {
+  /** the collector's own stream id (default from config: collector-<hostname>) */
+  stream: string;
+  /** signs the stream's checkpoints */
+  signer: NoteSigner;
+  /** the signer's verifier key text, registered as the stream's configured key */
+  vkey: string;
+  /** chains the stream's records */
+  hmac_key: { id: string; key: Buffer };
 }
 
 export interface CollectorOptions {

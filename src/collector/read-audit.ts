@@ -6,13 +6,14 @@ import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { formatCheckpoint, originForStream } from '../core/checkpoint.js';
 import { SealtrailError } from '../core/errors.js';
 import { Frontier, leafHashOfText } from '../core/merkle.js';
-import { parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from '../core/note.js';
+import { parseVerifierKey, signNote, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
 import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import { uuidv7 } from '../core/uuid.js';
 import type { AdminAuth, AuthRequest, Principal } from './auth.js';
 import { ApiError } from './http-error.js';
 import type { KeyedMutex } from './mutex.js';
+import type { ReadAuditOptions } from './options.js';
 import { StoreConflictError, type AuditStore, type StreamState } from './store/types.js';
 import { STREAM_ID } from '../core/wire-ids.js';
 import { appendInputOf, verifyBatch } from './verify-batch.js';
@@ -23,18 +24,6 @@ import { appendInputOf, verifyBatch } from './verify-batch.js';
  * sidecar's, and committed through store.appendBatch before the read's data
  * is sent. If the write fails, the read fails (503 read_audit_failed).
  */
-
-/** The collector's own stream and keys; absent in CollectorOptions: reads are not audited. */
-export interface ReadAuditOptions {
-  /** the collector's own stream id (default from config: collector-<hostname>) */
-  stream: string;
-  /** signs the stream's checkpoints */
-  signer: NoteSigner;
-  /** the signer's verifier key text, registered as the stream's configured key */
-  vkey: string;
-  /** chains the stream's records */
-  hmac_key: { id: string; key: Buffer };
-}
 
 /** One read, as recorded. Never the token, never the raw query string. */
 export interface ReadAuditEntry {

@@ -1,44 +1,25 @@
-import { createHash, createSecretKey, type KeyObject } from 'node:crypto';
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { parseCanonical } from '../core/canonical.js';
 import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { BatchError } from '../core/errors.js';
 import { Frontier, leafHashOfText } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
-import type { SealedBatch, WireRecord } from '../core/types.js';
-import { KEY_ID, STREAM_ID } from '../core/wire-ids.js';
-import { DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_RECORD_BYTES, MAX_NOTE_CHARS, MAX_VKEY_CHARS, recordTooLong } from '../core/wire-limits.js';
-import { extractIndexFields } from './store/record-fields.js';
-import type { AppendBatchInput, NewRecord, StreamState } from './store/types.js';
+import { extractIndexFields } from '../core/record-index.js';
 import { timeKey } from '../core/time-key.js';
+import type { SealedBatch } from '../core/types.js';
+import { batchDigest, isParsedBatch, malformedBatch, parseBatch, type BatchLimits, type ParsedBatch } from '../core/wire-batch.js';
+import type { AppendBatchInput, NewRecord, StreamState } from './store/types.js';
 
 /**
- * Pure verification of a sealed batch against the stored head of its stream.
- * Nothing here does I/O: the route resolves keys and state, this decides.
- * Messages name stream, batch and seq only; record text, MAC values and
- * attacker-chosen strings never appear in them (they end up in logs).
+ * Pure verification of a sealed batch against the stored head of its stream:
+ * the collector's decision. The wire shape (parseBatch) and the batch's
+ * identity (batchDigest) are core/wire-batch.ts's; this adds what needs the
+ * stream's keys and stored head. Nothing here does I/O: the route resolves
+ * keys and state, this decides. Messages name stream, batch and seq only;
+ * record text, MAC values and attacker-chosen strings never appear in them
+ * (they end up in logs).
  */
-
-const HEX32 = /^[0-9a-f]{64}$/;
-
-const BATCH_FIELDS = new Set([
-  'v',
-  'stream',
-  'batch',
-  'first_seq',
-  'last_seq',
-  'records',
-  'chain_head',
-  'prev_checkpoint',
-  'checkpoint',
-  'vkey',
-]);
-const RECORD_FIELDS = ['seq', 'canonical', 'mac', 'key_id'];
-
-/** The wire batch plus the optional trust-on-first-use key of batch 0. */
-export interface ParsedBatch extends SealedBatch {
-  vkey?: string;
-}
 
 export interface BatchKeys {
   /** verifiers for this stream's checkpoints (configured or pinned) */
@@ -83,144 +64,8 @@ export function appendInputOf(v: VerifiedBatch, receivedAt = new Date().toISOStr
   };
 }
 
-export interface VerifyLimits {
-  maxRecords?: number;
-  /** UTF-8 bytes of one record's canonical text (collector max_record_bytes) */
-  maxRecordBytes?: number;
-}
-
-// Objects parseBatch produced: the route parses first (it needs stream and
-// batch number to pick keys and state) and verifyBatch must not pay twice.
-const validated = new WeakSet<object>();
-
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isIndex(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-function malformed(where: string, what: string): BatchError {
-  return new BatchError(422, 'batch_malformed', `${where}: ${what}`);
-}
-
-/**
- * Checks types, formats, sizes and seq contiguity of an untrusted body and
- * returns a fresh object holding only the known fields (so nothing else a
- * client sent can ride along into the digest or the store).
- */
-export function parseBatch(body: unknown, limits: VerifyLimits = {}): ParsedBatch {
-  const maxRecords = limits.maxRecords ?? DEFAULT_MAX_BATCH_RECORDS;
-  const maxRecordBytes = limits.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  if (!isPlainObject(body)) throw malformed('batch', 'body must be a JSON object');
-  for (const k of Object.keys(body)) {
-    if (!BATCH_FIELDS.has(k)) {
-      // Field names are attacker-chosen: only echo ones that look like ours.
-      throw malformed('batch', /^[a-z_]{1,32}$/.test(k) ? `unknown field "${k}"` : 'unknown field');
-    }
-  }
-  if (body.v !== 1) throw malformed('batch', 'field "v" must be 1');
-  const stream = body.stream;
-  if (typeof stream !== 'string' || !STREAM_ID.test(stream)) {
-    throw malformed('batch', 'field "stream" must be 1-256 of [A-Za-z0-9._:@+-], not starting with "-"');
-  }
-  const batch = body.batch;
-  if (!isIndex(batch)) throw malformed(`stream ${stream}`, 'field "batch" must be a non-negative safe integer');
-  const where = `stream ${stream} batch ${batch}`;
-  const firstSeq = body.first_seq;
-  const lastSeq = body.last_seq;
-  if (!isIndex(firstSeq)) throw malformed(where, 'field "first_seq" must be a non-negative safe integer');
-  if (!isIndex(lastSeq) || lastSeq < firstSeq) {
-    throw malformed(where, 'field "last_seq" must be a safe integer >= first_seq');
-  }
-  const records = body.records;
-  if (!Array.isArray(records)) throw malformed(where, 'field "records" must be an array');
-  if (records.length === 0) throw malformed(where, 'field "records" must not be empty');
-  if (records.length > maxRecords) throw malformed(where, `more than ${maxRecords} records`);
-  if (records.length !== lastSeq - firstSeq + 1) {
-    throw malformed(where, `has ${records.length} records but first_seq..last_seq spans ${lastSeq - firstSeq + 1}`);
-  }
-  const out: WireRecord[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) {
-    const r: unknown = records[i];
-    const seq = firstSeq + i;
-    const at = `${where} seq ${seq}`;
-    if (!isPlainObject(r)) throw malformed(at, 'record must be an object');
-    const keys = Object.keys(r);
-    if (keys.length !== RECORD_FIELDS.length || !RECORD_FIELDS.every((k) => Object.hasOwn(r, k))) {
-      throw malformed(at, 'record must have exactly seq, canonical, mac, key_id');
-    }
-    if (r.seq !== seq) throw malformed(at, 'records must have contiguous seq first_seq..last_seq');
-    const canonical = r.canonical;
-    if (typeof canonical !== 'string' || canonical.length === 0 || recordTooLong(canonical, maxRecordBytes)) {
-      throw malformed(at, `field "canonical" must be a non-empty string of at most ${maxRecordBytes} bytes (collector max_record_bytes)`);
-    }
-    if (typeof r.mac !== 'string' || !HEX32.test(r.mac)) throw malformed(at, 'field "mac" must be 64 lowercase hex digits');
-    if (typeof r.key_id !== 'string' || !KEY_ID.test(r.key_id)) {
-      throw malformed(at, 'field "key_id" must match [A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}');
-    }
-    out[i] = { seq, canonical, mac: r.mac, key_id: r.key_id };
-  }
-  if (typeof body.chain_head !== 'string' || !HEX32.test(body.chain_head)) {
-    throw malformed(where, 'field "chain_head" must be 64 lowercase hex digits');
-  }
-  const prev = body.prev_checkpoint;
-  if (prev !== null && (typeof prev !== 'string' || prev.length === 0 || prev.length > MAX_NOTE_CHARS)) {
-    throw malformed(where, `field "prev_checkpoint" must be null or a signed note of at most ${MAX_NOTE_CHARS} characters`);
-  }
-  const cp = body.checkpoint;
-  if (typeof cp !== 'string' || cp.length === 0 || cp.length > MAX_NOTE_CHARS) {
-    throw malformed(where, `field "checkpoint" must be a signed note of at most ${MAX_NOTE_CHARS} characters`);
-  }
-  const parsed: ParsedBatch = {
-    v: 1,
-    stream,
-    batch,
-    first_seq: firstSeq,
-    last_seq: lastSeq,
-    records: out,
-    chain_head: body.chain_head,
-    prev_checkpoint: prev,
-    checkpoint: cp,
-  };
-  if (body.vkey !== undefined) {
-    if (typeof body.vkey !== 'string' || body.vkey.length === 0 || body.vkey.length > MAX_VKEY_CHARS) {
-      throw malformed(where, `field "vkey" must be a verifier key of at most ${MAX_VKEY_CHARS} characters`);
-    }
-    parsed.vkey = body.vkey;
-  }
-  validated.add(parsed);
-  return parsed;
-}
-
-/**
- * Hex SHA-256 over the RFC 8785 form of the wire batch without `vkey`: the
- * identity of a batch for idempotent resends. `vkey` is left out because a
- * resend may or may not repeat it and it is not covered by the signature.
- *
- * Streamed instead of canonicalize(batch): the shape is fixed (validated
- * safe integers and strings, members in RFC 8785 order below), RFC 8785
- * serialises strings exactly as JSON.stringify does, and this avoids building
- * a second copy of a multi-megabyte body. A test pins it to canonicalize().
- */
-export function batchDigest(batch: SealedBatch): string {
-  const h = createHash('sha256');
-  h.update(
-    `{"batch":${batch.batch},"chain_head":${JSON.stringify(batch.chain_head)},` +
-      `"checkpoint":${JSON.stringify(batch.checkpoint)},"first_seq":${batch.first_seq},` +
-      `"last_seq":${batch.last_seq},"prev_checkpoint":${JSON.stringify(batch.prev_checkpoint)},"records":[`,
-  );
-  const records = batch.records;
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    h.update(
-      `${i === 0 ? '' : ','}{"canonical":${JSON.stringify(r.canonical)},"key_id":${JSON.stringify(r.key_id)},` +
-        `"mac":${JSON.stringify(r.mac)},"seq":${r.seq}}`,
-    );
-  }
-  h.update(`],"stream":${JSON.stringify(batch.stream)},"v":${batch.v}}`);
-  return h.digest('hex');
 }
 
 /**
@@ -243,7 +88,7 @@ export function verifyCheckpointSignature(batch: SealedBatch, verifiers: readonl
   try {
     cp = parseCheckpoint(text);
   } catch {
-    throw malformed(where, 'checkpoint is not a valid tlog-checkpoint');
+    throw malformedBatch(where, 'checkpoint is not a valid tlog-checkpoint');
   }
   if (cp.origin !== originForStream(batch.stream)) {
     throw new BatchError(422, 'batch_origin_mismatch', `${where}: checkpoint origin is not ${originForStream(batch.stream)}`);
@@ -260,10 +105,9 @@ export function verifyBatch(
   body: unknown,
   state: StreamState | undefined,
   keys: BatchKeys,
-  limits: VerifyLimits = {},
+  limits: BatchLimits = {},
 ): VerifiedBatch {
-  const batch =
-    typeof body === 'object' && body !== null && validated.has(body) ? (body as ParsedBatch) : parseBatch(body, limits);
+  const batch = isParsedBatch(body) ? body : parseBatch(body, limits);
   const where = `stream ${batch.stream} batch ${batch.batch}`;
   if (state && state.stream !== batch.stream) {
     throw new Error(`${where}: state of stream ${state.stream} passed for another stream`);

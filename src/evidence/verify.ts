@@ -6,8 +6,7 @@ import { parseCheckpoint } from '../core/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { openNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { timeKey } from '../core/time-key.js';
-import { EQUALITY_FILTERS, extractIndexFields } from '../collector/store/record-fields.js';
-import type { RecordIndexFields } from '../collector/store/types.js';
+import { EQUALITY_FILTERS, extractIndexFields, type RecordIndexFields } from '../core/record-index.js';
 import { STREAM_ID } from '../core/wire-ids.js';
 import {
   BUNDLE_FORMAT,

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildCollectorApp, startCollector, type RunningCollector } from '../../src/collector/app.js';
 import { defaultCollectorKeyFiles, readAuditFromConfig, startCollectorFromConfig } from '../../src/collector/from-config.js';
 import type { CollectorOptions } from '../../src/collector/options.js';
-import type { ReadAuditOptions } from '../../src/collector/read-audit.js';
+import type { ReadAuditOptions } from '../../src/collector/options.js';
 import { SqliteAuditStore } from '../../src/collector/store/sqlite.js';
 import type { AuditStore } from '../../src/collector/store/types.js';
 import { defaultCollectorConfig, parseConfigText } from '../../src/config/index.js';

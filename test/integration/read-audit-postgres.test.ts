@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollector, type RunningCollector } from '../../src/collector/app.js';
 import type { CollectorOptions } from '../../src/collector/options.js';
-import type { ReadAuditOptions } from '../../src/collector/read-audit.js';
+import type { ReadAuditOptions } from '../../src/collector/options.js';
 import { openPostgresStore, type PostgresAuditStore } from '../../src/collector/store/postgres.js';
 import { generateKeyPair, parseSignerKeyPair, parseVerifierKey } from '../../src/core/note.js';
 import { verifyStreamAsync } from '../../src/verify/verify-stream.js';

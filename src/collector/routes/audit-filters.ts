@@ -3,7 +3,7 @@ import { scopeFilters } from '../auth.js';
 import type { CollectorContext } from '../context.js';
 import { ApiError } from '../http-error.js';
 import { DEFAULT_MAX_QUERY_RANGE } from '../options.js';
-import { EQUALITY_FILTERS } from '../store/record-fields.js';
+import { EQUALITY_FILTERS } from '../../core/record-index.js';
 import type { RecordFilters, RecordOrder } from '../store/types.js';
 import { timeKey } from '../../core/time-key.js';
 import { checkTimeRange } from './query.js';

@@ -5,7 +5,8 @@ import { registerBodyEncoding } from '../body-encoding.js';
 import type { CollectorContext } from '../context.js';
 import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../../core/reserved-streams.js';
 import { StoreConflictError, type StoredBatch, type StreamState } from '../store/types.js';
-import { appendInputOf, batchDigest, parseBatch, verifyBatch, verifyCheckpointSignature, type ParsedBatch, type VerifyLimits } from '../verify-batch.js';
+import { batchDigest, parseBatch, type BatchLimits, type ParsedBatch } from '../../core/wire-batch.js';
+import { appendInputOf, verifyBatch, verifyCheckpointSignature } from '../verify-batch.js';
 
 interface Ack {
   ack: { stream: string; batch: number; tree_size: number };
@@ -104,7 +105,7 @@ export function registerBatchesRoute(app: FastifyInstance, ctx: CollectorContext
 
 function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void {
   const log = ctx.logger;
-  const limits: VerifyLimits = {};
+  const limits: BatchLimits = {};
   if (ctx.opts.max_batch_records !== undefined) limits.maxRecords = ctx.opts.max_batch_records;
   if (ctx.opts.max_record_bytes !== undefined) limits.maxRecordBytes = ctx.opts.max_record_bytes;
 

@@ -4,7 +4,7 @@ import type { CollectorContext } from '../context.js';
 import { ApiError } from '../http-error.js';
 import { ProofError } from '../../core/errors.js';
 import { buildInclusionProof } from '../proofs.js';
-import { indexable } from '../store/record-fields.js';
+import { indexable } from '../../core/record-index.js';
 import type { AuditStore, CheckpointRow, RecordRow } from '../store/types.js';
 import { readQuery } from './query.js';
 

@@ -8,9 +8,9 @@
  * (index columns come from record fields), so every string field goes
  * through copyText; only integers and hex we produced ourselves skip it.
  * A NUL cannot be encoded at all; index values holding one are already
- * NULL (record-fields.ts indexable), and canonical text has none raw, since
- * RFC 8785 escapes every control character. copyText refuses one anyway
- * rather than let the server cut the field short.
+ * NULL (core/record-index.ts indexable), and canonical text has none raw,
+ * since RFC 8785 escapes every control character. copyText refuses one
+ * anyway rather than let the server cut the field short.
  */
 import { SealtrailError } from '../../core/errors.js';
 

@@ -13,7 +13,7 @@ import {
   type PgMigration,
 } from './postgres-migrations.js';
 import type { SubtreeHash, SubtreeRef } from '../proofs.js';
-import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import { FILTER_COLUMNS, filtersCanMatch } from './record-fields.js';
 import {
   HEAD_COLUMNS,
   RECORD_COLUMNS,
@@ -176,7 +176,7 @@ const RECORD_COPY: ReadonlyArray<[column: string, encode: (r: NewRecord) => stri
   ['time', (r) => copyText(r.time)],
   ['time_key', (r) => copyInt(r.timeKey)],
   ['received_at', (r) => copyText(r.receivedAt)],
-  ...EQUALITY_FILTERS.filter((f) => f.field !== 'stream').map(
+  ...FILTER_COLUMNS.filter((f) => f.field !== 'stream').map(
     (f): [string, (r: NewRecord) => string] => [f.column, (r) => copyText(r[f.field as keyof RecordIndexFields] as string | null)],
   ),
   ['canonical', (r) => copyText(r.canonical)],
@@ -476,9 +476,9 @@ export class PostgresAuditStore implements AuditStore {
       values.push(v);
       return `$${values.length}`;
     };
-    // Only the fixed column names of EQUALITY_FILTERS reach SQL text; filter
+    // Only the fixed column names of FILTER_COLUMNS reach SQL text; filter
     // values are always bound parameters.
-    for (const { field, column } of EQUALITY_FILTERS) {
+    for (const { field, column } of FILTER_COLUMNS) {
       const v = f[field];
       if (v !== undefined) where.push(`${column} = ${param(v)}`);
     }

@@ -4,7 +4,7 @@
  * because existing files have already recorded the old version as applied.
  */
 import type { Migration } from '../../sqlite/open.js';
-import { MAX_INDEXED_BYTES } from './record-fields.js';
+import { MAX_INDEXED_BYTES } from '../../core/record-index.js';
 
 // The filter columns of version 1; later versions add their own below.
 const V1_FILTER_COLUMNS = [
@@ -38,7 +38,7 @@ function filterIndexes(columns: readonly string[]): string {
     .join('\n');
 }
 
-// Version 2's columns and the JSON path each is read from (as record-fields.ts
+// Version 2's columns and the JSON path each is read from (as core/record-index.ts
 // extractIndexFields does at ingest).
 const V2_FILTER_COLUMNS: ReadonlyArray<[string, string]> = [
   ['agent_id', '$.agent.id'],

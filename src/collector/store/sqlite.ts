@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { BufferError } from '../../core/errors.js';
 import type { SubtreeHash, SubtreeRef } from '../proofs.js';
 import { migrate, openDatabase, type Migration } from '../../sqlite/open.js';
-import { EQUALITY_FILTERS, filtersCanMatch } from './record-fields.js';
+import { FILTER_COLUMNS, filtersCanMatch } from './record-fields.js';
 import {
   HEAD_COLUMNS,
   RECORD_COLUMNS,
@@ -244,9 +244,9 @@ export class SqliteAuditStore implements AuditStore {
     const desc = query.order === 'desc';
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: query.limit };
-    // Only the fixed column names of EQUALITY_FILTERS reach SQL text; filter
+    // Only the fixed column names of FILTER_COLUMNS reach SQL text; filter
     // values are always bound parameters.
-    for (const { field, column } of EQUALITY_FILTERS) {
+    for (const { field, column } of FILTER_COLUMNS) {
       const v = f[field];
       if (v !== undefined) {
         where.push(`${column} = @${field}`);

@@ -1,6 +1,8 @@
 import { SealtrailError } from '../../core/errors.js';
+import type { EqualityFilter, RecordIndexFields } from '../../core/record-index.js';
 import type { SubtreeHash, SubtreeRef } from '../proofs.js';
 
+export type { RecordIndexFields } from '../../core/record-index.js';
 export type { SubtreeHash, SubtreeRef } from '../proofs.js';
 
 /**
@@ -25,36 +27,6 @@ export interface StreamState {
   chainKeyId: string | null;
   /** verifier key pinned by trust-on-first-use, null for configured streams */
   pinnedVkey: string | null;
-}
-
-/** The columns the query API filters on, extracted from the record at ingest. */
-export interface RecordIndexFields {
-  id: string | null;
-  /** the record's `time` as written */
-  time: string;
-  /** `time` as integer epoch microseconds (see time-key.ts) */
-  timeKey: number;
-  receivedAt: string | null;
-  tenant: string | null;
-  /** actor.id */
-  actorId: string | null;
-  /** agent.id */
-  agentId: string | null;
-  eventType: string | null;
-  /** tool.name */
-  tool: string | null;
-  outcome: string | null;
-  /** model.name */
-  model: string | null;
-  traceId: string | null;
-  sessionId: string | null;
-  /** resource.id */
-  resourceId: string | null;
-  /** resource.type */
-  resourceType: string | null;
-  /** approval.status */
-  approval: string | null;
-  dataClassification: string | null;
 }
 
 export interface NewRecord extends RecordIndexFields {
@@ -88,29 +60,16 @@ export interface AppendBatchInput extends StoredBatch {
 }
 
 /**
- * Equality filters; every given filter must match (AND). Values are compared
- * exactly (binary, case-sensitive). A value that could never have been
- * indexed (see record-fields.ts indexable()) matches nothing.
+ * Equality filters (core/record-index.ts EQUALITY_FILTERS, one member per
+ * filter); every given filter must match (AND). Values are compared exactly
+ * (binary, case-sensitive). A value that could never have been indexed (see
+ * core/record-index.ts indexable()) matches nothing.
  */
-export interface RecordFilters {
+export interface RecordFilters extends Partial<Record<EqualityFilter, string>> {
   /** inclusive, epoch microseconds (see RecordIndexFields.timeKey) */
   fromTimeKey?: number;
   /** exclusive, epoch microseconds */
   toTimeKey?: number;
-  tenant?: string;
-  actorId?: string;
-  agentId?: string;
-  eventType?: string;
-  tool?: string;
-  outcome?: string;
-  model?: string;
-  traceId?: string;
-  sessionId?: string;
-  resourceId?: string;
-  resourceType?: string;
-  approval?: string;
-  dataClassification?: string;
-  stream?: string;
 }
 
 /**

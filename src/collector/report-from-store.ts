@@ -1,9 +1,16 @@
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { parseNote } from '../core/note.js';
-import type { AuditStore, RecordKey } from '../collector/store/types.js';
-import { buildReport } from './build.js';
-import type { ReportParams } from './params.js';
-import type { Report, ReportRecord, ReportStreamInfo } from './types.js';
+import { buildReport } from '../report/build.js';
+import type { ReportParams } from '../report/params.js';
+import type { Report, ReportRecord, ReportStreamInfo } from '../report/types.js';
+import type { AuditStore, RecordKey } from './store/types.js';
+
+/**
+ * A compliance report read from an AuditStore, for GET /v1/report and for
+ * `sealtrail report --db`. The report itself (src/report/) only takes records
+ * and stream heads and knows nothing of stores; reading them, page by page,
+ * is the store contract's side, so it lives here.
+ */
 
 export const REPORT_PAGE_SIZE = 1000;
 
