@@ -26,7 +26,7 @@ import { repairLoneSurrogates } from '../core/record.js';
 import { openForReading } from '../fs/read-file.js';
 import { loadRuleset } from '../sidecar/redact/index.js';
 import { LineSplitter } from '../sidecar/sources/file-lines.js';
-import type { SourceLine } from '../sidecar/sources/file-source.js';
+import type { SourceLine } from '../sidecar/sources/types.js';
 import { readPseudonymKeyOptions } from './pseudonym-keys.js';
 import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
 

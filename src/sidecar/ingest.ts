@@ -8,13 +8,9 @@ import { uuidv7 } from '../core/uuid.js';
 import { canonicalWireBytes, recordSizeProblem } from '../core/wire-limits.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
 import type { RedactContext, Ruleset } from './redact/index.js';
+import type { IngestLine, LineOutcome } from './sources/types.js';
 
-export interface IngestLine {
-  offset: number;
-  length: number;
-  text?: string;
-  error?: { code: string; message: string };
-}
+export type { IngestLine, LineOutcome } from './sources/types.js';
 
 export interface IngestChunk {
   source: string;
@@ -39,8 +35,6 @@ export interface IngestResult {
    */
   lines: LineOutcome[];
 }
-
-export type LineOutcome = { seq: number } | { error: { code: string; message: string } } | { blank: true };
 
 export interface IngestOptions {
   hmacKey: Buffer;

@@ -91,7 +91,7 @@ describe('glob matching', () => {
     const s = track(new FileSource(h.options(dir)));
     await s.start();
     await waitFor(() => h.got.length >= 3, '3 lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h, 'live')).toEqual([0, 1, 2]);
     expect(seqs(h, 'rotated')).toEqual([]);
     expect(s.files().map((f) => path.basename(f.path))).toEqual(['x.jsonl']);
@@ -216,7 +216,7 @@ describe('rotation', () => {
     }
     expect(rotations).toBe(5);
     await waitFor(() => h.got.length >= 1000, '1000 lines');
-    await s.drain(10_000);
+    await s.drain(Date.now() + 10_000);
     const got = seqs(h);
     expect(got.length).toBe(1000);
     expect([...got].sort((a, b) => a - b)).toEqual([...Array(1000).keys()]);
@@ -270,7 +270,7 @@ describe('rotation', () => {
     fs.appendFileSync(path.join(dir, 'agent-1.jsonl'), lines(35, 3)); // late writes to the rotated file
     await waitFor(() => h.got.length >= 38, '38 lines');
     await waitFor(() => s.files().some((x) => x.key === k1 && x.path.endsWith('agent-1.jsonl')), 'rotated file re-associated');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect([...seqs(h)].sort((a, b) => a - b)).toEqual([...Array(38).keys()]);
     expect(h.got.filter((g) => g.key === k1).length).toBe(28);
     expectContiguousPerFile(h);
@@ -279,7 +279,7 @@ describe('rotation', () => {
     await s2.start();
     fs.appendFileSync(path.join(dir, 'agent-1.jsonl'), lines(38, 2));
     await waitFor(() => h.got.length >= 40, '40 lines');
-    await s2.drain(5000);
+    await s2.drain(Date.now() + 5000);
     expect([...seqs(h)].sort((a, b) => a - b)).toEqual([...Array(40).keys()]);
     expectContiguousPerFile(h);
   });
@@ -300,7 +300,7 @@ describe('rotation', () => {
     await s2.start();
     await waitFor(() => h.got.length >= 20, '20 lines');
     await waitFor(() => s2.files().length === 1, 'rotated file released');
-    await s2.drain(5000);
+    await s2.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual(expect.arrayContaining([...Array(20).keys()]));
     expect(seqs(h).length).toBe(20);
     expectContiguousPerFile(h);
@@ -337,7 +337,7 @@ describe('rotation', () => {
     fs.truncateSync(f, 0);
     fs.appendFileSync(f, lines(0, 100, 'after'));
     await waitFor(() => h.got.length >= 300, '300 lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(h.got.length).toBe(300);
     expect(seqs(h, 'before')).toEqual([...Array(200).keys()]);
     expect(seqs(h, 'after')).toEqual([...Array(100).keys()]);
@@ -347,7 +347,7 @@ describe('rotation', () => {
     await s2.start();
     fs.appendFileSync(f, lines(100, 1, 'after'));
     await waitFor(() => h.got.length >= 301, '301 lines');
-    await s2.drain(5000);
+    await s2.drain(Date.now() + 5000);
     expect(seqs(h, 'after')).toEqual([...Array(101).keys()]);
   });
 
@@ -360,7 +360,7 @@ describe('rotation', () => {
     await waitFor(() => h.got.length >= 5, '5 lines');
     fs.writeFileSync(f, lines(0, 50, 'after')); // truncate + rewrite in one go, before any poll
     await waitFor(() => seqs(h, 'after').length >= 50, '50 new lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h, 'after')).toEqual([...Array(50).keys()]);
     expect(h.got.length).toBe(55);
   });
@@ -402,7 +402,7 @@ describe('positions', () => {
     const s = track(new FileSource(h.options(dir)));
     await s.start();
     await waitFor(() => h.got.length >= seq, 'all lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual([...Array(seq).keys()]);
     expect(h.violations).toEqual([]);
     expectContiguousPerFile(h);
@@ -496,7 +496,7 @@ await s.start();
     const s = track(new FileSource(h.options(dir)));
     await s.start();
     await waitFor(() => h.got.length >= seq, 'all lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual([...Array(seq).keys()]);
     expectContiguousPerFile(h);
     expect(h.violations).toEqual([]);
@@ -519,7 +519,7 @@ await s.start();
     const s = track(new FileSource(h.options(dir, { startAt: 'end' })));
     await s.start();
     await waitFor(() => h.got.length >= 140, '140 lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h, 'a')).toEqual([...Array(40).keys()].map((i) => i + 10));
     expect(seqs(h, 'b')).toEqual([...Array(50).keys()]);
     expect(seqs(h, 'c')).toEqual([...Array(50).keys()]);
@@ -536,7 +536,7 @@ await s.start();
     fs.appendFileSync(f, '"tag":"new"}\n' + lines(101, 2, 'new'));
     fs.writeFileSync(path.join(dir, 'later.jsonl'), lines(0, 3, 'later'));
     await waitFor(() => h.got.length >= 6, '6 lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h, 'old')).toEqual([]);
     expect(seqs(h, 'new')).toEqual([100, 101, 102]);
     expect(seqs(h, 'later')).toEqual([0, 1, 2]);
@@ -560,7 +560,7 @@ await s.start();
     await s2.start();
     fs.appendFileSync(quiet, lines(2, 1, 'new'));
     await waitFor(() => h.got.length >= 3, '3 lines');
-    await s2.drain(5000);
+    await s2.drain(Date.now() + 5000);
     expect(seqs(h, 'old')).toEqual([]);
     expect(seqs(h, 'new').sort((a, b) => a - b)).toEqual([0, 1, 2]);
     expect(h.violations).toEqual([]);
@@ -578,7 +578,7 @@ describe('flow control', () => {
     const s = track(new FileSource(h.options(dir, { maxChunkLines: 10 })));
     await s.start();
     await waitFor(() => h.got.length >= 25, '25 lines');
-    await s.drain(5000);
+    await s.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual([...Array(25).keys()]);
     expect(h.rejected.length).toBe(1);
     expect(h.chunks[0]).toEqual(h.rejected[0]);

@@ -3,7 +3,7 @@ import { MAX_RECORD_WIRE_BYTES } from '../../src/core/wire-limits.js';
 import { AuditBuffer } from '../../src/sidecar/buffer/buffer.js';
 import { Ingest, type IngestLine } from '../../src/sidecar/ingest.js';
 import { EMPTY_RULESET } from '../../src/sidecar/redact/index.js';
-import { MAX_LISTED, REPORT_KEY, RejectionReporter } from '../../src/sidecar/rejections.js';
+import { MAX_LISTED, REPORT_KEY, RejectionReporter } from '../../src/sidecar/seal/rejections.js';
 import { HMAC_KEY, KEY_ID, tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
 
 const OWN = 'sealtrail';

@@ -592,7 +592,7 @@ s.on('connect', pump);
     for (const [c, cl] of all.entries()) cl.socket.write(Array.from({ length: 50 }, (_, i) => `${ev({ c, i: i + 1 })}\n`).join(''));
     await waitFor(() => src.pendingLines() === 150, 'all lines received');
     src.pause(); // draining must still commit what was received
-    const drained = src.drain(10_000);
+    const drained = src.drain(Date.now() + 10_000);
     open();
     await drained;
     await waitFor(() => all.every((cl) => cl.responses.length === 50), 'all acks');
@@ -615,7 +615,7 @@ s.on('connect', pump);
     const client = await connect();
     client.socket.write(`${ev()}\n${ev()}\n`);
     await waitFor(() => src.pendingLines() === 2, 'lines received');
-    await src.drain(150);
+    await src.drain(Date.now() + 150);
     expect(client.responses).toEqual([]);
     expect(notices.some((n) => n.includes('2 received lines not committed'))).toBe(true);
     await src.close();

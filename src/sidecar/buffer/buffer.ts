@@ -1,5 +1,3 @@
-import { statSync, statfsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { CHAIN_GENESIS } from '../../core/chain.js';
 import { formatCheckpoint, originForStream } from '../../core/checkpoint.js';
@@ -15,96 +13,13 @@ import {
   RECORD_ENVELOPE_BYTES,
 } from '../../core/wire-limits.js';
 import { migrate, openDatabase } from '../../sqlite/open.js';
-import { isDiskFull } from '../disk-full.js';
+import { DiskSpaceGuard } from './disk-space.js';
 import { MIGRATIONS } from './migrations.js';
+import { toBatchRow, type BatchRow, type ChainCursor, type PositionRow, type PreparedRecord, type QuarantineRow, type RawBatch } from './rows.js';
 
-/** A record ready to persist: already redacted, canonicalised, hashed and chained. */
-export interface PreparedRecord {
-  seq: number;
-  id: string;
-  canonical: string;
-  leaf: Buffer;
-  mac: Buffer;
-  keyId: string;
-  receivedAt: string;
-  /** UTF-8 bytes of `canonical`, when the caller measured them already */
-  bytes?: number;
-  /** core/wire-limits.ts canonicalWireBytes of `canonical`, likewise */
-  wireBytes?: number;
-}
-
-export interface PositionRow {
-  source: string;
-  key: string;
-  path: string;
-  offset: number;
-  fingerprint: string;
-}
-
-export interface QuarantineRow {
-  source: string;
-  path: string;
-  fileKey: string;
-  offset: number;
-  length: number;
-  reason: string;
-  message: string;
-}
-
-export interface BatchRow {
-  batch: number;
-  firstSeq: number;
-  lastSeq: number;
-  treeSize: number;
-  chainHead: Buffer;
-  keyId: string;
-  checkpoint: string;
-  prevCheckpoint: string | null;
-  createdAt: string;
-}
-
-/** Where the chain and tree stand; rebuilt from the database on open. */
-export interface ChainCursor {
-  nextSeq: number;
-  prevMac: Buffer;
-}
-
-interface RawBatch {
-  batch: number;
-  first_seq: number;
-  last_seq: number;
-  tree_size: number;
-  frontier: Buffer;
-  chain_head: Buffer;
-  key_id: string;
-  checkpoint: string;
-  prev_checkpoint: string | null;
-  created_at: string;
-}
-
-function toBatchRow(r: RawBatch): BatchRow {
-  return {
-    batch: r.batch,
-    firstSeq: r.first_seq,
-    lastSeq: r.last_seq,
-    treeSize: r.tree_size,
-    chainHead: r.chain_head,
-    keyId: r.key_id,
-    checkpoint: r.checkpoint,
-    prevCheckpoint: r.prev_checkpoint,
-    createdAt: r.created_at,
-  };
-}
+export type { BatchRow, ChainCursor, PositionRow, PreparedRecord, QuarantineRow } from './rows.js';
 
 const STREAM_ID = new RegExp(CONFIG_STREAM_ID);
-
-const MiB = 1024 * 1024;
-/** Kept free beyond the WAL and the batches (see AuditBuffer.ensureRoom): seals, small acks, positions. */
-const ROOM_FOR_ACKS = MiB;
-/** Once commits were refused for room, they resume only with this much more, so they do not flap per ack. */
-const ROOM_TO_RESUME = MiB;
-/** Rough upper bound of the WAL bytes a record of `n` canonical bytes costs (page slack, frame headers, leaf, mac, id). */
-const walCost = (n: number): number => 2 * n + 256;
 
 /**
  * The sidecar's local SQLite WAL buffer: the only place records live between
@@ -122,7 +37,7 @@ const walCost = (n: number): number => 2 * n + 256;
  *   the free space would not let a WAL checkpoint and the acknowledgement of
  *   the batches finish. Otherwise a buffer that filled its disk could never
  *   record an ack (an ack writes WAL frames too) nor checkpoint, so it could
- *   never free space, even with the collector back. See ensureRoom().
+ *   never free space, even with the collector back. See disk-space.ts.
  */
 export class AuditBuffer {
   readonly db: Database.Database;
@@ -137,13 +52,7 @@ export class AuditBuffer {
   private lastCheckpoint: string | null;
   private recordCount: number;
   private byteCount: number;
-  /** the directory whose filesystem holds the buffer; undefined for ':memory:' */
-  private readonly dir: string | undefined;
-  private readonly pageSize: number;
-  /** commits were refused for room, or a write failed for lack of space, and no commit has passed since */
-  private lowSpace = false;
-  /** canonical bytes of the largest batch sealed or waiting for its ack: what acknowledging one may write */
-  private largestBatch: number;
+  private readonly disk: DiskSpaceGuard;
 
   private readonly stmts: {
     insertRecord: Database.Statement;
@@ -160,8 +69,6 @@ export class AuditBuffer {
     rangeSize: Database.Statement;
     oldestRecord: Database.Statement;
     quarantineCount: Database.Statement;
-    freePages: Database.Statement;
-    pageCount: Database.Statement;
   };
 
   private constructor(db: Database.Database, path: string, stream: string, created: boolean) {
@@ -201,11 +108,7 @@ export class AuditBuffer {
       rangeSize: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM records WHERE seq BETWEEN ? AND ?'),
       oldestRecord: db.prepare('SELECT received_at FROM records ORDER BY seq LIMIT 1'),
       quarantineCount: db.prepare('SELECT COUNT(*) AS n FROM quarantine'),
-      freePages: db.prepare('PRAGMA freelist_count').pluck(),
-      pageCount: db.prepare('PRAGMA page_count').pluck(),
     };
-    this.dir = path === ':memory:' || path === '' ? undefined : dirname(path);
-    this.pageSize = db.pragma('page_size', { simple: true }) as number;
 
     const last = db.prepare('SELECT * FROM batches ORDER BY batch DESC LIMIT 1').get() as RawBatch | undefined;
     this.sealedThrough = last ? last.last_seq : -1;
@@ -234,7 +137,7 @@ export class AuditBuffer {
          FROM batches b WHERE b.batch NOT IN (SELECT batch FROM acks)`,
       )
       .get() as { m: number };
-    this.largestBatch = unacked.m;
+    this.disk = new DiskSpaceGuard(db, path, unacked.m);
   }
 
   /**
@@ -291,12 +194,10 @@ export class AuditBuffer {
       expected++;
     }
     const sizes = records.map((r) => r.bytes ?? Buffer.byteLength(r.canonical));
-    let cost = 4096 * (2 + quarantine.length);
-    for (const size of sizes) cost += walCost(size);
-    this.ensureRoom(cost);
+    this.disk.ensureRoom(this.disk.commitCost(sizes, quarantine.length), this.recordCount);
     const now = new Date().toISOString();
     let bytes = 0;
-    this.spaceAware(() => this.db.transaction(() => {
+    this.disk.write(() => this.db.transaction(() => {
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         const size = sizes[i]!;
@@ -387,7 +288,7 @@ export class AuditBuffer {
       prevCheckpoint: this.lastCheckpoint,
       createdAt: new Date().toISOString(),
     };
-    this.spaceAware(() => this.db.transaction(() => {
+    this.disk.write(() => this.db.transaction(() => {
       this.stmts.insertBatch.run(
         row.batch,
         row.firstSeq,
@@ -401,7 +302,7 @@ export class AuditBuffer {
         row.createdAt,
       );
     })(), true);
-    if (bytes > this.largestBatch) this.largestBatch = bytes;
+    this.disk.sealed(bytes);
     this.frontier = frontier;
     this.sealedThrough = row.lastSeq;
     this.nextBatch++;
@@ -457,7 +358,7 @@ export class AuditBuffer {
   ack(row: BatchRow): void {
     let freedBytes = 0;
     let freed = 0;
-    this.spaceAware(() => this.db.transaction(() => {
+    this.disk.write(() => this.db.transaction(() => {
       this.stmts.insertAck.run(row.batch, new Date().toISOString());
       const r = this.stmts.rangeSize.get(row.firstSeq, row.lastSeq) as { n: number; b: number };
       freed = r.n;
@@ -467,107 +368,7 @@ export class AuditBuffer {
     })(), true);
     this.recordCount -= freed;
     this.byteCount -= freedBytes;
-    // Short of space, give the WAL's bytes back now: the freed pages are reused
-    // from the database file, and the WAL, checkpointed, no longer holds its size.
-    if (this.lowSpace) this.truncateWal();
-  }
-
-  /**
-   * Refuses a commit of about `cost` WAL bytes unless the filesystem keeps,
-   * after it, room for what frees space later. The commit's frames need
-   * `cost` bytes in the WAL. The next checkpoint grows the database file to
-   * the database's size (pending growth), plus whatever of this commit the
-   * free pages inside the file cannot take. Acknowledging a batch writes its
-   * pages to the WAL again (twice the largest batch, plus ROOM_FOR_ACKS for
-   * seals and positions). Free pages do not count for the WAL, which needs
-   * bytes of the filesystem. Cheap: one statfs, two stats, two header reads.
-   */
-  private ensureRoom(cost: number): void {
-    if (this.dir === undefined) return;
-    const check = (): { room: number; need: number } | undefined => {
-      const space = this.space();
-      if (!space) return undefined; // cannot tell: SQLite itself reports a full disk
-      const commitGrowth = Math.max(0, cost - space.freePages);
-      // Once refused, resume with some more room, so commits do not flap per ack;
-      // not when nothing is left to acknowledge: then no ack can make more room.
-      const slack = this.lowSpace && this.recordCount > 0 ? ROOM_TO_RESUME : 0;
-      return { room: space.fsFree, need: cost + space.pendingGrowth + commitGrowth + 2 * this.largestBatch + ROOM_FOR_ACKS + slack };
-    };
-    let r = check();
-    // A WAL that was checkpointed still holds its bytes: give them back and look again.
-    if (r && r.room < r.need && this.truncateWal()) r = check();
-    if (!r || r.room >= r.need) {
-      this.lowSpace = false;
-      return;
-    }
-    this.lowSpace = true;
-    throw new BufferError(
-      'buffer_disk_low',
-      `the disk under ${this.path} has ${r.room} bytes free and the buffer keeps ${r.need} free to commit, checkpoint and record acknowledgements; new records wait until acknowledged batches or the operator free space`,
-    );
-  }
-
-  /**
-   * Free bytes of the filesystem; bytes of free pages inside the database;
-   * bytes the database file grows by at the next checkpoint (its size in
-   * pages, WAL included, minus the file's length). Undefined if unknown.
-   */
-  private space(): { fsFree: number; freePages: number; pendingGrowth: number } | undefined {
-    if (this.dir === undefined) return undefined;
-    try {
-      const s = statfsSync(this.dir);
-      const fileBytes = statSync(this.path).size;
-      const pages = this.stmts.pageCount.get() as number;
-      return {
-        fsFree: Number(s.bavail) * Number(s.bsize),
-        freePages: (this.stmts.freePages.get() as number) * this.pageSize,
-        pendingGrowth: Math.max(0, pages * this.pageSize - fileBytes),
-      };
-    } catch {
-      return undefined;
-    }
-  }
-
-  private walBytes(): number {
-    try {
-      return statSync(`${this.path}-wal`).size;
-    } catch {
-      return 0; // no WAL file (yet)
-    }
-  }
-
-  /**
-   * Runs a write transaction; when it fails for lack of space, notes it and,
-   * if `retry`, checkpoints and truncates the WAL (a WAL already checkpointed
-   * holds disk space it no longer needs) and tries once more.
-   */
-  private spaceAware(fn: () => void, retry: boolean): void {
-    try {
-      fn();
-    } catch (err) {
-      if (!isDiskFull(err)) throw err;
-      this.lowSpace = true;
-      if (!retry || !this.truncateWal()) throw err;
-      fn();
-    }
-  }
-
-  /**
-   * wal_checkpoint(TRUNCATE), only when there is a WAL and the database file
-   * can grow by what the checkpoint adds (a checkpoint that fails half-way
-   * would take the room acks need). True when the WAL was fully checkpointed
-   * and truncated. Never throws.
-   */
-  private truncateWal(): boolean {
-    if (this.walBytes() === 0) return false;
-    const space = this.space();
-    if (space && space.fsFree < space.pendingGrowth) return false;
-    try {
-      const r = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
-      return r[0] !== undefined && r[0].busy === 0 && r[0].log === r[0].checkpointed;
-    } catch {
-      return false; // e.g. SQLITE_FULL: the database file could not grow; nothing is lost
-    }
+    this.disk.acked();
   }
 
   stats(): { records: number; bytes: number; unsealed: number; nextSeq: number; nextBatch: number } {

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { SealtrailError } from '../../core/errors.js';
 import { mediaTypeOf } from '../../http-body.js';
-import type { IngestLine } from '../ingest.js';
+import type { IngestLine } from './types.js';
 import { MAX_MAX_DEPTH } from '../redact/rules.js';
 
 /**

@@ -6,7 +6,7 @@
  * it is counted, not stored, so one huge line cannot exhaust memory.
  */
 import { isUtf8 } from 'node:buffer';
-import type { SourceLine } from './file-source.js';
+import type { SourceLine } from './types.js';
 
 const NL = 0x0a;
 const CR = 0x0d;

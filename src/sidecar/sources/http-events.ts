@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { contentCodingOf } from '../../http-body.js';
 import { uuidv7 } from '../../core/uuid.js';
-import type { IngestLine, LineOutcome } from '../ingest.js';
+import type { IngestLine, LineOutcome } from './types.js';
 import { EventsError, formatOf, parseEventsBody, type EventsFormat } from './events-body.js';
 
 /**

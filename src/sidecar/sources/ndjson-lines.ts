@@ -12,7 +12,7 @@
  * counted, not stored, so a peer sending an endless line cannot exhaust memory.
  */
 import { PartialLine, decodeLine } from './file-lines.js';
-import type { SourceLineErrorCode } from './file-source.js';
+import type { SourceLineErrorCode } from './types.js';
 
 const NL = 0x0a;
 

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { PositionRow } from './buffer/buffer.js';
+import type { PositionRow } from '../buffer/buffer.js';
 
 /**
  * Reports quarantined lines upstream as chained `ingest_rejected` records,

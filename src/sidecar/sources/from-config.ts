@@ -1,0 +1,97 @@
+/**
+ * The configured sources, each wired to the sidecar's one commit path. Every
+ * source's batch becomes an IngestChunk here, so a source knows nothing of
+ * ingest or the buffer, and the commit path nothing of sources.
+ */
+import type { SourceConfig } from '../../config/types.js';
+import type { IngestChunk } from '../ingest.js';
+import { FileSource } from './file-source.js';
+import type { EventsRequestSummary } from './http-events.js';
+import { HttpSource } from './http-source.js';
+import { SocketSource } from './socket-source.js';
+import type { Source } from './source.js';
+import type { LineOutcome, PositionStore } from './types.js';
+
+export interface SourceWiring {
+  /**
+   * Commits lines with their position in one transaction and says what became
+   * of each; throws only when nothing was committed (the source offers the
+   * same lines again).
+   */
+  commit: (chunk: IngestChunk) => LineOutcome[];
+  /** committed file positions */
+  positions: PositionStore;
+  /** the buffer, and so the stream, was created at this start: start_at applies */
+  firstStart: boolean;
+  onError: (source: string, err: Error) => void;
+  onNotice: (source: string, message: string) => void;
+  /** once per answered POST /v1/events */
+  onHttpResponse: (summary: EventsRequestSummary) => void;
+}
+
+export interface ConfiguredSources {
+  /** in config order: the order they start, drain and close in */
+  all: Source[];
+  /** the file sources, for lag metrics */
+  files: FileSource[];
+  /** the http source (config allows one), whose handler the telemetry server serves */
+  http: HttpSource | undefined;
+}
+
+export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWiring): ConfiguredSources {
+  const out: ConfiguredSources = { all: [], files: [], http: undefined };
+  for (const src of configs) {
+    const reporting = {
+      onError: (err: Error) => w.onError(src.id, err),
+      // inode reuse, recognised copies, truncation, stale sockets: worth a line, not an error
+      onNotice: (message: string) => w.onNotice(src.id, message),
+    };
+    if (src.type === 'socket') {
+      out.all.push(
+        new SocketSource({
+          id: src.id,
+          path: src.path,
+          mode: src.mode,
+          maxLineBytes: src.max_line_bytes,
+          maxConnections: src.max_connections,
+          sink: (b) => w.commit({ source: b.source, path: b.path, fileKey: b.fileKey, lines: b.lines }),
+          ...reporting,
+        }),
+      );
+    } else if (src.type === 'http') {
+      out.http = new HttpSource({
+        id: src.id,
+        maxBodyBytes: src.max_body_bytes,
+        maxEvents: src.max_events,
+        sink: (lines, meta) => w.commit({ source: src.id, path: 'POST /v1/events', fileKey: `http:${meta.requestId}`, lines }),
+        onError: reporting.onError,
+        onResponse: w.onHttpResponse,
+      });
+      out.all.push(out.http);
+    } else {
+      const source = new FileSource({
+        id: src.id,
+        include: src.include,
+        exclude: src.exclude,
+        maxLineBytes: src.max_line_bytes,
+        // start_at applies to files found at the stream's first start only; after a
+        // restart, files that appeared while the sidecar was down are read whole.
+        startAt: w.firstStart ? src.start_at : 'beginning',
+        positions: w.positions,
+        sink: async (chunk) => {
+          w.commit({
+            source: chunk.source,
+            path: chunk.file.path,
+            fileKey: chunk.file.key,
+            lines: chunk.lines,
+            position: { source: chunk.source, ...chunk.position },
+          });
+        },
+        ...reporting,
+      });
+      out.all.push(source);
+      out.files.push(source);
+    }
+  }
+  return out;
+}

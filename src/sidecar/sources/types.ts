@@ -1,0 +1,72 @@
+/**
+ * What sources hand to ingest and what they are told back. Kept apart from
+ * every source (and from ingest) so that the line splitters, the sources and
+ * Ingest depend on these shapes, never on one another.
+ */
+
+/** Why a line of bytes has no text; the same codes for files and streams, so quarantine reasons and metrics agree. */
+export type SourceLineErrorCode = 'line_too_long' | 'invalid_utf8' | 'unterminated';
+
+/**
+ * One input line (or event), placed by `offset`: a byte offset in a file,
+ * the client's 1-based line number on a socket, the event's index in an
+ * HTTP request. `Code` is the error codes the producer can give; ingest takes
+ * any (they become quarantine reasons).
+ */
+export interface SourceLine<Code extends string = SourceLineErrorCode> {
+  offset: number;
+  /** bytes including the newline (for an event: its UTF-8 bytes) */
+  length: number;
+  /** the line without its "\n" (and without a trailing "\r"), decoded UTF-8; absent when `error` is set */
+  text?: string;
+  error?: { code: Code; message: string };
+}
+
+/** A line as Ingest takes it, from any source. */
+export type IngestLine = SourceLine<string>;
+
+/**
+ * What became of each line committed: the seq it was stored as, the reason
+ * it was quarantined, or blank (not stored, not answered). A socket or HTTP
+ * client is told exactly this.
+ */
+export type LineOutcome = { seq: number } | { error: { code: string; message: string } } | { blank: true };
+
+export interface FileKey {
+  /** `${dev}:${ino}` */
+  key: string;
+  path: string;
+}
+
+/** A file source's read position, committed with the records read up to it. */
+export interface StoredPosition {
+  key: string;
+  path: string;
+  offset: number;
+  /**
+   * hex SHA-256 of the file's first min(offset, 256) bytes at the time of
+   * commit; past 256, ":" and the hex SHA-256 of the 256 bytes before `offset`
+   * (see positionFingerprint). Opaque to the caller.
+   */
+  fingerprint: string;
+}
+
+/** Backed by SQLite by the caller; synchronous. */
+export interface PositionStore {
+  get(source: string, key: string): StoredPosition | undefined;
+}
+
+export interface LineChunk {
+  /** source id */
+  source: string;
+  file: FileKey;
+  /**
+   * consecutive, in file order, starting at the file's committed offset.
+   * Empty when only the position moves: a copy of a file already read
+   * (copytruncate) starts where the original's reading ended, and
+   * `startAt: 'end'` skips what a file held at the first start.
+   */
+  lines: SourceLine[];
+  /** what to commit together with these lines (offset = end of last line) */
+  position: StoredPosition;
+}
