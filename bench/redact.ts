@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import RE2 from 're2';
 import { loadRuleset } from '../src/sidecar/redact/index.js';
-import { prng } from './prng.js';
+import { prng } from '../test/harness/prng.js';
 
 /** The engine API from docs/redaction.md (compiles against older engines too). */
 interface BenchRuleset {

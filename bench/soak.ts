@@ -15,7 +15,7 @@
 import { appendFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { prng } from './prng.js';
+import { prng } from '../test/harness/prng.js';
 import {
   forEachItem,
   makeSoakDeployment,
@@ -27,7 +27,7 @@ import {
   treeSize,
   type Child,
   type SoakDeployment,
-} from './soak-deployment.js';
+} from '../test/harness/deployment.js';
 
 export interface SoakOptions {
   kills: number;

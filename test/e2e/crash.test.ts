@@ -1,6 +1,7 @@
 import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sleep } from '../harness/wait.js';
 import { makeDeployment, queryAll, startCollectorProc, startSidecarProc, stop, treeSize, type Deployment } from '../helpers/deployment.js';
 import { runCli, waitFor, type Proc } from '../helpers/procs.js';
 import { prng as mulberry32 } from '../helpers/prng.js';
@@ -9,7 +10,6 @@ const TOTAL = 20_000;
 const KILLS = 12;
 
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('SIGKILL of the sidecar mid-ingestion', () => {
   let d: Deployment;

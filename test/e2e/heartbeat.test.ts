@@ -1,6 +1,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../harness/wait.js';
 import {
   getJson,
   makeDeployment,
@@ -15,7 +16,6 @@ import {
 import { runCli, waitFor, type Proc } from '../helpers/procs.js';
 import { sidecarMetrics } from '../helpers/redaction-deployment.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function ev(k: string): string {
   return JSON.stringify({ event_type: 'tool_invoked', actor: { id: 'agent-1', type: 'agent' }, tool: { name: 'lookup' }, details: { k } });

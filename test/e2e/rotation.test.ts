@@ -12,10 +12,10 @@ import { appendFileSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSy
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sleep } from '../harness/wait.js';
 import { COLLECTOR_STREAM, makeDeployment, startCollectorProc, startSidecarProc, stop, treeSize, type Deployment } from '../helpers/deployment.js';
 import { waitFor, type Proc } from '../helpers/procs.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function event(uid: string, n: number): string {
   return `${JSON.stringify({

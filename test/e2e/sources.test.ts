@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../harness/wait.js';
 import {
   getJson,
   makeDeployment,
@@ -23,7 +24,6 @@ const SOCK_CLIENTS = 5;
 const SOCK_LINES = 1_000;
 const FILE_LINES = 1_000;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One event; `k` is its unique key, kept in details.k through the whole pipeline. */
 function ev(k: string, details: Record<string, unknown> = {}): string {

@@ -3,7 +3,7 @@ import {
   makeDeployment as makeBenchDeployment,
   type Deployment as BenchDeployment,
   type DeploymentOptions as BenchDeploymentOptions,
-} from '../../bench/soak-deployment.js';
+} from '../harness/deployment.js';
 import { spawnCli, stop, waitFor, type Proc } from './procs.js';
 
 export { getJson };

@@ -3,6 +3,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
+import { sleep } from '../harness/wait.js';
 import { type Deployment } from './deployment.js';
 import { freePort } from './procs.js';
 
@@ -12,7 +13,7 @@ import { freePort } from './procs.js';
  * scraping, buffer inspection and line bookkeeping by unique id.
  */
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** What the fault proxy does with one POST /v1/batches. */
 export type FaultMode =

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FileSourceOptions, LineChunk, PositionStore, StoredPosition } from '../../src/sidecar/sources/file-source.js';
-import { sleep, waitFor } from './sidecar-fixtures.js';
+import { sleep, waitFor } from '../harness/wait.js';
 
 export { sleep, waitFor };
 

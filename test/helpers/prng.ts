@@ -1,2 +1,1 @@
-// The PRNG lives under bench/ because bench is compiled by tsc and must not import from test/.
-export { prng } from '../../bench/prng.js';
+export { prng } from '../harness/prng.js';

@@ -80,7 +80,7 @@ describe('copytruncate', () => {
     fs.writeFileSync(f, recs('a', 0, lines, 20));
     const s = track(new FileSource(h.options(both(), over)));
     await s.start();
-    await waitFor(() => h.got.length >= lines, `${lines} lines`);
+    await waitFor(`${lines} lines`, () => h.got.length >= lines, 30_000, 10);
     return { h, f, s };
   }
 
@@ -89,11 +89,11 @@ describe('copytruncate', () => {
     fs.copyFileSync(f, `${f}.1`);
     fs.truncateSync(f, 0);
     fs.appendFileSync(f, recs('b', 0, 100, 20));
-    await waitFor(() => h.got.length >= 300, '300 lines');
+    await waitFor('300 lines', () => h.got.length >= 300, 30_000, 10);
     // the copy is followed (it matches the glob) but yields nothing
-    await waitFor(() => s.files().some((x) => x.path === `${f}.1`), 'copy seen');
+    await waitFor('copy seen', () => s.files().some((x) => x.path === `${f}.1`), 30_000, 10);
     fs.appendFileSync(f, recs('b', 100, 1, 20));
-    await waitFor(() => h.got.length >= 301, '301 lines');
+    await waitFor('301 lines', () => h.got.length >= 301, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 200), ...range('b', 0, 101)]);
     expect(h.got.filter((g) => g.path === `${f}.1`)).toEqual([]);
@@ -109,7 +109,7 @@ describe('copytruncate', () => {
     fs.truncateSync(f, 0);
     fs.appendFileSync(f, recs('b', 0, 100, 20));
     s.resume();
-    await waitFor(() => h.got.length >= 300, '300 lines');
+    await waitFor('300 lines', () => h.got.length >= 300, 30_000, 10);
     await sleep(500);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 200), ...range('b', 0, 100)]);
@@ -125,14 +125,14 @@ describe('copytruncate', () => {
     const tmp = path.join(dir, 'app.copy-in-progress');
     fs.copyFileSync(f, tmp);
     fs.appendFileSync(f, recs('a', 200, 5, 20)); // written between copy and truncate: read from the original
-    await waitFor(() => h.got.length >= 205, '205 lines');
+    await waitFor('205 lines', () => h.got.length >= 205, 30_000, 10);
     fs.truncateSync(f, 0);
     fs.appendFileSync(f, recs('b', 0, 100, 20));
-    await waitFor(() => h.got.length >= 305, '305 lines');
+    await waitFor('305 lines', () => h.got.length >= 305, 30_000, 10);
     fs.renameSync(tmp, `${f}.1`);
-    await waitFor(() => s.files().some((x) => x.path === `${f}.1`), 'copy seen');
+    await waitFor('copy seen', () => s.files().some((x) => x.path === `${f}.1`), 30_000, 10);
     fs.appendFileSync(f, recs('b', 100, 1, 20));
-    await waitFor(() => h.got.length >= 306, '306 lines');
+    await waitFor('306 lines', () => h.got.length >= 306, 30_000, 10);
     await sleep(300);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 205), ...range('b', 0, 101)]);
@@ -144,7 +144,7 @@ describe('copytruncate', () => {
     fs.writeFileSync(f, recs('a', 0, 200, 20));
     const s1 = track(new FileSource(h.options(both())));
     await s1.start();
-    await waitFor(() => h.got.length >= 200, '200 lines');
+    await waitFor('200 lines', () => h.got.length >= 200, 30_000, 10);
     await s1.close();
     fs.appendFileSync(f, recs('a', 200, 30, 20)); // unread when the copy is made
     fs.copyFileSync(f, `${f}.1`);
@@ -152,7 +152,7 @@ describe('copytruncate', () => {
     fs.appendFileSync(f, recs('b', 0, 100, 20));
     const s2 = track(new FileSource(h.options(both())));
     await s2.start();
-    await waitFor(() => h.got.length >= 330, '330 lines');
+    await waitFor('330 lines', () => h.got.length >= 330, 30_000, 10);
     await sleep(300);
     await s2.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 230), ...range('b', 0, 100)]);
@@ -165,11 +165,11 @@ describe('copytruncate', () => {
     fs.writeFileSync(f, header + recs('a', 0, 100, 20));
     const s = track(new FileSource(h.options(both())));
     await s.start();
-    await waitFor(() => h.got.length >= 101, '101 lines');
+    await waitFor('101 lines', () => h.got.length >= 101, 30_000, 10);
     // same header, different records, name looks like a rotated copy
     fs.writeFileSync(`${f}.1`, header + recs('c', 0, 100, 20));
     fs.appendFileSync(f, recs('a', 100, 10, 20));
-    await waitFor(() => h.got.length >= 212, '212 lines');
+    await waitFor('212 lines', () => h.got.length >= 212, 30_000, 10);
     await s.drain(Date.now() + 5000);
     const ids = idsOf(h);
     expect(ids.filter((i) => i === 'header').length).toBe(2);
@@ -184,16 +184,16 @@ describe('copytruncate', () => {
     const bak = `${f}.bak`;
     fs.copyFileSync(f, bak);
     fs.appendFileSync(f, recs('a', 200, 50, 20));
-    await waitFor(() => h.got.length >= 250, '250 lines');
+    await waitFor('250 lines', () => h.got.length >= 250, 30_000, 10);
     // held: followed, accounted as read, and nothing delivered from it, for longer than the rotate wait
-    await waitFor(() => s.files().some((x) => x.path === bak && x.offset === x.size), 'backup held');
+    await waitFor('backup held', () => s.files().some((x) => x.path === bak && x.offset === x.size), 30_000, 10);
     await sleep(600);
     expect(h.got.filter((g) => g.path === bak)).toEqual([]);
     // the original goes away: its reading ends, and the backup turns out to hold nothing unread
     fs.unlinkSync(f);
-    await waitFor(() => !s.files().some((x) => x.path === f), 'original released');
+    await waitFor('original released', () => !s.files().some((x) => x.path === f), 30_000, 10);
     fs.appendFileSync(bak, recs('k', 0, 5, 20));
-    await waitFor(() => h.got.length >= 255, '255 lines');
+    await waitFor('255 lines', () => h.got.length >= 255, 30_000, 10);
     await sleep(300);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 250), ...range('k', 0, 5)]);
@@ -204,10 +204,10 @@ describe('copytruncate', () => {
     const { h, f, s } = await following();
     const bak = `${f}.bak`;
     fs.copyFileSync(f, bak);
-    await waitFor(() => s.files().some((x) => x.path === bak), 'backup seen');
+    await waitFor('backup seen', () => s.files().some((x) => x.path === bak), 30_000, 10);
     fs.appendFileSync(f, recs('a', 200, 50, 20));
     fs.appendFileSync(bak, recs('k', 0, 5, 20));
-    await waitFor(() => h.got.length >= 255, '255 lines');
+    await waitFor('255 lines', () => h.got.length >= 255, 30_000, 10);
     await sleep(600);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 250), ...range('k', 0, 5)]);
@@ -221,14 +221,14 @@ describe('copytruncate', () => {
     fs.writeFileSync(f, header);
     const s = track(new FileSource(h.options(both())));
     await s.start();
-    await waitFor(() => h.got.length >= 1, 'the header');
+    await waitFor('the header', () => h.got.length >= 1, 30_000, 10);
     fs.appendFileSync(f, recs('a', 0, 20, 20));
-    await waitFor(() => h.got.length >= 21, '21 lines');
+    await waitFor('21 lines', () => h.got.length >= 21, 30_000, 10);
     // the original is deleted; a new file starting with the same header line appears
     fs.unlinkSync(f);
-    await waitFor(() => s.files().length === 0, 'original released');
+    await waitFor('original released', () => s.files().length === 0, 30_000, 10);
     fs.writeFileSync(`${f}.2`, header + recs('n', 0, 20, 20));
-    await waitFor(() => h.got.length >= 42, '42 lines');
+    await waitFor('42 lines', () => h.got.length >= 42, 30_000, 10);
     await s.drain(Date.now() + 5000);
     const ids = idsOf(h);
     expect(ids.filter((i) => i === 'header').length).toBe(2);
@@ -243,7 +243,7 @@ describe('copytruncate', () => {
     const small = recs('a', 0, 5, 20);
     expect(Buffer.byteLength(small)).toBeLessThan(512);
     fs.writeFileSync(`${f}.1`, small);
-    await waitFor(() => h.got.length >= 205, '205 lines');
+    await waitFor('205 lines', () => h.got.length >= 205, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(h.got.filter((g) => g.path === `${f}.1`).length).toBe(5);
     expect(h.got.length).toBe(205);
@@ -267,9 +267,9 @@ describe('copytruncate', () => {
     fs.writeFileSync(path.join(dir, 'agent-a.jsonl'), body);
     const s = track(new FileSource(h.options(both())));
     await s.start();
-    await waitFor(() => h.got.length >= 50, '50 lines');
+    await waitFor('50 lines', () => h.got.length >= 50, 30_000, 10);
     fs.writeFileSync(path.join(dir, 'agent-b.jsonl'), body);
-    await waitFor(() => h.got.length >= 100, '100 lines');
+    await waitFor('100 lines', () => h.got.length >= 100, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(h.got.filter((g) => g.path.endsWith('agent-b.jsonl')).length).toBe(50);
   });
@@ -292,7 +292,7 @@ describe('symlinked path', () => {
       fs.symlinkSync(a1, link);
       const s = track(new FileSource(h.options([path.join(traces, '*.jsonl')])));
       await s.start();
-      await waitFor(() => h.got.length >= 100, '100 lines');
+      await waitFor('100 lines', () => h.got.length >= 100, 30_000, 10);
       fs.appendFileSync(a1, recs('one', 100, 50));
       fs.writeFileSync(a2, recs('two', 0, 20));
       if (how === 'atomic rename') {
@@ -306,10 +306,10 @@ describe('symlinked path', () => {
       // the writer of app-1 finishes a few lines after the switch
       fs.appendFileSync(a1, recs('one', 150, 5));
       fs.appendFileSync(a2, recs('two', 20, 30));
-      await waitFor(() => h.got.length >= 205, '205 lines');
-      await waitFor(() => s.files().length === 1, 'app-1 released');
+      await waitFor('205 lines', () => h.got.length >= 205, 30_000, 10);
+      await waitFor('app-1 released', () => s.files().length === 1, 30_000, 10);
       fs.appendFileSync(a2, recs('two', 50, 10));
-      await waitFor(() => h.got.length >= 215, '215 lines');
+      await waitFor('215 lines', () => h.got.length >= 215, 30_000, 10);
       await s.drain(Date.now() + 5000);
       expectExactlyOnce(idsOf(h), [...range('one', 0, 155), ...range('two', 0, 60)]);
       // all lines arrive under the name the glob matched
@@ -328,12 +328,12 @@ describe('symlinked path', () => {
     fs.symlinkSync(a1, link);
     const s1 = track(new FileSource(h.options([path.join(traces, '*.jsonl')])));
     await s1.start();
-    await waitFor(() => h.got.length >= 40, '40 lines');
+    await waitFor('40 lines', () => h.got.length >= 40, 30_000, 10);
     await s1.close();
     fs.appendFileSync(a1, recs('one', 40, 10));
     const s2 = track(new FileSource(h.options([path.join(traces, '*.jsonl')])));
     await s2.start();
-    await waitFor(() => h.got.length >= 50, '50 lines');
+    await waitFor('50 lines', () => h.got.length >= 50, 30_000, 10);
     await s2.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), range('one', 0, 50));
   });
@@ -375,11 +375,11 @@ describe('inode reuse', () => {
       const a = path.join(dir, `app-${attempt}.jsonl`);
       fs.writeFileSync(a, header + recs(`a${attempt}`, 0, 30, 20));
       want.push('header', ...range(`a${attempt}`, 0, 30));
-      await waitFor(() => h.got.length >= want.length, `${want.length} lines`);
+      await waitFor(`${want.length} lines`, () => h.got.length >= want.length, 30_000, 10);
       const key = keyOf(a);
       const ino = fs.statSync(a).ino;
       fs.unlinkSync(a);
-      await waitFor(() => !s.files().some((x) => x.key === key), 'deleted file released'); // its fd is closed: the inode is free
+      await waitFor('deleted file released', () => !s.files().some((x) => x.key === key), 30_000, 10); // its fd is closed: the inode is free
       const target = path.join(dir, `b-${attempt}.jsonl`);
       if (createOnInode(target, ino, header + recs('b', 0, 60, 20), String(attempt))) {
         expect(keyOf(target)).toBe(key);
@@ -388,7 +388,7 @@ describe('inode reuse', () => {
     }
     expect(b, 'the filesystem recycled an inode').toBeDefined();
     want.push('header', ...range('b', 0, 60));
-    await waitFor(() => h.got.length >= want.length, `${want.length} lines`);
+    await waitFor(`${want.length} lines`, () => h.got.length >= want.length, 30_000, 10);
     await s.drain(Date.now() + 5000);
     const ids = idsOf(h);
     expect(ids.filter((i) => i === 'header').length).toBe(want.filter((i) => i === 'header').length);
@@ -409,7 +409,7 @@ describe('inode reuse', () => {
       want.push(...range(`a${attempt}`, 0, 30));
       const s1 = track(new FileSource(h.options(dir)));
       await s1.start();
-      await waitFor(() => h.got.length >= want.length, `${want.length} lines`);
+      await waitFor(`${want.length} lines`, () => h.got.length >= want.length, 30_000, 10);
       await s1.close();
       const ino = fs.statSync(a).ino;
       fs.unlinkSync(a);
@@ -419,7 +419,7 @@ describe('inode reuse', () => {
     want.push(...range('b', 0, 100));
     const s2 = track(new FileSource(h.options(dir)));
     await s2.start();
-    await waitFor(() => h.got.length >= want.length, `${want.length} lines`);
+    await waitFor(`${want.length} lines`, () => h.got.length >= want.length, 30_000, 10);
     await s2.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), want);
   });
@@ -434,17 +434,17 @@ describe('deleted before it was read', () => {
     fs.writeFileSync(f, recs('a', 0, 10));
     const s = track(new FileSource(h.options(dir, { maxChunkLines: 50 })));
     await s.start();
-    await waitFor(() => h.got.length >= 10, '10 lines');
+    await waitFor('10 lines', () => h.got.length >= 10, 30_000, 10);
     s.pause();
     fs.appendFileSync(f, recs('a', 10, 2000));
     fs.unlinkSync(f);
     fs.writeFileSync(path.join(dir, 'next.jsonl'), recs('n', 0, 5));
     // the deletion and the new file are noticed while paused; nothing is delivered
-    await waitFor(() => s.files().length === 2, 'both files known');
+    await waitFor('both files known', () => s.files().length === 2, 30_000, 10);
     expect(h.got.length).toBe(10);
     s.resume();
-    await waitFor(() => h.got.length >= 2015, '2015 lines');
-    await waitFor(() => s.files().length === 1, 'deleted file released');
+    await waitFor('2015 lines', () => h.got.length >= 2015, 30_000, 10);
+    await waitFor('deleted file released', () => s.files().length === 1, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 2010), ...range('n', 0, 5)]);
   });
@@ -456,12 +456,12 @@ describe('deleted before it was read', () => {
     fs.writeFileSync(f, '');
     const s = track(new FileSource(h.options(dir, { maxChunkLines: 100, rotateWaitMs: 50 })));
     await s.start();
-    await waitFor(() => s.files().length === 1, 'file followed');
+    await waitFor('file followed', () => s.files().length === 1, 30_000, 10);
     fs.appendFileSync(f, recs('a', 0, 3000));
-    await waitFor(() => h.got.length >= 100, 'first chunk');
+    await waitFor('first chunk', () => h.got.length >= 100, 30_000, 10);
     fs.unlinkSync(f);
-    await waitFor(() => h.got.length >= 3000, '3000 lines');
-    await waitFor(() => s.files().length === 0, 'released');
+    await waitFor('3000 lines', () => h.got.length >= 3000, 30_000, 10);
+    await waitFor('released', () => s.files().length === 0, 30_000, 10);
     expectExactlyOnce(idsOf(h), range('a', 0, 3000));
   });
 });
@@ -475,19 +475,19 @@ describe('partial last line', () => {
     fs.writeFileSync(f, recs('a', 0, 3) + '{"id":"a-3"');
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 3, '3 lines');
-    await waitFor(() => s.files()[0]?.size === fs.statSync(f).size, 'fragment seen');
+    await waitFor('3 lines', () => h.got.length >= 3, 30_000, 10);
+    await waitFor('fragment seen', () => s.files()[0]?.size === fs.statSync(f).size, 30_000, 10);
     // a poll later the fragment is still held back
     await sleep(150);
     expect(h.got.length).toBe(3);
     fs.appendFileSync(f, '}\n' + recs('a', 4, 1) + '{"id":"a-5","cut":');
-    await waitFor(() => h.got.length >= 5, '5 lines');
+    await waitFor('5 lines', () => h.got.length >= 5, 30_000, 10);
     const key = keyOf(f);
     const size = fs.statSync(f).size;
     fs.renameSync(f, path.join(dir, 'app.old'));
     fs.writeFileSync(f, recs('b', 0, 2));
-    await waitFor(() => h.got.length >= 8, '7 lines and the fragment');
-    await waitFor(() => s.files().length === 1, 'rotated file released');
+    await waitFor('7 lines and the fragment', () => h.got.length >= 8, 30_000, 10);
+    await waitFor('rotated file released', () => s.files().length === 1, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expectExactlyOnce(idsOf(h), [...range('a', 0, 5), ...range('b', 0, 2)]);
     const frag = h.got.filter((g) => g.error === 'unterminated');
@@ -547,7 +547,7 @@ describe('fairness', () => {
       { stdio: 'ignore' },
     );
     children.push(writer);
-    await waitFor(() => floodLines >= 5000, 'the flood to be read');
+    await waitFor('the flood to be read', () => floodLines >= 5000, 30_000, 10);
     // A standing backlog, so "the flood had unread lines" does not depend on the
     // writer process outrunning the reader on a busy machine.
     {
@@ -567,7 +567,7 @@ describe('fairness', () => {
         want.push(...range(`q${i}`, burst * 20, 20));
       }
       const from = order.length;
-      await waitFor(() => quietIds.length >= want.length, `burst ${burst} of the quiet files`, 60_000);
+      await waitFor(`burst ${burst} of the quiet files`, () => quietIds.length >= want.length, 60_000, 10);
       const f = s.files().find((x) => x.path === flood)!;
       floodBacklog.push(f.size - f.offset);
       // the chunk that completed the burst
@@ -582,7 +582,7 @@ describe('fairness', () => {
     }
     const floodAtEnd = floodLines;
     // the flood was still being read after the last quiet line came in
-    await waitFor(() => floodLines > floodAtEnd + 1000, 'more flood lines');
+    await waitFor('more flood lines', () => floodLines > floodAtEnd + 1000, 30_000, 10);
     expect(writer.exitCode).toBeNull();
     writer.kill('SIGKILL');
     expectExactlyOnce(quietIds, want);

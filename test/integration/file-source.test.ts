@@ -90,7 +90,7 @@ describe('glob matching', () => {
     fs.writeFileSync(path.join(dir, 'x.jsonl'), lines(0, 3, 'live'));
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 3, '3 lines');
+    await waitFor('3 lines', () => h.got.length >= 3, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h, 'live')).toEqual([0, 1, 2]);
     expect(seqs(h, 'rotated')).toEqual([]);
@@ -105,7 +105,7 @@ describe('glob matching', () => {
     fs.mkdirSync(path.join(dir, 'a', 'b'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'a', 'b', 'deep.jsonl'), lines(0, 4));
     fs.writeFileSync(path.join(dir, 'top.jsonl'), lines(100, 2));
-    await waitFor(() => h.got.length >= 6, '6 lines');
+    await waitFor('6 lines', () => h.got.length >= 6, 30_000, 10);
     expect(seqs(h).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 100, 101]);
   });
 
@@ -116,7 +116,7 @@ describe('glob matching', () => {
     await s.start();
     fs.mkdirSync(sub);
     fs.writeFileSync(path.join(sub, 'a.jsonl'), lines(0, 3));
-    await waitFor(() => h.got.length >= 3, '3 lines');
+    await waitFor('3 lines', () => h.got.length >= 3, 30_000, 10);
     expect(seqs(h)).toEqual([0, 1, 2]);
   });
 });
@@ -132,11 +132,11 @@ describe('line framing', () => {
     await s.start();
     // The complete line and the fragment are read together; only the line may come out.
     fs.appendFileSync(f, '{"first":1}\n{"sec');
-    await waitFor(() => h.got.length >= 1, 'first line');
-    await waitFor(() => s.files()[0]?.size === 17, 'size seen');
+    await waitFor('first line', () => h.got.length >= 1, 30_000, 10);
+    await waitFor('size seen', () => s.files()[0]?.size === 17, 30_000, 10);
     expect(h.texts()).toEqual(['{"first":1}']);
     fs.appendFileSync(f, 'ond":2}\r\n');
-    await waitFor(() => h.got.length >= 2, 'second line');
+    await waitFor('second line', () => h.got.length >= 2, 30_000, 10);
     expect(h.texts()).toEqual(['{"first":1}', '{"second":2}']);
     expect(h.got[1]).toMatchObject({ offset: 12, length: 14 });
     expect(h.violations).toEqual([]);
@@ -149,7 +149,7 @@ describe('line framing', () => {
     fs.writeFileSync(f, line(0));
     const s = track(new FileSource(h.options(dir, { maxLineBytes: 1024 * 1024 })));
     await s.start();
-    await waitFor(() => h.got.length >= 1, 'first line');
+    await waitFor('first line', () => h.got.length >= 1, 30_000, 10);
     // Written in pieces so the source sees it grow past the limit before its newline.
     const fd = fs.openSync(f, 'a');
     const piece = Buffer.alloc(512 * 1024, 0x61);
@@ -158,7 +158,7 @@ describe('line framing', () => {
     fs.closeSync(fd);
     // A line exactly at the limit is still fine.
     fs.appendFileSync(f, 'b'.repeat(1024 * 1024) + '\r\n');
-    await waitFor(() => h.got.length >= 6, '6 lines');
+    await waitFor('6 lines', () => h.got.length >= 6, 30_000, 10);
     const first = Buffer.byteLength(line(0));
     expect(h.got[1]).toEqual({ key: keyOf(f), path: f, offset: first, length: huge + 1, text: undefined, error: 'line_too_long' });
     expect(h.texts().slice(2, 5).map((t) => JSON.parse(t).seq)).toEqual([1, 2, 3]);
@@ -181,7 +181,7 @@ describe('line framing', () => {
     );
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 4, '4 lines');
+    await waitFor('4 lines', () => h.got.length >= 4, 30_000, 10);
     expect(h.texts()).toEqual(['{"a":"é"}', '!invalid_utf8', '!invalid_utf8', '{"b":"✓"}']);
     expect(h.got.map((g) => g.length)).toEqual([Buffer.byteLength('\ufeff{"a":"é"}\n'), 5, 3, Buffer.byteLength('{"b":"✓"}\r\n')]);
     expectContiguousPerFile(h);
@@ -208,14 +208,14 @@ describe('rotation', () => {
         // A file has to be seen under a matching name before it is renamed away, or no
         // tailer could know of it; the lines need not have been read yet.
         const key = keyOf(f);
-        await waitFor(() => s.files().some((x) => x.key === key), 'current file followed');
+        await waitFor('current file followed', () => s.files().some((x) => x.key === key), 30_000, 10);
         rotations++;
         fs.renameSync(f, `${f}.${rotations}`);
       }
       if (seq % 3 === 0) await new Promise((r) => setImmediate(r));
     }
     expect(rotations).toBe(5);
-    await waitFor(() => h.got.length >= 1000, '1000 lines');
+    await waitFor('1000 lines', () => h.got.length >= 1000, 30_000, 10);
     await s.drain(Date.now() + 10_000);
     const got = seqs(h);
     expect(got.length).toBe(1000);
@@ -238,7 +238,7 @@ describe('rotation', () => {
     fs.writeSync(fd, lines(0, 10));
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 10, '10 lines');
+    await waitFor('10 lines', () => h.got.length >= 10, 30_000, 10);
     const oldKey = keyOf(f);
     fs.renameSync(f, `${f}.1`);
     // the writer has not reopened yet
@@ -246,8 +246,8 @@ describe('rotation', () => {
     fs.writeFileSync(f, lines(15, 5));
     fs.writeSync(fd, lines(20, 2) + '{"cut');
     fs.closeSync(fd);
-    await waitFor(() => !s.files().some((x) => x.key === oldKey), 'old file released');
-    await waitFor(() => h.got.length >= 23, '22 lines and the fragment');
+    await waitFor('old file released', () => !s.files().some((x) => x.key === oldKey), 30_000, 10);
+    await waitFor('22 lines and the fragment', () => h.got.length >= 23, 30_000, 10);
     expect([...seqs(h)].sort((a, b) => a - b)).toEqual([...Array(22).keys()]);
     const old = h.got.filter((g) => g.key === oldKey);
     expect(old.map((g) => g.text && JSON.parse(g.text).seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 20, 21, undefined]);
@@ -262,14 +262,14 @@ describe('rotation', () => {
     fs.writeFileSync(f, lines(0, 20));
     const s = track(new FileSource(h.options(dir, { rotateWaitMs: 50 })));
     await s.start();
-    await waitFor(() => h.got.length >= 20, '20 lines');
+    await waitFor('20 lines', () => h.got.length >= 20, 30_000, 10);
     const k1 = keyOf(f);
     fs.appendFileSync(f, lines(20, 5));
     fs.renameSync(f, path.join(dir, 'agent-1.jsonl'));
     fs.writeFileSync(f, lines(25, 10));
     fs.appendFileSync(path.join(dir, 'agent-1.jsonl'), lines(35, 3)); // late writes to the rotated file
-    await waitFor(() => h.got.length >= 38, '38 lines');
-    await waitFor(() => s.files().some((x) => x.key === k1 && x.path.endsWith('agent-1.jsonl')), 'rotated file re-associated');
+    await waitFor('38 lines', () => h.got.length >= 38, 30_000, 10);
+    await waitFor('rotated file re-associated', () => s.files().some((x) => x.key === k1 && x.path.endsWith('agent-1.jsonl')), 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect([...seqs(h)].sort((a, b) => a - b)).toEqual([...Array(38).keys()]);
     expect(h.got.filter((g) => g.key === k1).length).toBe(28);
@@ -278,7 +278,7 @@ describe('rotation', () => {
     const s2 = track(new FileSource(h.options(dir)));
     await s2.start();
     fs.appendFileSync(path.join(dir, 'agent-1.jsonl'), lines(38, 2));
-    await waitFor(() => h.got.length >= 40, '40 lines');
+    await waitFor('40 lines', () => h.got.length >= 40, 30_000, 10);
     await s2.drain(Date.now() + 5000);
     expect([...seqs(h)].sort((a, b) => a - b)).toEqual([...Array(40).keys()]);
     expectContiguousPerFile(h);
@@ -290,7 +290,7 @@ describe('rotation', () => {
     fs.writeFileSync(f, lines(0, 10));
     const s1 = track(new FileSource(h.options(dir)));
     await s1.start();
-    await waitFor(() => h.got.length >= 10, '10 lines');
+    await waitFor('10 lines', () => h.got.length >= 10, 30_000, 10);
     await s1.close();
     fs.appendFileSync(f, lines(10, 5));
     fs.renameSync(f, `${f}.1`);
@@ -298,8 +298,8 @@ describe('rotation', () => {
     fs.writeFileSync(`${f}.2`, lines(100, 5)); // an older archive we never read: left alone
     const s2 = track(new FileSource(h.options(dir)));
     await s2.start();
-    await waitFor(() => h.got.length >= 20, '20 lines');
-    await waitFor(() => s2.files().length === 1, 'rotated file released');
+    await waitFor('20 lines', () => h.got.length >= 20, 30_000, 10);
+    await waitFor('rotated file released', () => s2.files().length === 1, 30_000, 10);
     await s2.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual(expect.arrayContaining([...Array(20).keys()]));
     expect(seqs(h).length).toBe(20);
@@ -313,13 +313,13 @@ describe('rotation', () => {
     fs.writeSync(fd, lines(0, 5));
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 5, '5 lines');
+    await waitFor('5 lines', () => h.got.length >= 5, 30_000, 10);
     const key = keyOf(f);
     fs.unlinkSync(f);
     fs.writeSync(fd, lines(5, 5) + 'tail-without-newline');
     fs.closeSync(fd);
-    await waitFor(() => h.got.length >= 11, '10 lines and the fragment');
-    await waitFor(() => s.files().length === 0, 'released');
+    await waitFor('10 lines and the fragment', () => h.got.length >= 11, 30_000, 10);
+    await waitFor('released', () => s.files().length === 0, 30_000, 10);
     expect(seqs(h)).toEqual([...Array(10).keys()]);
     expect(h.got[10]).toMatchObject({ key, error: 'unterminated', length: 'tail-without-newline'.length });
     expect(h.got[10]!.text).toBeUndefined();
@@ -332,11 +332,11 @@ describe('rotation', () => {
     fs.writeFileSync(f, lines(0, 200, 'before'));
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 200, '200 lines');
+    await waitFor('200 lines', () => h.got.length >= 200, 30_000, 10);
     fs.copyFileSync(f, `${f}.1`);
     fs.truncateSync(f, 0);
     fs.appendFileSync(f, lines(0, 100, 'after'));
-    await waitFor(() => h.got.length >= 300, '300 lines');
+    await waitFor('300 lines', () => h.got.length >= 300, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(h.got.length).toBe(300);
     expect(seqs(h, 'before')).toEqual([...Array(200).keys()]);
@@ -346,7 +346,7 @@ describe('rotation', () => {
     const s2 = track(new FileSource(h.options(dir)));
     await s2.start();
     fs.appendFileSync(f, lines(100, 1, 'after'));
-    await waitFor(() => h.got.length >= 301, '301 lines');
+    await waitFor('301 lines', () => h.got.length >= 301, 30_000, 10);
     await s2.drain(Date.now() + 5000);
     expect(seqs(h, 'after')).toEqual([...Array(101).keys()]);
   });
@@ -357,9 +357,9 @@ describe('rotation', () => {
     fs.writeFileSync(f, lines(0, 5, 'before'));
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 5, '5 lines');
+    await waitFor('5 lines', () => h.got.length >= 5, 30_000, 10);
     fs.writeFileSync(f, lines(0, 50, 'after')); // truncate + rewrite in one go, before any poll
-    await waitFor(() => seqs(h, 'after').length >= 50, '50 new lines');
+    await waitFor('50 new lines', () => seqs(h, 'after').length >= 50, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h, 'after')).toEqual([...Array(50).keys()]);
     expect(h.got.length).toBe(55);
@@ -383,15 +383,15 @@ describe('positions', () => {
       // an unfinished line when we stop; its end arrives while we are down
       fs.appendFileSync(f, split.slice(0, 9));
       if (round === 3) {
-        await waitFor(() => h.got.length >= seq, 'everything before the rotation');
+        await waitFor('everything before the rotation', () => h.got.length >= seq, 30_000, 10);
         fs.renameSync(f, `${f}.1`);
         fs.appendFileSync(`${f}.1`, split.slice(9));
         fs.writeFileSync(f, lines(seq + 1, 5));
         seq += 6;
-        await waitFor(() => h.got.length >= seq, 'the rotated file finished');
+        await waitFor('the rotated file finished', () => h.got.length >= seq, 30_000, 10);
       } else {
         // stop somewhere in the middle of the stream
-        await waitFor(() => h.got.length >= seq - 20, `${seq - 20} lines`);
+        await waitFor(`${seq - 20} lines`, () => h.got.length >= seq - 20, 30_000, 10);
       }
       await s.close();
       if (split && round !== 3) {
@@ -401,7 +401,7 @@ describe('positions', () => {
     }
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= seq, 'all lines');
+    await waitFor('all lines', () => h.got.length >= seq, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual([...Array(seq).keys()]);
     expect(h.violations).toEqual([]);
@@ -461,7 +461,7 @@ await s.start();
       const child = run();
       const exited = new Promise((r) => child.once('exit', r));
       const before = committed().length;
-      await waitFor(() => committed().length >= before + 20, 'the child to commit something');
+      await waitFor('the child to commit something', () => committed().length >= before + 20, 30_000, 10);
       fs.appendFileSync(f, lines(seq, 100));
       seq += 100;
       child.kill('SIGKILL');
@@ -470,7 +470,7 @@ await s.start();
     const child = run();
     const exited = new Promise((r) => child.once('exit', r));
     try {
-      await waitFor(() => committed().length >= seq, 'all lines committed');
+      await waitFor('all lines committed', () => committed().length >= seq, 30_000, 10);
     } finally {
       child.kill('SIGKILL');
       await exited;
@@ -488,14 +488,14 @@ await s.start();
       await s.start();
       fs.appendFileSync(f, lines(seq, 100));
       seq += 100;
-      await waitFor(() => h.got.length >= seq - 60, 'some lines');
+      await waitFor('some lines', () => h.got.length >= seq - 60, 30_000, 10);
       await s.close();
       fs.appendFileSync(f, lines(seq, 10));
       seq += 10;
     }
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= seq, 'all lines');
+    await waitFor('all lines', () => h.got.length >= seq, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual([...Array(seq).keys()]);
     expectContiguousPerFile(h);
@@ -518,7 +518,7 @@ await s.start();
     h.store.set(`traces|${keyOf(c)}`, { key: keyOf(c), path: c, offset: 10_000_000, fingerprint: sha256hex(Buffer.alloc(0)) });
     const s = track(new FileSource(h.options(dir, { startAt: 'end' })));
     await s.start();
-    await waitFor(() => h.got.length >= 140, '140 lines');
+    await waitFor('140 lines', () => h.got.length >= 140, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h, 'a')).toEqual([...Array(40).keys()].map((i) => i + 10));
     expect(seqs(h, 'b')).toEqual([...Array(50).keys()]);
@@ -535,7 +535,7 @@ await s.start();
     await s.start();
     fs.appendFileSync(f, '"tag":"new"}\n' + lines(101, 2, 'new'));
     fs.writeFileSync(path.join(dir, 'later.jsonl'), lines(0, 3, 'later'));
-    await waitFor(() => h.got.length >= 6, '6 lines');
+    await waitFor('6 lines', () => h.got.length >= 6, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h, 'old')).toEqual([]);
     expect(seqs(h, 'new')).toEqual([100, 101, 102]);
@@ -550,16 +550,16 @@ await s.start();
     const s1 = track(new FileSource(h.options(dir, { startAt: 'end' })));
     await s1.start();
     fs.appendFileSync(f, lines(0, 2, 'new'));
-    await waitFor(() => h.got.length >= 2, '2 lines');
+    await waitFor('2 lines', () => h.got.length >= 2, 30_000, 10);
     // both skips are committed, the quiet file's with no lines at all
-    await waitFor(() => h.store.has(`traces|${keyOf(quiet)}`), 'quiet file position');
+    await waitFor('quiet file position', () => h.store.has(`traces|${keyOf(quiet)}`), 30_000, 10);
     expect(h.store.get(`traces|${keyOf(quiet)}`)!.offset).toBe(fs.statSync(quiet).size);
     await s1.close();
     // the sidecar passes 'beginning' after the first start
     const s2 = track(new FileSource(h.options(dir, { startAt: 'beginning' })));
     await s2.start();
     fs.appendFileSync(quiet, lines(2, 1, 'new'));
-    await waitFor(() => h.got.length >= 3, '3 lines');
+    await waitFor('3 lines', () => h.got.length >= 3, 30_000, 10);
     await s2.drain(Date.now() + 5000);
     expect(seqs(h, 'old')).toEqual([]);
     expect(seqs(h, 'new').sort((a, b) => a - b)).toEqual([0, 1, 2]);
@@ -577,7 +577,7 @@ describe('flow control', () => {
     fs.writeFileSync(f, lines(0, 25));
     const s = track(new FileSource(h.options(dir, { maxChunkLines: 10 })));
     await s.start();
-    await waitFor(() => h.got.length >= 25, '25 lines');
+    await waitFor('25 lines', () => h.got.length >= 25, 30_000, 10);
     await s.drain(Date.now() + 5000);
     expect(seqs(h)).toEqual([...Array(25).keys()]);
     expect(h.rejected.length).toBe(1);
@@ -592,15 +592,15 @@ describe('flow control', () => {
     fs.writeFileSync(f, lines(0, 3));
     const s = track(new FileSource(h.options(dir)));
     await s.start();
-    await waitFor(() => h.got.length >= 3, '3 lines');
+    await waitFor('3 lines', () => h.got.length >= 3, 30_000, 10);
     s.pause();
     fs.appendFileSync(f, lines(3, 40));
     const size = fs.statSync(f).size;
     // The source has polled the file at its new size, yet delivered nothing.
-    await waitFor(() => s.files()[0]?.size === size, 'growth noticed');
+    await waitFor('growth noticed', () => s.files()[0]?.size === size, 30_000, 10);
     expect(h.got.length).toBe(3);
     s.resume();
-    await waitFor(() => h.got.length >= 43, '43 lines');
+    await waitFor('43 lines', () => h.got.length >= 43, 30_000, 10);
     expect(seqs(h)).toEqual([...Array(43).keys()]);
   });
 
@@ -610,7 +610,7 @@ describe('flow control', () => {
     fs.writeFileSync(path.join(dir, 'small.jsonl'), lines(0, 10, 'small'));
     const s = track(new FileSource(h.options(dir, { maxChunkLines: 100 })));
     await s.start();
-    await waitFor(() => seqs(h, 'big').length === 5000 && seqs(h, 'small').length === 10, 'both files');
+    await waitFor('both files', () => seqs(h, 'big').length === 5000 && seqs(h, 'small').length === 10, 30_000, 10);
     // round-robin: the small file's only chunk comes right after the big file's first
     const firstSmall = h.chunks.findIndex((c) => c.file.path.endsWith('small.jsonl'));
     expect(firstSmall).toBeLessThanOrEqual(1);

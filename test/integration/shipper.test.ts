@@ -1,11 +1,12 @@
 import { getEventListeners } from 'node:events';
+import { sleep, waitFor } from '../harness/wait.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { AuditBuffer, type BatchRow } from '../../src/sidecar/buffer/buffer.js';
 import { Shipper, type ShipperOptions } from '../../src/sidecar/ship/shipper.js';
 import { SidecarMetrics } from '../../src/sidecar/telemetry/metrics.js';
 import { ackFor, deadPort, FakeCollector, type Answer } from '../helpers/sidecar-collector.js';
-import { makeKeys, nextRecords, sleep, tempDir, waitFor, type Keys, type TempDir } from '../helpers/sidecar-fixtures.js';
+import { makeKeys, nextRecords, tempDir, type Keys, type TempDir } from '../helpers/sidecar-fixtures.js';
 
 const STREAM = 'ship-stream';
 
@@ -90,7 +91,7 @@ describe('Shipper: delivery', () => {
       seqsAtAck.push(storedSeqs());
     } });
     s.start();
-    await waitFor(() => buffer.nextToShip() === undefined, 'all batches shipped');
+    await waitFor('all batches shipped', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(collector.batches()).toEqual([0, 1, 2]);
     expect(collector.accepted).toEqual([0, 1, 2]);
     expect(acked).toEqual([0, 1, 2]);
@@ -110,7 +111,7 @@ describe('Shipper: delivery', () => {
   it('sends no authorization header without a token', async () => {
     fill(1, 1);
     shipper().start();
-    await waitFor(() => collector.accepted.length === 1, 'one batch');
+    await waitFor('one batch', () => collector.accepted.length === 1, 30_000, 10);
     expect(collector.received[0]!.headers.authorization).toBeUndefined();
   });
 
@@ -121,8 +122,8 @@ describe('Shipper: delivery', () => {
     expect(collector.received).toHaveLength(0);
     fill(2, 10);
     s.wake();
-    await waitFor(() => collector.accepted.length === 1, 'woken batch shipped');
-    await waitFor(() => buffer.stats().records === 0, 'records deleted');
+    await waitFor('woken batch shipped', () => collector.accepted.length === 1, 30_000, 10);
+    await waitFor('records deleted', () => buffer.stats().records === 0, 30_000, 10);
   });
 
   it('503 then 200: the batch is delivered once and the next one only after it', async () => {
@@ -132,7 +133,7 @@ describe('Shipper: delivery', () => {
       { status: 503 },
     );
     shipper().start();
-    await waitFor(() => buffer.nextToShip() === undefined, 'all shipped');
+    await waitFor('all shipped', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(collector.batches()).toEqual([0, 0, 0, 1]);
     expect(collector.accepted).toEqual([0, 1]);
     expect(storedSeqs()).toEqual([]);
@@ -145,7 +146,7 @@ describe('Shipper: delivery', () => {
     fill(2, 1);
     collector.responder = script({ status: 408 }, { status: 500 }, { status: 502 }, { status: 504 });
     shipper().start();
-    await waitFor(() => buffer.nextToShip() === undefined, 'all shipped');
+    await waitFor('all shipped', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(collector.batches()).toEqual([0, 0, 0, 0, 0, 1]);
   });
 
@@ -153,7 +154,7 @@ describe('Shipper: delivery', () => {
     fill(1, 1);
     collector.responder = script({ status: 429, headers: { 'retry-after': '1' } });
     shipper({ backoffInitialMs: 1, backoffMaxMs: 5 }).start();
-    await waitFor(() => collector.accepted.length === 1, 'delivered after 429');
+    await waitFor('delivered after 429', () => collector.accepted.length === 1, 30_000, 10);
     expect(collector.received).toHaveLength(2);
     const gap = collector.received[1]!.at - collector.received[0]!.at;
     expect(gap).toBeGreaterThanOrEqual(900);
@@ -164,7 +165,7 @@ describe('Shipper: delivery', () => {
     fill(3, 3);
     collector.responder = script('destroy', 'destroy');
     shipper().start();
-    await waitFor(() => buffer.nextToShip() === undefined, 'delivered after network errors');
+    await waitFor('delivered after network errors', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(collector.batches()).toEqual([0, 0, 0]);
     expect(storedSeqs()).toEqual([]);
     expect(await metric('sealtrail_batches_failed_total', 'reason="network"')).toBe(2);
@@ -174,10 +175,10 @@ describe('Shipper: delivery', () => {
     fill(2, 1);
     await collector.stop();
     shipper({ backoffInitialMs: 10, backoffMaxMs: 50 }).start();
-    await waitFor(async () => ((await metric('sealtrail_batches_failed_total', 'reason="network"')) ?? 0) >= 2, 'network failures while down');
+    await waitFor('network failures while down', async () => ((await metric('sealtrail_batches_failed_total', 'reason="network"')) ?? 0) >= 2, 30_000, 10);
     expect(buffer.stats().records).toBe(2);
     await collector.restart();
-    await waitFor(() => buffer.nextToShip() === undefined, 'delivered after restart');
+    await waitFor('delivered after restart', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(collector.accepted).toEqual([0, 1]);
     expect(storedSeqs()).toEqual([]);
   });
@@ -189,7 +190,7 @@ describe('Shipper: refusals halt shipping without losing anything', () => {
     let fixed = false;
     collector.responder = (req) => (fixed ? ackFor(req) : { status, body: { error: { code: `refused_${status}`, message: 'no' } } });
     shipper({ backoffInitialMs: 10, backoffMaxMs: 100 }).start();
-    await waitFor(async () => ((await metric('sealtrail_batches_failed_total', `reason="refused_${status}"`)) ?? 0) >= 3, 're-probes');
+    await waitFor('re-probes', async () => ((await metric('sealtrail_batches_failed_total', `reason="refused_${status}"`)) ?? 0) >= 3, 30_000, 10);
     expect(collector.received.length).toBeGreaterThanOrEqual(3);
     expect(await metric('sealtrail_shipping_halted')).toBe(1);
     expect(new Set(collector.batches())).toEqual(new Set([0]));
@@ -197,7 +198,7 @@ describe('Shipper: refusals halt shipping without losing anything', () => {
     expect(buffer.nextToShip()?.batch).toBe(0);
     expect(await metric('sealtrail_batches_failed_total', `reason="refused_${status}"`)).toBeGreaterThanOrEqual(3);
     fixed = true;
-    await waitFor(() => buffer.nextToShip() === undefined, 'delivered once fixed');
+    await waitFor('delivered once fixed', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(collector.accepted).toEqual([0, 1]);
     expect(await metric('sealtrail_shipping_halted')).toBe(0);
   });
@@ -206,7 +207,7 @@ describe('Shipper: refusals halt shipping without losing anything', () => {
     fill(1, 1);
     collector.responder = script({ status: 422, body: { error: { code: 'Not A Code!' } } }, { status: 422, body: 'not json' });
     shipper({ backoffInitialMs: 10, backoffMaxMs: 30 }).start();
-    await waitFor(() => collector.accepted.length === 1, 'delivered');
+    await waitFor('delivered', () => collector.accepted.length === 1, 30_000, 10);
     expect(await metric('sealtrail_batches_failed_total', 'reason="http_422"')).toBe(2);
   });
 
@@ -223,14 +224,14 @@ describe('Shipper: refusals halt shipping without losing anything', () => {
     let fixed = false;
     collector.responder = (req) => (fixed ? ackFor(req) : bad(req));
     shipper({ backoffInitialMs: 10, backoffMaxMs: 100 }).start();
-    await waitFor(async () => ((await metric('sealtrail_batches_failed_total', 'reason="bad_ack"')) ?? 0) >= 2, 'retries after a bad ack');
+    await waitFor('retries after a bad ack', async () => ((await metric('sealtrail_batches_failed_total', 'reason="bad_ack"')) ?? 0) >= 2, 30_000, 10);
     expect(storedSeqs()).toEqual([0, 1]);
     expect(buffer.nextToShip()?.batch).toBe(0);
     expect(await metric('sealtrail_batches_shipped_total')).toBe(0);
     expect(await metric('sealtrail_batches_failed_total', 'reason="bad_ack"')).toBeGreaterThanOrEqual(2);
     expect(await metric('sealtrail_shipping_halted')).toBe(1);
     fixed = true;
-    await waitFor(() => buffer.nextToShip() === undefined, 'delivered after a proper ack');
+    await waitFor('delivered after a proper ack', () => buffer.nextToShip() === undefined, 30_000, 10);
     expect(storedSeqs()).toEqual([]);
     expect(await metric('sealtrail_shipping_halted')).toBe(0);
   });
@@ -256,7 +257,7 @@ describe('Shipper: drain and close', () => {
     collector.responder = () => 'hang';
     const s = shipper({ timeoutMs: 120_000 });
     s.start();
-    await waitFor(() => collector.received.length === 1, 'request in flight');
+    await waitFor('request in flight', () => collector.received.length === 1, 30_000, 10);
     const t0 = Date.now();
     await s.drain(t0 + 1000);
     expect(Date.now() - t0).toBeLessThan(1000 + 5000);
@@ -268,7 +269,7 @@ describe('Shipper: drain and close', () => {
     collector.responder = () => ({ status: 503, headers: { 'retry-after': '600' } });
     const s = shipper();
     s.start();
-    await waitFor(() => collector.received.length === 1, 'first attempt');
+    await waitFor('first attempt', () => collector.received.length === 1, 30_000, 10);
     await s.drain(Date.now() - 1);
     expect(storedSeqs()).toEqual([0, 1]);
   });
@@ -315,7 +316,7 @@ describe('Shipper: drain and close', () => {
     process.on('warning', onWarning);
     try {
       s.start();
-      await waitFor(() => collector.received.length >= 40, '40 retries');
+      await waitFor('40 retries', () => collector.received.length >= 40, 30_000, 10);
       // private field, read only to count its listeners
       const signal = (s as unknown as { abort: AbortController }).abort.signal;
       expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(3);
@@ -338,7 +339,7 @@ describe('Shipper: retries and local failures', () => {
     collector.responder = (_req, i) => (i < 4 ? { status: 503 } : ackFor(_req));
     const s = shipper({ backoffInitialMs: 4, backoffMaxMs: 8 });
     s.start();
-    await waitFor(() => collector.accepted.length === 1, 'batch accepted after retries');
+    await waitFor('batch accepted after retries', () => collector.accepted.length === 1, 30_000, 10);
     expect(collector.received.length).toBe(5);
     expect(calls).toBe(1);
     for (const r of collector.received) expect(r.body).toEqual(collector.received[0]!.body);
@@ -354,10 +355,10 @@ describe('Shipper: retries and local failures', () => {
     };
     const s = shipper({ backoffInitialMs: 4, backoffMaxMs: 20 });
     s.start();
-    await waitFor(() => metrics.shippingHalted.get().then((g) => g.values[0]?.value === 1), 'halted');
+    await waitFor('halted', () => metrics.shippingHalted.get().then((g) => g.values[0]?.value === 1), 30_000, 10);
     expect(collector.received).toHaveLength(0);
     fail = false;
-    await waitFor(() => collector.accepted.length === 2, 'both batches after recovery');
+    await waitFor('both batches after recovery', () => collector.accepted.length === 2, 30_000, 10);
     expect(buffer.stats().records).toBe(0);
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sleep } from '../harness/wait.js';
 import { startCollector } from '../../src/collector/app.js';
 import { startCollectorFromConfig } from '../../src/collector/from-config.js';
 import { openNullStore } from '../../src/collector/store/null.js';
@@ -61,7 +62,6 @@ async function startSidecarListener(http: HttpLimitsInput): Promise<Listener> {
   };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.each([
   ['collector', startCollectorListener],

@@ -3,12 +3,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { sleep, waitFor } from '../harness/wait.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditBuffer } from '../../src/sidecar/buffer/buffer.js';
 import { Ingest, type LineOutcome } from '../../src/sidecar/ingest.js';
 import { loadRuleset, type Ruleset } from '../../src/sidecar/redact/index.js';
 import { SocketSource, SocketSourceError, type SocketBatch, type SocketSourceOptions } from '../../src/sidecar/sources/socket-source.js';
-import { containsText, HMAC_KEY, KEY_ID, sleep, sqliteFileBytes, tempDir, waitFor, type TempDir } from '../helpers/sidecar-fixtures.js';
+import { containsText, HMAC_KEY, KEY_ID, sqliteFileBytes, tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
 
 const PII_RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
 const STREAM = 'test-stream';
@@ -441,7 +442,7 @@ describe('SocketSource: limits and backpressure', () => {
     const b = await connect();
     a.socket.write(`${ev()}\n`);
     b.socket.write(`${ev()}\n`);
-    await waitFor(() => a.responses.length === 1 && b.responses.length === 1, 'first acks');
+    await waitFor('first acks', () => a.responses.length === 1 && b.responses.length === 1, 30_000, 10);
     expect(src.connections()).toBe(2);
 
     const c = await connect();
@@ -452,7 +453,7 @@ describe('SocketSource: limits and backpressure', () => {
     a.socket.end(`${ev()}\n`);
     await a.closed;
     expect(a.responses.map((r) => r.ack)).toEqual([1, 2]);
-    await waitFor(() => src.connections() === 1, 'a to be gone');
+    await waitFor('a to be gone', () => src.connections() === 1, 30_000, 10);
     const d = await connect();
     d.socket.end(`${ev()}\n`);
     await d.closed;
@@ -498,13 +499,13 @@ describe('SocketSource: limits and backpressure', () => {
     // Wait until the server has stalled: nothing received and nothing committed over several samples.
     let last = -1;
     let same = 0;
-    await waitFor(async () => {
+    await waitFor('the server to stop reading', async () => {
       await sleep(50);
       const n = recordCount();
       same = n === last && src.pendingLines() === 0 ? same + 1 : 0;
       last = n;
       return same >= 4;
-    }, 'the server to stop reading');
+    }, 30_000, 10);
     expect(last).toBeGreaterThan(0);
     expect(last).toBeLessThan(LINES);
     expect(client.socket.writableLength).toBeGreaterThan(0);
@@ -554,10 +555,10 @@ s.on('connect', pump);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (out += d));
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    await waitFor(() => out.split('\n').length > 1500, 'the child to get 1500 acks');
+    await waitFor('the child to get 1500 acks', () => out.split('\n').length > 1500, 30_000, 10);
     child.kill('SIGKILL');
     await exited;
-    await waitFor(() => src.connections() === 0 && src.pendingLines() === 0, 'the connection to be finished');
+    await waitFor('the connection to be finished', () => src.connections() === 0 && src.pendingLines() === 0, 30_000, 10);
 
     const acks = out
       .split('\n')
@@ -590,12 +591,12 @@ s.on('connect', pump);
     });
     const all = await Promise.all([connect(), connect(), connect()]);
     for (const [c, cl] of all.entries()) cl.socket.write(Array.from({ length: 50 }, (_, i) => `${ev({ c, i: i + 1 })}\n`).join(''));
-    await waitFor(() => src.pendingLines() === 150, 'all lines received');
+    await waitFor('all lines received', () => src.pendingLines() === 150, 30_000, 10);
     src.pause(); // draining must still commit what was received
     const drained = src.drain(Date.now() + 10_000);
     open();
     await drained;
-    await waitFor(() => all.every((cl) => cl.responses.length === 50), 'all acks');
+    await waitFor('all acks', () => all.every((cl) => cl.responses.length === 50), 30_000, 10);
     for (const cl of all) expect(cl.responses.map((r) => r.ack)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(recordCount()).toBe(150);
     expect(src.ready).toBe(false);
@@ -614,7 +615,7 @@ s.on('connect', pump);
     });
     const client = await connect();
     client.socket.write(`${ev()}\n${ev()}\n`);
-    await waitFor(() => src.pendingLines() === 2, 'lines received');
+    await waitFor('lines received', () => src.pendingLines() === 2, 30_000, 10);
     await src.drain(Date.now() + 150);
     expect(client.responses).toEqual([]);
     expect(notices.some((n) => n.includes('2 received lines not committed'))).toBe(true);

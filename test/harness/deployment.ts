@@ -1,8 +1,8 @@
 /**
- * Process and HTTP plumbing for bench/soak.ts: a collector and a sidecar as
- * separate `sealtrail` processes sharing one config file in a temp dir.
- * (bench/ may not import from test/; the e2e helpers in test/helpers/ build
- * on this file instead.)
+ * Process and HTTP plumbing for bench/soak.ts and the e2e helpers in
+ * test/helpers/: a collector and a sidecar as separate `sealtrail`
+ * processes sharing one config file in a temp dir. It lives in test/harness/
+ * (compiled with the benchmarks) so that test helpers never import bench/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,21 +11,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { createHmacKeyFile, createSigningKeyFiles } from '../src/keyfiles.js';
+import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
+import { sleep, waitFor } from './wait.js';
+
+export { sleep, waitFor };
 
 /**
- * The compiled CLI: next to this file when it runs from dist/bench/, under
- * dist/ when it runs from source (vitest importing bench/soak.ts).
+ * The compiled CLI: two levels up when this runs from dist/test/harness/
+ * (a benchmark), under dist/ when it runs from source (vitest).
  */
 export function cliPath(): string {
-  for (const rel of ['../src/cli/main.js', '../dist/src/cli/main.js']) {
+  for (const rel of ['../../src/cli/main.js', '../../dist/src/cli/main.js']) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(p)) return p;
   }
   throw new Error('dist/src/cli/main.js not found: run `npm run build` first');
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -74,21 +75,6 @@ export async function runCli(args: string[]): Promise<{ code: number | null; std
 export async function stopChild(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill(signal);
   return c.exited;
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(intervalMs);
-  }
 }
 
 export async function getJson(url: string, token?: string): Promise<{ status: number; body: any }> {
