@@ -10,6 +10,7 @@
  * code (tests, embedded use) is exactly as safe as one built from YAML.
  */
 import type { Server, ServerOptions } from 'node:http';
+import type { OptionsCode } from './core/error-codes.js';
 import { SealtrailError } from './core/errors.js';
 
 export interface HttpLimits {
@@ -50,7 +51,7 @@ const KEYS = Object.keys(DEFAULT_HTTP_LIMITS) as (keyof HttpLimits)[];
  * against Node's rule that headers cannot take longer than the whole
  * request. Throws SealtrailError(`code`) naming the key.
  */
-export function resolveHttpLimits(given: Partial<HttpLimits> | undefined, code: string, prefix = 'http'): HttpLimits {
+export function resolveHttpLimits(given: Partial<HttpLimits> | undefined, code: OptionsCode, prefix = 'http'): HttpLimits {
   const out = { ...DEFAULT_HTTP_LIMITS };
   for (const key of KEYS) {
     const v = given?.[key];

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FileProblem, KeyFileCode } from './core/error-codes.js';
 import { ConfigError, FileError } from './core/errors.js';
 import { verifierKeyFromSignerKey } from './core/keys.js';
 import { generateKeyPair, parseSignerKeyPair, type NoteSigner } from './core/note.js';
-import type { FileProblem } from './fs/file-errors.js';
 import { mkdirPrivate, writeFilePrivate } from './fs/private-files.js';
 import { readFileChecked } from './fs/read-file.js';
 
 const MAX_KEY_FILE = 64 * 1024;
 
 /** key_file_missing and key_file_invalid (too large) predate the other problems' codes. */
-function keyFileCode(p: FileProblem): string {
+function keyFileCode(p: FileProblem): KeyFileCode {
   if (p === 'missing' || p === 'not_directory') return 'key_file_missing';
   if (p === 'too_large') return 'key_file_invalid';
   return `key_file_${p}`;

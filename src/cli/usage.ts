@@ -1,12 +1,17 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { UsageCode } from '../core/error-codes.js';
+import { SealtrailError } from '../core/errors.js';
 
 /** Exit codes shared by every command. */
 export const EXIT_OK = 0;
 export const EXIT_FAIL = 1;
 export const EXIT_USAGE = 2;
 
-export class UsageError extends Error {
-  readonly code = 'usage';
+/** A command line that cannot run; main.ts tells it from other SealtrailErrors: the message alone, exit 2 (EXIT_USAGE). */
+export class UsageError extends SealtrailError<UsageCode> {
+  constructor(message: string) {
+    super('usage', message);
+  }
 }
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(

@@ -160,7 +160,7 @@ function bundleCommand(dir: string, keysDir: string | undefined, vkeyFiles: stri
  * is named as such, not reported as an internal error with a stack.
  */
 function dbError(path: string, err: unknown): unknown {
-  if (err instanceof SealtrailError || err instanceof UsageError || !(err instanceof Error)) return err;
+  if (err instanceof SealtrailError || !(err instanceof Error)) return err;
   return new BufferError('db_unreadable', `--db ${path}: evidence cannot be read (${err.name}: ${err.message})`, { cause: err });
 }
 

@@ -1,13 +1,14 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { BatchError, SealtrailError } from '../core/errors.js';
+import type { HttpCode } from '../core/error-codes.js';
+import { HttpError, SealtrailError } from '../core/errors.js';
 import { capConnections, resolveHttpLimits } from '../http-limits.js';
 import { AdminAuth } from './auth.js';
 import { connectionOptions } from './connections.js';
 import type { CollectorContext } from './context.js';
 import { CursorCodec } from './cursor.js';
 import { listenError } from '../listen-error.js';
-import { ApiError, errorBody } from './http-error.js';
+import { errorBody } from './http-error.js';
 import { KeyedMutex } from './mutex.js';
 import { RateLimitedError } from './rate-limit.js';
 import { ReadAuditor } from './read-audit.js';
@@ -29,7 +30,7 @@ import { StoreError, type AuditStore } from './store/types.js';
 import { StreamKeys } from './stream-keys.js';
 
 /** Fastify's own 4xx errors, renamed to stable codes with messages that echo nothing. */
-const FASTIFY_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+const FASTIFY_ERRORS: Record<string, { status: number; code: HttpCode; message: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large', message: 'request body is too large' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'body_malformed', message: 'request body is not valid JSON' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'body_malformed', message: 'request body is empty' },
@@ -152,7 +153,7 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
   });
 
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
-    if (err instanceof ApiError || err instanceof BatchError) {
+    if (err instanceof HttpError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer');
       if (err.status === 503) reply.header('retry-after', '1');
       if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfter));

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ApiError } from './http-error.js';
+import type { ApiCode } from '../core/error-codes.js';
+import { HttpError } from '../core/errors.js';
 import type { CollectorToken } from './options.js';
 import { RateLimitedError, RateLimiter, type RateLimits } from './rate-limit.js';
 import type { RecordFilters } from './store/types.js';
@@ -96,7 +97,7 @@ export class AdminAuth {
   }
 
   /**
-   * The principal behind the request's bearer token. Throws ApiError 401
+   * The principal behind the request's bearer token. Throws HttpError 401
    * (no usable credentials), 403 (token not accepted) or RateLimitedError.
    */
   check(req: AuthRequest): Principal {
@@ -112,7 +113,7 @@ export class AdminAuth {
       if (retry > 0) throw new RateLimitedError('request rate limit of this token exceeded', retry);
       return principal;
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) this.limiters?.failures.take(req.ip);
+      if (err instanceof HttpError && (err.status === 401 || err.status === 403)) this.limiters?.failures.take(req.ip);
       throw err;
     }
   }
@@ -121,17 +122,17 @@ export class AdminAuth {
   requireAdmin(req: AuthRequest): Principal {
     const p = this.check(req);
     if (p.role !== 'admin') {
-      throw new ApiError(403, 'admin_required', 'this route spans tenants and needs an admin token');
+      throw new HttpError(403, 'admin_required', 'this route spans tenants and needs an admin token');
     }
     return p;
   }
 
   private presented(header: string | string[] | undefined): string {
     if (typeof header !== 'string') {
-      throw new ApiError(401, 'unauthorized', 'missing Authorization: Bearer <token>');
+      throw new HttpError(401, 'unauthorized', 'missing Authorization: Bearer <token>');
     }
     const m = /^Bearer +([^\s]+) *$/i.exec(header);
-    if (!m) throw new ApiError(401, 'unauthorized', 'Authorization must be "Bearer <token>"');
+    if (!m) throw new HttpError(401, 'unauthorized', 'Authorization must be "Bearer <token>"');
     return m[1]!;
   }
 
@@ -151,8 +152,8 @@ export class AdminAuth {
   }
 }
 
-function forbidden(): ApiError {
-  return new ApiError(403, 'forbidden', 'token not accepted');
+function forbidden(): HttpError<ApiCode> {
+  return new HttpError(403, 'forbidden', 'token not accepted');
 }
 
 /**
@@ -164,7 +165,7 @@ function forbidden(): ApiError {
 export function scopeFilters(principal: Principal, filters: RecordFilters): void {
   if (principal.role === 'admin') return;
   if (filters.tenant !== undefined && filters.tenant !== principal.tenant) {
-    throw new ApiError(403, 'tenant_forbidden', 'this token may only query its own tenant');
+    throw new HttpError(403, 'tenant_forbidden', 'this token may only query its own tenant');
   }
   filters.tenant = principal.tenant;
 }

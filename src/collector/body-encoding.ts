@@ -10,7 +10,8 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { contentCodingOf, mediaTypeOf, type ContentCoding } from '../http-body.js';
-import { ApiError } from './http-error.js';
+import type { ApiCode } from '../core/error-codes.js';
+import { HttpError } from '../core/errors.js';
 
 /** A stream fastify reads the body from; `receivedEncodedLength` is what its Content-Length check compares. */
 type DecodedBody = PassThrough & { receivedEncodedLength: number };
@@ -44,18 +45,18 @@ export function registerBodyEncoding(scope: FastifyInstance, maxBytes: number): 
 /** The lowercased media type; 415 for a charset other than UTF-8. */
 function checkCharset(contentType: string | undefined): string {
   const { mediaType, utf8 } = mediaTypeOf(contentType);
-  if (!utf8) throw new ApiError(415, 'unsupported_media_type', 'the only accepted charset is utf-8');
+  if (!utf8) throw new HttpError(415, 'unsupported_media_type', 'the only accepted charset is utf-8');
   return mediaType;
 }
 
 function contentCoding(header: string | undefined): ContentCoding {
   const coding = contentCodingOf(header);
-  if (coding === undefined) throw new ApiError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
+  if (coding === undefined) throw new HttpError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
   return coding;
 }
 
-function tooLarge(): ApiError {
-  return new ApiError(413, 'body_too_large', 'request body is too large (the limit applies after gzip decoding)');
+function tooLarge(): HttpError<ApiCode> {
+  return new HttpError(413, 'body_too_large', 'request body is too large (the limit applies after gzip decoding)');
 }
 
 /**
@@ -80,7 +81,7 @@ function gunzipWithin(req: IncomingMessage, source: Readable, maxBytes: number):
   };
   // Errors after the outcome is settled (a reset after the answer, a gunzip
   // torn down mid-write) have nobody to report to but must not go unhandled.
-  gunzip.on('error', () => stop(new ApiError(400, 'gzip_invalid', 'request body is not valid gzip')));
+  gunzip.on('error', () => stop(new HttpError(400, 'gzip_invalid', 'request body is not valid gzip')));
   out.on('error', () => undefined);
 
   source.on('data', (chunk: Buffer) => {
@@ -90,7 +91,7 @@ function gunzipWithin(req: IncomingMessage, source: Readable, maxBytes: number):
   // The client went away mid-body: fastify is told through the stream it reads.
   source.on('error', (err) => stop(err));
   req.on('close', () => {
-    if (!req.complete) stop(new ApiError(400, 'body_incomplete', 'the request body was cut off'));
+    if (!req.complete) stop(new HttpError(400, 'body_incomplete', 'the request body was cut off'));
   });
 
   gunzip.on('data', (chunk: Buffer) => {

@@ -6,6 +6,7 @@
 import { STATUS_CODES, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { HttpCode } from '../core/error-codes.js';
 import { httpServerOptions, type HttpLimits } from '../http-limits.js';
 import { errorBody } from './http-error.js';
 
@@ -31,7 +32,7 @@ export function connectionOptions(limits: HttpLimits, logger: Logger): Connectio
   };
 }
 
-const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+const CLIENT_ERRORS: Record<string, { status: number; code: HttpCode; message: string }> = {
   ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request did not arrive in time' },
   HPE_HEADER_OVERFLOW: { status: 431, code: 'headers_too_large', message: 'request headers are too large' },
 };

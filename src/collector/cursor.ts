@@ -1,12 +1,13 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { ApiError } from './http-error.js';
+import type { ApiCode } from '../core/error-codes.js';
+import { HttpError } from '../core/errors.js';
 import type { RecordKey } from './store/types.js';
 
 const MAX_CURSOR_CHARS = 2048;
 const TAG_BYTES = 16;
 
-function bad(): ApiError {
-  return new ApiError(400, 'query_invalid', 'parameter "cursor" is not a cursor issued for this query');
+function bad(): HttpError<ApiCode> {
+  return new HttpError(400, 'query_invalid', 'parameter "cursor" is not a cursor issued for this query');
 }
 
 /**
@@ -59,7 +60,7 @@ export class CursorCodec {
     return `${payload}.${this.tag(payload).toString('base64url')}`;
   }
 
-  /** Throws ApiError 400 for anything but an untampered cursor of this query. */
+  /** Throws HttpError 400 for anything but an untampered cursor of this query. */
   decode(cursor: string, filterHash: string): RecordKey {
     if (cursor.length > MAX_CURSOR_CHARS) throw bad();
     const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(cursor);

@@ -1,15 +1,7 @@
-import { SealtrailError } from '../core/errors.js';
+import type { HttpCode } from '../core/error-codes.js';
 
-/** A request refused with a given HTTP status; rendered as {"error":{"code","message"}}. */
-export class ApiError extends SealtrailError {
-  readonly status: number;
-  constructor(status: number, code: string, message: string) {
-    super(code, message);
-    this.status = status;
-  }
-}
-
-export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+/** The body of every error answer: {"error":{"code","message"}}; the code is an HttpError's, or one of Fastify's or Node's refusals renamed. */
+export function errorBody(code: HttpCode, message: string): { error: { code: HttpCode; message: string } } {
   return { error: { code, message } };
 }
 

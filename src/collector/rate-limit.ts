@@ -1,4 +1,4 @@
-import { ApiError } from './http-error.js';
+import { HttpError } from '../core/errors.js';
 
 /** A token bucket's shape: `burst` requests at once, refilled at `requests_per_second`. */
 export interface RateLimit {
@@ -28,7 +28,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 };
 
 /** 429 with a Retry-After (whole seconds, at least 1); app.ts sets the header. */
-export class RateLimitedError extends ApiError {
+export class RateLimitedError extends HttpError<'rate_limited'> {
   readonly retryAfter: number;
   constructor(message: string, retryAfterSeconds: number) {
     super(429, 'rate_limited', message);

@@ -4,14 +4,14 @@ import type { Logger } from 'pino';
 import { canonicalize } from '../core/canonical.js';
 import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { formatCheckpoint, originForStream } from '../core/checkpoint.js';
-import { SealtrailError } from '../core/errors.js';
+import type { ApiCode } from '../core/error-codes.js';
+import { HttpError, SealtrailError } from '../core/errors.js';
 import { Frontier, leafHashOfText } from '../core/merkle.js';
 import { parseVerifierKey, signNote, type NoteVerifier } from '../core/note.js';
 import type { SealedBatch, WireRecord } from '../core/types.js';
 import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import { uuidv7 } from '../core/uuid.js';
 import type { AdminAuth, AuthRequest, Principal } from './auth.js';
-import { ApiError } from './http-error.js';
 import type { KeyedMutex } from './mutex.js';
 import type { ReadAuditOptions } from './options.js';
 import { StoreConflictError, type AuditStore, type StreamState } from './store/types.js';
@@ -68,8 +68,8 @@ export function defaultReadAuditStream(env: NodeJS.ProcessEnv = process.env): st
 }
 
 /** Thrown to the route when the audit record of a read could not be committed. */
-export function readAuditFailed(cause: unknown): ApiError {
-  const e = new ApiError(503, 'read_audit_failed', 'the read could not be audited, so no data is returned; retry');
+export function readAuditFailed(cause: unknown): HttpError<ApiCode> {
+  const e = new HttpError(503, 'read_audit_failed', 'the read could not be audited, so no data is returned; retry');
   (e as { cause?: unknown }).cause = cause;
   return e;
 }
@@ -118,7 +118,7 @@ export class ReadAuditor {
 
   /**
    * Resolves once the read's record is committed to the store; rejects with
-   * ApiError 503 read_audit_failed otherwise. Concurrent reads share a batch.
+   * HttpError 503 read_audit_failed otherwise. Concurrent reads share a batch.
    */
   record(entry: ReadAuditEntry): Promise<void> {
     if (!this.opts) return Promise.resolve();

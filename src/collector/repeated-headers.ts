@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './http-error.js';
+import { HttpError } from '../core/errors.js';
 
 /**
  * Refuses a request with more than one Authorization header (400
@@ -12,8 +12,8 @@ import { ApiError } from './http-error.js';
 export function registerSingleAuthorization(app: FastifyInstance): void {
   app.addHook('onRequest', (req, _reply, done) => {
     const raw = req.raw.rawHeaders;
-    if (countHeader(raw, 'authorization') > 1) done(new ApiError(400, 'authorization_repeated', 'more than one Authorization header'));
-    else if (countHeader(raw, 'content-type') > 1) done(new ApiError(400, 'content_type_repeated', 'more than one Content-Type header'));
+    if (countHeader(raw, 'authorization') > 1) done(new HttpError(400, 'authorization_repeated', 'more than one Authorization header'));
+    else if (countHeader(raw, 'content-type') > 1) done(new HttpError(400, 'content_type_repeated', 'more than one Content-Type header'));
     else done();
   });
 }

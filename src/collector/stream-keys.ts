@@ -1,4 +1,4 @@
-import { BatchError } from '../core/errors.js';
+import { HttpError } from '../core/errors.js';
 import { parseNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { parseRfc3339 } from '../core/time.js';
 import type { CollectorStreamKey } from './options.js';
@@ -137,9 +137,9 @@ export class StreamKeys {
     if (stale) {
       const where = `stream ${batch.stream} batch ${batch.batch}`;
       if (stale.notAfter !== undefined && now >= stale.notAfter) {
-        throw new BatchError(422, 'batch_key_expired', `${where}: checkpoint key ${stale.id} expired at ${stale.notAfterText}`);
+        throw new HttpError(422, 'batch_key_expired', `${where}: checkpoint key ${stale.id} expired at ${stale.notAfterText}`);
       }
-      throw new BatchError(422, 'batch_key_not_yet_valid', `${where}: checkpoint key ${stale.id} is valid from ${stale.notBeforeText}`);
+      throw new HttpError(422, 'batch_key_not_yet_valid', `${where}: checkpoint key ${stale.id} is valid from ${stale.notBeforeText}`);
     }
     return current.map((k) => k.verifier);
   }

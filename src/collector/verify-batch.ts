@@ -2,7 +2,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { parseCanonical } from '../core/canonical.js';
 import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
-import { BatchError } from '../core/errors.js';
+import { HttpError } from '../core/errors.js';
 import { Frontier, leafHashOfText } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
 import { extractIndexFields } from '../core/record-index.js';
@@ -76,13 +76,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function verifyCheckpointSignature(batch: SealedBatch, verifiers: readonly NoteVerifier[]): Checkpoint {
   const where = `stream ${batch.stream} batch ${batch.batch}`;
   if (verifiers.length === 0) {
-    throw new BatchError(422, 'batch_bad_signature', `${where}: no verifier key for this stream`);
+    throw new HttpError(422, 'batch_bad_signature', `${where}: no verifier key for this stream`);
   }
   let text: string;
   try {
     text = openNote(batch.checkpoint, [...verifiers]).text;
   } catch {
-    throw new BatchError(422, 'batch_bad_signature', `${where}: checkpoint is not signed by a key of this stream`);
+    throw new HttpError(422, 'batch_bad_signature', `${where}: checkpoint is not signed by a key of this stream`);
   }
   let cp: Checkpoint;
   try {
@@ -91,14 +91,14 @@ export function verifyCheckpointSignature(batch: SealedBatch, verifiers: readonl
     throw malformedBatch(where, 'checkpoint is not a valid tlog-checkpoint');
   }
   if (cp.origin !== originForStream(batch.stream)) {
-    throw new BatchError(422, 'batch_origin_mismatch', `${where}: checkpoint origin is not ${originForStream(batch.stream)}`);
+    throw new HttpError(422, 'batch_origin_mismatch', `${where}: checkpoint origin is not ${originForStream(batch.stream)}`);
   }
   return cp;
 }
 
 /**
  * Verifies `body` as the next batch of its stream. `state` is the stored head
- * (undefined for a stream never seen). Throws BatchError; returns what the
+ * (undefined for a stream never seen). Throws HttpError; returns what the
  * store needs, including the head after this batch.
  */
 export function verifyBatch(
@@ -117,20 +117,20 @@ export function verifyBatch(
 
   const nextBatch = state?.nextBatch ?? 0;
   if (batch.batch < nextBatch) {
-    throw new BatchError(409, 'batch_fork', `${where}: batch number already used (next is ${nextBatch})`);
+    throw new HttpError(409, 'batch_fork', `${where}: batch number already used (next is ${nextBatch})`);
   }
   if (batch.batch > nextBatch) {
-    throw new BatchError(422, 'batch_gap', `${where}: expected batch ${nextBatch}`);
+    throw new HttpError(422, 'batch_gap', `${where}: expected batch ${nextBatch}`);
   }
   const treeSize = state?.treeSize ?? 0;
   if (batch.first_seq !== treeSize) {
-    throw new BatchError(422, 'batch_seq_gap', `${where}: first_seq ${batch.first_seq} but stored tree size is ${treeSize}`);
+    throw new HttpError(422, 'batch_seq_gap', `${where}: first_seq ${batch.first_seq} but stored tree size is ${treeSize}`);
   }
   if (batch.prev_checkpoint !== (state?.lastCheckpoint ?? null)) {
-    throw new BatchError(409, 'batch_fork', `${where}: prev_checkpoint differs from the stored checkpoint of batch ${nextBatch - 1}`);
+    throw new HttpError(409, 'batch_fork', `${where}: prev_checkpoint differs from the stored checkpoint of batch ${nextBatch - 1}`);
   }
   if (checkpoint.size !== batch.last_seq + 1) {
-    throw new BatchError(
+    throw new HttpError(
       422,
       'batch_root_mismatch',
       `${where}: checkpoint size ${checkpoint.size} but last_seq + 1 is ${batch.last_seq + 1}`,
@@ -145,15 +145,15 @@ export function verifyBatch(
     // odd numbers, deep nesting, lone surrogates, unsorted or repeated keys).
     const record = parseCanonical(w.canonical);
     if (!isPlainObject(record)) {
-      throw new BatchError(422, 'batch_not_canonical', `${at}: record text is not an RFC 8785 canonical JSON object`);
+      throw new HttpError(422, 'batch_not_canonical', `${at}: record text is not an RFC 8785 canonical JSON object`);
     }
     if (record.stream !== batch.stream || record.seq !== w.seq) {
-      throw new BatchError(422, 'batch_record_mismatch', `${at}: record's stream/seq differ from its place in the batch`);
+      throw new HttpError(422, 'batch_record_mismatch', `${at}: record's stream/seq differ from its place in the batch`);
     }
     const time = record.time;
     const tk = typeof time === 'string' ? timeKey(time) : undefined;
     if (tk === undefined || typeof time !== 'string') {
-      throw new BatchError(422, 'batch_record_invalid', `${at}: record "time" is not an RFC 3339 timestamp`);
+      throw new HttpError(422, 'batch_record_invalid', `${at}: record "time" is not an RFC 3339 timestamp`);
     }
     records[i] = {
       seq: w.seq,
@@ -168,7 +168,7 @@ export function verifyBatch(
   const frontier = state ? Frontier.fromBytes(state.treeSize, state.frontier) : Frontier.empty();
   for (const r of records) frontier.append(r.leaf);
   if (!frontier.root().equals(checkpoint.root)) {
-    throw new BatchError(422, 'batch_root_mismatch', `${where}: records do not hash to the checkpoint root from the stored tree`);
+    throw new HttpError(422, 'batch_root_mismatch', `${where}: records do not hash to the checkpoint root from the stored tree`);
   }
 
   let prev: Buffer = state?.chainHead ? Buffer.from(state.chainHead, 'hex') : CHAIN_GENESIS;
@@ -185,7 +185,7 @@ export function verifyBatch(
     }
     if (key) {
       if (!chainNext(key, prev, r.leaf).equals(mac)) {
-        throw new BatchError(
+        throw new HttpError(
           422,
           'batch_chain_broken',
           `${where} seq ${r.seq}: mac does not continue the chain under key ${r.keyId}`,
@@ -197,7 +197,7 @@ export function verifyBatch(
   }
   const last = records[records.length - 1]!;
   if (batch.chain_head !== last.mac) {
-    throw new BatchError(422, 'batch_chain_broken', `${where}: chain_head is not the mac of seq ${last.seq}`);
+    throw new HttpError(422, 'batch_chain_broken', `${where}: chain_head is not the mac of seq ${last.seq}`);
   }
 
   return {

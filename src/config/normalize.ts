@@ -4,6 +4,8 @@
  * out. The same code serves a config file and an in-memory object (`sealtrail
  * dev`), so both get identical defaults and identical refusals.
  */
+import { PG_DEFAULTS } from '../collector/store/postgres-defaults.js';
+import type { ConfigCode } from '../core/error-codes.js';
 import { ConfigError } from '../core/errors.js';
 import { parseRfc3339 } from '../core/time.js';
 import { DEFAULT_MAX_RECORD_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES, MIN_MAX_RECORD_BYTES } from '../core/wire-limits.js';
@@ -65,14 +67,12 @@ export const COLLECTOR_DEFAULTS = {
   listen: '127.0.0.1:7470',
   max_body_bytes: 16 * MiB,
   store_path: './.sealtrail/collector/audit.db',
-  pg_pool_size: 10,
-  pg_statement_timeout: 10 * SECOND,
 } as const;
 
 // The input has already passed the schema, so its shape is known; typing it twice adds nothing.
 type Raw = any;
 
-export function fail(ctx: NormalizeContext, code: string, path: DataPath, message: string, preferKey = false): never {
+export function fail(ctx: NormalizeContext, code: ConfigCode, path: DataPath, message: string, preferKey = false): never {
   const name = formatDataPath(path);
   throw new ConfigError(code, name ? `${name}: ${message}` : message, ctx.place(path, preferKey));
 }
@@ -90,7 +90,7 @@ function quantity(
   try {
     n = parse(value);
   } catch (err) {
-    if (err instanceof UnitError) fail(ctx, 'config_unit', path, err.message);
+    if (err instanceof UnitError) fail(ctx, err.code, path, err.message);
     throw err;
   }
   if (n < range.min) fail(ctx, 'config_schema', path, `must be at least ${range.show(range.min)}`);
@@ -125,7 +125,7 @@ function listenAddress(ctx: NormalizeContext, path: DataPath, value: unknown, fa
   try {
     splitHostPort(value as string);
   } catch (err) {
-    if (err instanceof UnitError) fail(ctx, 'config_schema', path, err.message);
+    if (err instanceof UnitError) fail(ctx, err.code, path, err.message);
     throw err;
   }
   return value as string;
@@ -325,8 +325,8 @@ function normalizeStore(raw: Raw, path: DataPath, ctx: NormalizeContext): Collec
     type,
     url: raw.url,
     ...(raw.migrate_url !== undefined ? { migrate_url: raw.migrate_url as string } : {}),
-    pool_size: raw.pool_size ?? d.pg_pool_size,
-    statement_timeout: duration(ctx, [...path, 'statement_timeout'], raw.statement_timeout, d.pg_statement_timeout, 100, HOUR),
+    pool_size: raw.pool_size ?? PG_DEFAULTS.poolSize,
+    statement_timeout: duration(ctx, [...path, 'statement_timeout'], raw.statement_timeout, PG_DEFAULTS.statementTimeoutMs, 100, HOUR),
   };
 }
 

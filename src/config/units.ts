@@ -4,8 +4,14 @@
  * not a whole number of the base unit is refused instead of rounded.
  * Errors here carry no place; the caller wraps them with file:line:col.
  */
+import type { UnitCode } from '../core/error-codes.js';
+import { SealtrailError } from '../core/errors.js';
 
-export class UnitError extends Error {}
+/**
+ * Its code is the ConfigError code the loader reports the value with
+ * (config_unit for sizes and durations, config_schema for host:port).
+ */
+export class UnitError extends SealtrailError<UnitCode> {}
 
 const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -45,30 +51,30 @@ function parseQuantity(
   hint: string,
 ): number {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw new UnitError(`must be ${hint}`);
+    if (!Number.isSafeInteger(value) || value < 0) throw new UnitError('config_unit', `must be ${hint}`);
     return value;
   }
-  if (typeof value !== 'string') throw new UnitError(`must be ${hint}`);
+  if (typeof value !== 'string') throw new UnitError('config_unit', `must be ${hint}`);
   const m = QUANTITY.exec(value);
-  if (!m) throw new UnitError(`must be ${hint}`);
+  if (!m) throw new UnitError('config_unit', `must be ${hint}`);
   const unit = m[3] === '' ? bareUnit : m[3]!;
   const mult = Object.hasOwn(units, unit) ? units[unit] : undefined;
-  if (mult === undefined) throw new UnitError(`must be ${hint}`);
+  if (mult === undefined) throw new UnitError('config_unit', `must be ${hint}`);
   const whole = BigInt(m[1]!);
   const fracDigits = m[2] ?? '';
   const scale = 10n ** BigInt(fracDigits.length);
   const numerator = (whole * scale + BigInt(fracDigits === '' ? '0' : fracDigits)) * BigInt(mult);
-  if (numerator % scale !== 0n) throw new UnitError(`must be a whole number of ${base}`);
+  if (numerator % scale !== 0n) throw new UnitError('config_unit', `must be a whole number of ${base}`);
   const result = numerator / scale;
-  if (result > BigInt(Number.MAX_SAFE_INTEGER)) throw new UnitError('is too large');
+  if (result > BigInt(Number.MAX_SAFE_INTEGER)) throw new UnitError('config_unit', 'is too large');
   return Number(result);
 }
 
 /** Split "host:port" / "[::1]:port"; the port must be 0..65535. */
 export function splitHostPort(listen: string): { host: string; port: number } {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(listen);
-  if (!m) throw new UnitError('must be "host:port" (e.g. "127.0.0.1:9470" or "[::1]:9470")');
+  if (!m) throw new UnitError('config_schema', 'must be "host:port" (e.g. "127.0.0.1:9470" or "[::1]:9470")');
   const port = Number(m[3]);
-  if (port > 65535) throw new UnitError('port must be between 0 and 65535');
+  if (port > 65535) throw new UnitError('config_schema', 'port must be between 0 and 65535');
   return { host: m[1] ?? m[2]!, port };
 }

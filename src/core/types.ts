@@ -4,26 +4,6 @@ export type ActorType = (typeof ACTOR_TYPES)[number];
 export const OUTCOMES = ['success', 'failure', 'denied', 'error', 'pending'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-export const KNOWN_EVENT_TYPES = [
-  'conversation_started',
-  'user_message_received',
-  'agent_response_generated',
-  'tool_invoked',
-  'tool_blocked',
-  'policy_evaluation',
-  'policy_violation',
-  'approval_requested',
-  'approval_granted',
-  'approval_denied',
-  'data_accessed',
-  'data_modified',
-  'prompt_changed',
-  'model_changed',
-  'access_granted',
-  'access_revoked',
-  'agent_invocation',
-] as const;
-
 export interface RedactionProvenance {
   /** hex SHA-256 of the compiled ruleset */
   ruleset: string;

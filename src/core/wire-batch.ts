@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { BatchError } from './errors.js';
+import type { BatchCode } from './error-codes.js';
+import { HttpError } from './errors.js';
 import type { SealedBatch, WireRecord } from './types.js';
 import { KEY_ID, STREAM_ID } from './wire-ids.js';
 import { DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_RECORD_BYTES, MAX_NOTE_CHARS, MAX_VKEY_CHARS, recordTooLong } from './wire-limits.js';
@@ -9,7 +10,7 @@ import { DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_RECORD_BYTES, MAX_NOTE_CHARS, MA
  * identity, for whoever reads one. Pure: no I/O besides node:crypto.
  *
  * Contract:
- * - parseBatch refuses, with BatchError 422 `batch_malformed`, anything that
+ * - parseBatch refuses, with HttpError 422 `batch_malformed`, anything that
  *   is not exactly the wire shape (unknown members, wrong types, ids outside
  *   core/wire-ids.ts, sizes past core/wire-limits.ts, seqs that are not
  *   first_seq..last_seq in order) and returns a fresh object holding only the
@@ -70,8 +71,8 @@ function isIndex(v: unknown): v is number {
 }
 
 /** The refusal of a batch whose shape is wrong; `where` names stream, batch and seq as far as known. */
-export function malformedBatch(where: string, what: string): BatchError {
-  return new BatchError(422, 'batch_malformed', `${where}: ${what}`);
+export function malformedBatch(where: string, what: string): HttpError<BatchCode> {
+  return new HttpError(422, 'batch_malformed', `${where}: ${what}`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { closeSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { canonicalize } from '../core/canonical.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
+import type { ExportCode } from '../core/error-codes.js';
 import { SealtrailError } from '../core/errors.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { openNote, type NoteVerifier } from '../core/note.js';
@@ -26,7 +27,7 @@ import {
 } from './format.js';
 import { getJsonObject } from './http.js';
 
-export class ExportError extends SealtrailError {}
+export class ExportError extends SealtrailError<ExportCode> {}
 
 export interface BundleKey {
   /** verifier key text */

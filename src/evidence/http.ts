@@ -1,10 +1,11 @@
 import { request } from 'undici';
+import type { CollectorRequestCode } from '../core/error-codes.js';
 import { SealtrailError } from '../core/errors.js';
 
 /** Bytes of one collector answer the CLI holds at most. */
 export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 
-export class CollectorRequestError extends SealtrailError {}
+export class CollectorRequestError extends SealtrailError<CollectorRequestCode> {}
 
 /** GET base+path with a bearer token; the answer as text (200) or a CollectorRequestError naming the error code. */
 export async function getText(base: string, path: string, token: string): Promise<string> {

@@ -7,27 +7,16 @@
  */
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FileCode, FileProblem } from '../core/error-codes.js';
 import { FileError } from '../core/errors.js';
 
-/** What went wrong with a path, independent of the errno that said so. */
-export type FileProblem =
-  | 'missing'
-  | 'not_directory'
-  | 'is_directory'
-  | 'not_regular'
-  | 'permission_denied'
-  | 'exists'
-  | 'loop'
-  | 'read_only'
-  | 'no_space'
-  | 'name_too_long'
-  | 'too_large'
-  | 'io';
+/** What went wrong with a path, independent of the errno that said so (declared in core/error-codes.ts, beside the codes it makes). */
+export type { FileProblem };
 
 export type FileAction = 'read' | 'create' | 'write' | 'create directory' | 'list';
 
 /** Picks the stable error code of a problem; the default is `file_<problem>`. */
-export type FileCodes = (problem: FileProblem) => string;
+export type FileCodes = (problem: FileProblem) => FileCode;
 
 export const defaultFileCodes: FileCodes = (p) => `file_${p}`;
 

@@ -1,3 +1,5 @@
+import type { ReportParamCode } from '../core/error-codes.js';
+import { SealtrailError } from '../core/errors.js';
 import { timeKey } from '../core/time-key.js';
 
 /** Limits of a report request; shared by GET /v1/report and `sealtrail report --db`. */
@@ -14,10 +16,11 @@ export type ReportVerifyMode = (typeof REPORT_VERIFY_MODES)[number];
 const AUTO_WIDTHS = [60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400];
 const AUTO_BUCKETS = 200;
 
-export class ReportParamError extends Error {
+/** A report parameter that cannot be used, named by `param`; GET /v1/report answers it 400 query_invalid, the CLI as a usage error. */
+export class ReportParamError extends SealtrailError<ReportParamCode> {
   readonly param: string;
   constructor(param: string, message: string) {
-    super(message);
+    super('query_invalid', message);
     this.param = param;
   }
 }

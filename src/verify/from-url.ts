@@ -1,9 +1,10 @@
 import { request } from 'undici';
+import type { RemoteCode } from '../core/error-codes.js';
 import { SealtrailError } from '../core/errors.js';
 import { MAX_NOTE_BYTES } from '../core/note.js';
 import type { EvidenceRecord } from './verify-stream.js';
 
-export class FetchError extends SealtrailError {}
+export class FetchError extends SealtrailError<RemoteCode> {}
 
 /**
  * Bounds on what a collector can make the verifier hold or do. The collector

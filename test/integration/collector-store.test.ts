@@ -12,7 +12,7 @@ import { timeKey } from '../../src/core/time-key.js';
 import { canonicalize } from '../../src/core/canonical.js';
 import { createHash } from 'node:crypto';
 import { parseVerifierKey } from '../../src/core/note.js';
-import { BatchError } from '../../src/core/errors.js';
+import { HttpError } from '../../src/core/errors.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
 
 const HMAC_KEY = Buffer.alloc(32, 7);
@@ -137,8 +137,8 @@ describe('SqliteAuditStore', () => {
       verifyBatch(bad, undefined, keys);
       expect.unreachable();
     } catch (err) {
-      expect(err).toBeInstanceOf(BatchError);
-      expect((err as BatchError).status).toBe(422);
+      expect(err).toBeInstanceOf(HttpError);
+      expect((err as HttpError).status).toBe(422);
       expect((err as Error).message).toMatch(/^stream s1 batch 0 seq 1: /);
       expect((err as Error).message).not.toContain('pii');
     }

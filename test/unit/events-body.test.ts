@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EventsError, formatOf, NESTING_CAP, parseEventsBody, scanValue, ScanError, type EventsFormat } from '../../src/sidecar/sources/events-body.js';
+import { HttpError } from '../../src/core/errors.js';
+import { formatOf, NESTING_CAP, parseEventsBody, scanValue, ScanError, type EventsFormat } from '../../src/sidecar/sources/events-body.js';
 import { thrown } from '../helpers/errors.js';
 import { prng } from '../helpers/prng.js';
 
@@ -9,8 +10,8 @@ function parse(text: string | Buffer, format: EventsFormat = 'json', maxEvents =
   return parseEventsBody(typeof text === 'string' ? Buffer.from(text, 'utf8') : text, format, maxEvents);
 }
 
-function refusal(text: string | Buffer, format: EventsFormat = 'json', maxEvents = 10_000): EventsError {
-  const err = thrown(() => parse(text, format, maxEvents), EventsError);
+function refusal(text: string | Buffer, format: EventsFormat = 'json', maxEvents = 10_000): HttpError {
+  const err = thrown(() => parse(text, format, maxEvents), HttpError);
   expect(err.message).not.toContain('CANARY');
   return err;
 }
@@ -51,7 +52,7 @@ describe('formatOf', () => {
 
   it('refuses other media types, no media type and other charsets with 415', () => {
     for (const ct of [undefined, '', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'application/json; charset=latin1', 'application/x-ndjson; charset=utf-16']) {
-      const err = thrown(() => formatOf(ct), EventsError);
+      const err = thrown(() => formatOf(ct), HttpError);
       expect(err.status).toBe(415);
       expect(err.code).toBe('content_type_unsupported');
     }

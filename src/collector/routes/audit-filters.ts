@@ -1,7 +1,7 @@
 import type { Principal } from '../auth.js';
 import { scopeFilters } from '../auth.js';
 import type { CollectorContext } from '../context.js';
-import { ApiError } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
 import { DEFAULT_MAX_QUERY_RANGE } from '../options.js';
 import { EQUALITY_FILTERS } from '../../core/record-index.js';
 import type { RecordFilters, RecordOrder } from '../store/types.js';
@@ -23,7 +23,7 @@ function instant(q: Map<string, string>, name: string): number | undefined {
   if (raw === undefined) return undefined;
   const key = timeKey(raw);
   if (key === undefined) {
-    throw new ApiError(400, 'query_invalid', `parameter "${name}" must be an RFC 3339 timestamp with offset`);
+    throw new HttpError(400, 'query_invalid', `parameter "${name}" must be an RFC 3339 timestamp with offset`);
   }
   return key;
 }
@@ -45,7 +45,7 @@ export function readRecordFilters(
   }
   const rawOrder = q.get('order') ?? 'asc';
   if (!ORDERS.includes(rawOrder as RecordOrder)) {
-    throw new ApiError(400, 'query_invalid', 'parameter "order" must be asc or desc');
+    throw new HttpError(400, 'query_invalid', 'parameter "order" must be asc or desc');
   }
   const from = instant(q, 'from');
   const to = instant(q, 'to');

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { BatchError } from '../../core/errors.js';
+import type { BatchCode } from '../../core/error-codes.js';
+import { HttpError } from '../../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { registerBodyEncoding } from '../body-encoding.js';
 import type { CollectorContext } from '../context.js';
@@ -30,7 +31,7 @@ function trustFor(ctx: CollectorContext, batch: ParsedBatch, state: StreamState 
   if (configured) return { verifiers: configured };
   const where = `stream ${batch.stream} batch ${batch.batch}`;
   if (!ctx.opts.trust_on_first_use) {
-    throw new BatchError(403, 'stream_unknown', `${where}: no key configured for this stream`);
+    throw new HttpError(403, 'stream_unknown', `${where}: no key configured for this stream`);
   }
   if (state?.pinnedVkey) return { verifiers: [parseVerifierKey(state.pinnedVkey)] };
   if (state === undefined && batch.batch === 0 && batch.vkey !== undefined) {
@@ -38,11 +39,11 @@ function trustFor(ctx: CollectorContext, batch: ParsedBatch, state: StreamState 
     try {
       verifier = parseVerifierKey(batch.vkey);
     } catch {
-      throw new BatchError(422, 'batch_malformed', `${where}: field "vkey" is not a signed-note verifier key`);
+      throw new HttpError(422, 'batch_malformed', `${where}: field "vkey" is not a signed-note verifier key`);
     }
     return { verifiers: [verifier], pin: batch.vkey };
   }
-  throw new BatchError(
+  throw new HttpError(
     403,
     'stream_unknown',
     `${where}: no key configured or pinned for this stream (trust on first use needs batch 0 with "vkey")`,
@@ -55,13 +56,13 @@ function duplicateAck(batch: ParsedBatch, stored: StoredBatch | undefined, diges
   return { ack: { stream: batch.stream, batch: batch.batch, tree_size: stored.lastSeq + 1 }, duplicate: true };
 }
 
-function forkAlert(ctx: CollectorContext, batch: ParsedBatch): BatchError {
+function forkAlert(ctx: CollectorContext, batch: ParsedBatch): HttpError<BatchCode> {
   const where = `stream ${batch.stream} batch ${batch.batch}`;
   ctx.logger.error(
     { alert: 'batch_fork', stream: batch.stream, batch: batch.batch },
     `ALERT fork: ${where} differs from the stored batch with the same number`,
   );
-  return new BatchError(409, 'batch_fork', `${where}: a different batch with this number is stored`);
+  return new HttpError(409, 'batch_fork', `${where}: a different batch with this number is stored`);
 }
 
 /** Fastify's own error codes for these, so the app's error handler answers them as for every route. */
@@ -115,7 +116,7 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
     // Collectors append to their own streams in-process (read-audit.ts);
     // over HTTP nobody may, so no sidecar can write into any replica's stream.
     if (isCollectorStream(batch.stream)) {
-      throw new BatchError(403, 'stream_reserved', `${where}: stream ids beginning with "${COLLECTOR_STREAM_PREFIX}" belong to collectors`);
+      throw new HttpError(403, 'stream_reserved', `${where}: stream ids beginning with "${COLLECTOR_STREAM_PREFIX}" belong to collectors`);
     }
 
     // One batch per stream at a time: each is verified against the head the
@@ -155,7 +156,7 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
         const known = duplicateAck(batch, stored, () => verified.digest);
         if (known) return known;
         if (stored) throw forkAlert(ctx, batch);
-        throw new BatchError(503, 'batch_conflict', `${where}: stream advanced concurrently, retry`);
+        throw new HttpError(503, 'batch_conflict', `${where}: stream advanced concurrently, retry`);
       }
       if (trust.pin !== undefined) {
         log.warn({ stream: batch.stream, tofu: true }, `trusting stream ${batch.stream} on first use`);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
-import { ApiError } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
 import { buildConsistencyProof } from '../proofs.js';
 import { readInt, readQuery } from './query.js';
 import { proofFailed, requireRecords } from './record.js';
@@ -8,7 +8,7 @@ import { loadStream } from './stream-param.js';
 import { adminOnly, principalOf } from '../read-audit.js';
 
 function required(q: Map<string, string>, name: string): number {
-  if (!q.has(name)) throw new ApiError(400, 'query_invalid', `parameter "${name}" is required`);
+  if (!q.has(name)) throw new HttpError(400, 'query_invalid', `parameter "${name}" is required`);
   return readInt(q, name, 0, 1, Number.MAX_SAFE_INTEGER);
 }
 
@@ -28,16 +28,16 @@ export function registerConsistencyRoute(app: FastifyInstance, ctx: CollectorCon
       const q = readQuery(req.query, ['from', 'to']);
       const from = required(q, 'from');
       const to = required(q, 'to');
-      if (from > to) throw new ApiError(400, 'query_invalid', 'parameter "from" must not be greater than "to"');
+      if (from > to) throw new HttpError(400, 'query_invalid', 'parameter "from" must not be greater than "to"');
       if (to > state.treeSize) {
-        throw new ApiError(400, 'checkpoint_unknown', `tree size ${to} is beyond the stream's tree size ${state.treeSize}`);
+        throw new HttpError(400, 'checkpoint_unknown', `tree size ${to} is beyond the stream's tree size ${state.treeSize}`);
       }
       const [fromCp, toCp] = await Promise.all([
         ctx.store.getCheckpointBySize(state.stream, from),
         ctx.store.getCheckpointBySize(state.stream, to),
       ]);
-      if (!fromCp) throw new ApiError(400, 'checkpoint_unknown', `no stored checkpoint has tree size ${from}`);
-      if (!toCp) throw new ApiError(400, 'checkpoint_unknown', `no stored checkpoint has tree size ${to}`);
+      if (!fromCp) throw new HttpError(400, 'checkpoint_unknown', `no stored checkpoint has tree size ${from}`);
+      if (!toCp) throw new HttpError(400, 'checkpoint_unknown', `no stored checkpoint has tree size ${to}`);
       const hashes = await buildConsistencyProof(from, to, (refs) => ctx.store.getSubtreeHashes(state.stream, refs)).catch(
         proofFailed,
       );

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
-import { ApiError } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
 import type { RecordFilters, RecordKey, RecordOrder, RecordRow } from '../store/types.js';
 import { auditedParams } from '../read-audit.js';
 import { FILTER_PARAMS, readRecordFilters } from './audit-filters.js';
@@ -71,7 +71,7 @@ export function registerExportRoute(app: FastifyInstance, ctx: CollectorContext)
     const principal = ctx.auth.check(req);
     const q = readQuery(req.query, ['format', ...FILTER_PARAMS]);
     const format = (q.get('format') ?? 'jsonl') as ExportFormat;
-    if (!FORMATS.includes(format)) throw new ApiError(400, 'query_invalid', 'parameter "format" must be jsonl or cloudevents');
+    if (!FORMATS.includes(format)) throw new HttpError(400, 'query_invalid', 'parameter "format" must be jsonl or cloudevents');
     const { filters, order } = readRecordFilters(q, ctx, principal);
     // The first page is read before the status is sent, so a store that
     // cannot answer gets a proper error instead of a truncated 200.

@@ -1,4 +1,5 @@
-import { ApiError, safeName } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
+import { safeName } from '../http-error.js';
 
 /**
  * Reads a query string strictly: unknown or repeated parameters are errors
@@ -10,13 +11,13 @@ export function readQuery(query: unknown, allowed: readonly string[]): Map<strin
   if (query === undefined || query === null) return out;
   for (const [name, value] of Object.entries(query as Record<string, unknown>)) {
     if (!allowed.includes(name)) {
-      throw new ApiError(400, 'query_invalid', `unknown query parameter ${safeName(name)}`);
+      throw new HttpError(400, 'query_invalid', `unknown query parameter ${safeName(name)}`);
     }
     if (typeof value !== 'string') {
-      throw new ApiError(400, 'query_invalid', `parameter "${name}" given more than once`);
+      throw new HttpError(400, 'query_invalid', `parameter "${name}" given more than once`);
     }
-    if (value.length === 0) throw new ApiError(400, 'query_invalid', `parameter "${name}" must not be empty`);
-    if (value.length > 1024) throw new ApiError(400, 'query_invalid', `parameter "${name}" longer than 1024 characters`);
+    if (value.length === 0) throw new HttpError(400, 'query_invalid', `parameter "${name}" must not be empty`);
+    if (value.length > 1024) throw new HttpError(400, 'query_invalid', `parameter "${name}" longer than 1024 characters`);
     out.set(name, value);
   }
   return out;
@@ -26,10 +27,10 @@ export function readQuery(query: unknown, allowed: readonly string[]): Map<strin
 export function readInt(q: Map<string, string>, name: string, fallback: number, min: number, max: number): number {
   const raw = q.get(name);
   if (raw === undefined) return fallback;
-  if (!/^\d{1,16}$/.test(raw)) throw new ApiError(400, 'query_invalid', `parameter "${name}" must be a decimal integer`);
+  if (!/^\d{1,16}$/.test(raw)) throw new HttpError(400, 'query_invalid', `parameter "${name}" must be a decimal integer`);
   const n = Number(raw);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ApiError(400, 'query_invalid', `parameter "${name}" must be between ${min} and ${max}`);
+    throw new HttpError(400, 'query_invalid', `parameter "${name}" must be between ${min} and ${max}`);
   }
   return n;
 }
@@ -45,6 +46,6 @@ export function checkTimeRange(from: number | undefined, to: number | undefined,
   if (to - from > maxMs * 1000) {
     const days = maxMs / 86_400_000;
     const shown = Number.isInteger(days) ? `${days} days` : `${maxMs} ms`;
-    throw new ApiError(400, 'range_too_large', `from..to spans more than ${shown}; split the query`);
+    throw new HttpError(400, 'range_too_large', `from..to spans more than ${shown}; split the query`);
   }
 }

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Principal } from '../auth.js';
 import type { CollectorContext } from '../context.js';
-import { ApiError } from '../http-error.js';
-import { ProofError } from '../../core/errors.js';
+import { HttpError, ProofError } from '../../core/errors.js';
 import { buildInclusionProof } from '../proofs.js';
 import { indexable } from '../../core/record-index.js';
 import type { AuditStore, CheckpointRow, RecordRow } from '../store/types.js';
@@ -24,7 +23,7 @@ export interface ItemProof {
 /** 501 when the store keeps no records (null store). */
 export function requireRecords(store: AuditStore): void {
   if (!store.keepsRecords) {
-    throw new ApiError(501, 'proofs_unavailable', 'this collector keeps no records (null store): no records, proofs or verification');
+    throw new HttpError(501, 'proofs_unavailable', 'this collector keeps no records (null store): no records, proofs or verification');
   }
 }
 
@@ -33,7 +32,7 @@ export function readProofFlag(q: Map<string, string>): boolean {
   const raw = q.get('proof');
   if (raw === undefined || raw === 'false') return false;
   if (raw === 'true') return true;
-  throw new ApiError(400, 'query_invalid', 'parameter "proof" must be true or false');
+  throw new HttpError(400, 'query_invalid', 'parameter "proof" must be true or false');
 }
 
 /**
@@ -55,7 +54,7 @@ export async function proveRecords(store: AuditStore, rows: readonly RecordRow[]
       checkpoints.set(key, cp);
     }
     const c = await cp;
-    if (!c) throw new ApiError(500, 'proof_unavailable', `no stored checkpoint covers seq ${r.seq} of stream ${r.stream}`);
+    if (!c) throw new HttpError(500, 'proof_unavailable', `no stored checkpoint covers seq ${r.seq} of stream ${r.stream}`);
     const hashes = await buildInclusionProof(r.seq, c.treeSize, (refs) => store.getSubtreeHashes(r.stream, refs)).catch(
       proofFailed,
     );
@@ -66,7 +65,7 @@ export async function proveRecords(store: AuditStore, rows: readonly RecordRow[]
 
 /** A proof the stored hashes cannot give (records or subtrees missing, too costly to rebuild): 500 with its code. */
 export function proofFailed(err: unknown): never {
-  if (err instanceof ProofError) throw new ApiError(500, err.code, err.message);
+  if (err instanceof ProofError) throw new HttpError(500, err.code, err.message);
   throw err;
 }
 
@@ -118,7 +117,7 @@ export function registerRecordRoute(app: FastifyInstance, ctx: CollectorContext)
       rows: rows.length,
       status: rows.length === 0 ? 404 : 200,
     });
-    if (rows.length === 0) throw new ApiError(404, 'record_not_found', 'no record with this id');
+    if (rows.length === 0) throw new HttpError(404, 'record_not_found', 'no record with this id');
     reply.type('application/json; charset=utf-8');
     return `{"items":[${rows.map((r, i) => itemJson(r, proofs?.[i])).join(',')}]}`;
   });

@@ -5,7 +5,7 @@ import type { FullVerification } from '../../report/types.js';
 import { renderHtml, REPORT_HTML_CSP } from '../../report/html.js';
 import type { CollectorContext } from '../context.js';
 import { reportFromStore } from '../report-from-store.js';
-import { ApiError } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
 import { readQuery } from './query.js';
 import { verifyStoredStream } from './verify.js';
 import { adminOnly, principalOf } from '../read-audit.js';
@@ -35,12 +35,12 @@ export function registerReportRoute(app: FastifyInstance, ctx: CollectorContext)
           verify: q.get('verify'),
         });
       } catch (err) {
-        if (err instanceof ReportParamError) throw new ApiError(400, 'query_invalid', err.message);
+        if (err instanceof ReportParamError) throw new HttpError(400, 'query_invalid', err.message);
         throw err;
       }
       if (!ctx.store.keepsRecords) {
         // a report of zero records would read as "nothing happened"
-        throw new ApiError(501, 'report_unavailable', 'this collector keeps no records (null store): no report');
+        throw new HttpError(501, 'report_unavailable', 'this collector keeps no records (null store): no report');
       }
       const report = await reportFromStore(ctx.store, params);
       if (params.verify === 'full') {

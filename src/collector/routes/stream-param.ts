@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CollectorContext } from '../context.js';
-import { ApiError } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { STREAM_ID } from '../../core/wire-ids.js';
 import { readInt, readQuery } from './query.js';
@@ -10,10 +10,10 @@ import { adminOnly, principalOf } from '../read-audit.js';
 export async function loadStream(store: AuditStore, params: unknown): Promise<StreamState> {
   const stream = (params as { stream?: unknown } | undefined)?.stream;
   if (typeof stream !== 'string' || !STREAM_ID.test(stream)) {
-    throw new ApiError(400, 'stream_invalid', 'path parameter "stream" is not a valid stream id');
+    throw new HttpError(400, 'stream_invalid', 'path parameter "stream" is not a valid stream id');
   }
   const state = await store.getStreamState(stream);
-  if (!state) throw new ApiError(404, 'stream_not_found', `stream ${stream} not found`);
+  if (!state) throw new HttpError(404, 'stream_not_found', `stream ${stream} not found`);
   return state;
 }
 

@@ -3,7 +3,7 @@ import { Frontier, leafHash } from '../../core/merkle.js';
 import { parseVerifierKey, type NoteVerifier } from '../../core/note.js';
 import { verifyStreamAsync, type EvidenceRecord, type VerifyFailure } from '../../verify/verify-stream.js';
 import type { CollectorContext } from '../context.js';
-import { ApiError } from '../http-error.js';
+import { HttpError } from '../../core/errors.js';
 import { completedSubtrees, subtreeKey, type SubtreeHash } from '../proofs.js';
 import type { AuditStore, StreamState } from '../store/types.js';
 import { readQuery } from './query.js';
@@ -182,7 +182,7 @@ export function registerVerifyRoute(app: FastifyInstance, ctx: CollectorContext)
       requireRecords(ctx.store);
       const q = readQuery(req.query, ['stream']);
       const stream = q.get('stream');
-      if (stream === undefined) throw new ApiError(400, 'query_invalid', 'parameter "stream" is required');
+      if (stream === undefined) throw new HttpError(400, 'query_invalid', 'parameter "stream" is required');
       const state = await loadStream(ctx.store, { stream });
       const result = await verifyStoredStream(ctx, state);
       await ctx.readAudit.record({

@@ -19,7 +19,7 @@ const ESCAPES = /[\\\t\n\r]/g;
 const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** A value the COPY text format cannot carry; code copy_unencodable. */
-export class CopyEncodeError extends SealtrailError {
+export class CopyEncodeError extends SealtrailError<'copy_unencodable'> {
   constructor(message: string) {
     super('copy_unencodable', message);
   }

@@ -10,8 +10,6 @@
  * appOwnerGrants() below, which every migration run re-applies.
  */
 
-export const PG_SCHEMA = 'sealtrail';
-
 export interface PgMigration {
   version: number;
   name: string;

@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { PoolClient, PoolConfig, QueryResultRow } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { copyBytea, copyInt, copyRow, copyText } from './pg-copy-text.js';
+import { PG_DEFAULTS } from './postgres-defaults.js';
 import {
   HEAD_CONFLICT_SQLSTATE,
   POSTGRES_MIGRATIONS,
@@ -72,11 +73,11 @@ export interface PostgresStoreOptions {
   url: string;
   /** the owner role's URL: when given, pending migrations run at open */
   migrateUrl?: string;
-  /** connections in the pool (default 10) */
+  /** connections in the pool (default: PG_DEFAULTS) */
   poolSize?: number;
-  /** server-side statement_timeout in ms (default 10000) */
+  /** server-side statement_timeout in ms (default: PG_DEFAULTS) */
   statementTimeoutMs?: number;
-  /** how long to wait for a connection in ms (default 10000) */
+  /** how long to wait for a connection in ms (default: PG_DEFAULTS) */
   connectTimeoutMs?: number;
   /** for warnings found at open (e.g. an app role that can UPDATE) and pool errors */
   logger?: StoreLogger;
@@ -89,12 +90,6 @@ export interface StoreLogger {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
-
-export const PG_DEFAULTS = {
-  poolSize: 10,
-  statementTimeoutMs: 10_000,
-  connectTimeoutMs: 10_000,
-} as const;
 
 /** Rows per subtree INSERT: unnest needs one parameter per column, not per row. */
 const INSERT_CHUNK_ROWS = 5000;

@@ -1,3 +1,4 @@
+import type { StoreCode } from '../../core/error-codes.js';
 import { SealtrailError } from '../../core/errors.js';
 import type { EqualityFilter, RecordIndexFields } from '../../core/record-index.js';
 import type { SubtreeHash, SubtreeRef } from '../proofs.js';
@@ -172,7 +173,7 @@ export function proofsUnavailable(): StoreError {
 }
 
 /** Optimistic concurrency check failed: another writer advanced the stream. */
-export class StoreConflictError extends SealtrailError {
+export class StoreConflictError extends SealtrailError<'store_conflict'> {
   readonly stream: string;
   readonly batch: number;
   constructor(stream: string, batch: number, message: string) {
@@ -183,7 +184,7 @@ export class StoreConflictError extends SealtrailError {
 }
 
 /** The store cannot be opened or used (schema newer than this build, corrupt file). */
-export class StoreError extends SealtrailError {}
+export class StoreError extends SealtrailError<StoreCode> {}
 
 /** Shared by backends: pages through readStreamRecords so no cursor stays open across awaits. */
 export async function* pageStreamRecords(

@@ -15,6 +15,7 @@
  * - Messages quote only what a rule file wrote (detector and option names,
  *   numeric bounds), never event data.
  */
+import type { DetectorCode } from '../../core/error-codes.js';
 import { SealtrailError } from '../../core/errors.js';
 
 export interface DetectorDef {
@@ -47,21 +48,17 @@ export interface DetectorDef {
   requires?: string[];
 }
 
-/** The ConfigError codes a detector problem becomes: an unknown name, or anything wrong with its options. */
-export type DetectorErrorCode = 'redaction_unknown_detector' | 'redaction_rule_invalid';
-
 /**
  * A detector name or option that cannot be used. `message` is complete
  * ("detector medical_record_number: option min_digits must be ...");
  * the fields say what it is about, for callers that place or word it.
  */
-export class DetectorError extends SealtrailError {
-  declare readonly code: DetectorErrorCode;
+export class DetectorError extends SealtrailError<DetectorCode> {
   /** the detector as named by the caller */
   readonly detector: string;
   /** the option at fault; undefined when the problem is the options as a whole, or a combination of them */
   readonly option: string | undefined;
-  constructor(code: DetectorErrorCode, detector: string, option: string | undefined, message: string) {
+  constructor(code: DetectorCode, detector: string, option: string | undefined, message: string) {
     super(code, message);
     this.detector = detector;
     this.option = option;

@@ -32,7 +32,7 @@ import {
 } from './detectors-secrets.js';
 
 export { DetectorError } from './detector-kit.js';
-export type { DetectorDef, DetectorErrorCode } from './detector-kit.js';
+export type { DetectorDef } from './detector-kit.js';
 
 /** One catalogue entry. */
 export interface Detector {

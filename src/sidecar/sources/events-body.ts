@@ -1,11 +1,13 @@
 import { isUtf8 } from 'node:buffer';
-import { SealtrailError } from '../../core/errors.js';
+import type { EventsCode, ScanCode } from '../../core/error-codes.js';
+import { HttpError, SealtrailError } from '../../core/errors.js';
 import { mediaTypeOf } from '../../http-body.js';
 import type { IngestLine } from './types.js';
 import { MAX_MAX_DEPTH } from '../redact/rules.js';
 
 /**
- * Body of `POST /v1/events` → one IngestLine per event, or a typed error.
+ * Body of `POST /v1/events` → one IngestLine per event, or an HttpError
+ * (EventsCode) carrying the status to answer with.
  *
  * Pure: no I/O, no clock. The body is validated whole before anything is
  * handed to Ingest, so a request is refused atomically (nothing committed)
@@ -17,21 +19,6 @@ import { MAX_MAX_DEPTH } from '../redact/rules.js';
 
 export type EventsFormat = 'json' | 'ndjson';
 
-/** A refused request; `status` is the HTTP status to answer with. */
-export class EventsError extends SealtrailError {
-  readonly status: number;
-  /** 1-based line of the body (after gzip decoding) */
-  readonly line: number | undefined;
-  /** 0-based index of the event in the request */
-  readonly index: number | undefined;
-  constructor(status: number, code: string, message: string, where: { line?: number; index?: number } = {}) {
-    super(code, message);
-    this.status = status;
-    this.line = where.line;
-    this.index = where.index;
-  }
-}
-
 const JSON_TYPES = new Set(['application/json']);
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines']);
 export const ACCEPTED_CONTENT_TYPES = 'application/json, application/x-ndjson';
@@ -41,9 +28,9 @@ export function formatOf(contentType: string | undefined): EventsFormat {
   const { mediaType, utf8 } = mediaTypeOf(contentType);
   const format: EventsFormat | undefined = JSON_TYPES.has(mediaType) ? 'json' : NDJSON_TYPES.has(mediaType) ? 'ndjson' : undefined;
   if (!format) {
-    throw new EventsError(415, 'content_type_unsupported', `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES}`);
+    throw new HttpError(415, 'content_type_unsupported', `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES}`);
   }
-  if (!utf8) throw new EventsError(415, 'content_type_unsupported', 'the only accepted charset is utf-8');
+  if (!utf8) throw new HttpError(415, 'content_type_unsupported', 'the only accepted charset is utf-8');
   return format;
 }
 
@@ -65,12 +52,12 @@ export const NESTING_CAP = MAX_MAX_DEPTH + 2;
 export function parseEventsBody(body: Buffer, format: EventsFormat, maxEvents: number): ParsedEvents {
   if (!isUtf8(body)) {
     const line = firstBadUtf8Line(body);
-    throw new EventsError(400, 'invalid_utf8', `body is not valid UTF-8 (line ${line})`, { line });
+    throw new HttpError(400, 'invalid_utf8', `body is not valid UTF-8 (line ${line})`, { line });
   }
   let text = body.toString('utf8');
   // A byte order mark is tolerated at the very start only (RFC 8259 §8.1 lets parsers ignore it).
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (skipWs(text, 0) === text.length) throw new EventsError(400, 'body_empty', 'the body holds no events');
+  if (skipWs(text, 0) === text.length) throw new HttpError(400, 'body_empty', 'the body holds no events');
   const out: ParsedEvents = { lines: [], lineNumbers: [] };
   if (format === 'ndjson') parseNdjson(text, maxEvents, out);
   else parseJson(text, maxEvents, out);
@@ -80,7 +67,7 @@ export function parseEventsBody(body: Buffer, format: EventsFormat, maxEvents: n
 function add(out: ParsedEvents, text: string, line: number, tooDeep: boolean, maxEvents: number): void {
   const index = out.lines.length;
   if (index >= maxEvents) {
-    throw new EventsError(413, 'too_many_events', `more than ${maxEvents} events in one request`, { index });
+    throw new HttpError(413, 'too_many_events', `more than ${maxEvents} events in one request`, { index });
   }
   const length = Buffer.byteLength(text, 'utf8');
   out.lines.push(
@@ -91,8 +78,8 @@ function add(out: ParsedEvents, text: string, line: number, tooDeep: boolean, ma
   out.lineNumbers.push(line);
 }
 
-function notObject(index: number, line: number): EventsError {
-  return new EventsError(400, 'record_not_object', `event ${index} (line ${line}) is not a JSON object`, { index, line });
+function notObject(index: number, line: number): HttpError<EventsCode> {
+  return new HttpError(400, 'record_not_object', `event ${index} (line ${line}) is not a JSON object`, { index, line });
 }
 
 function parseNdjson(text: string, maxEvents: number, out: ParsedEvents): void {
@@ -136,7 +123,7 @@ function parseJson(text: string, maxEvents: number, out: ParsedEvents): void {
     if (text.charCodeAt(i) === RBRACKET) {
       i = skipWs(text, i + 1);
       if (i !== text.length) throw new ScanError(i);
-      throw new EventsError(400, 'body_empty', 'the array holds no events');
+      throw new HttpError(400, 'body_empty', 'the array holds no events');
     }
     for (;;) {
       const scan = scanValue(text, i);
@@ -159,9 +146,9 @@ function parseJson(text: string, maxEvents: number, out: ParsedEvents): void {
   }
 }
 
-function invalidJson(line: number, index: number): EventsError {
+function invalidJson(line: number, index: number): HttpError<EventsCode> {
   // index: the event being read when the fault was found (for an array body, the element).
-  return new EventsError(400, 'json_invalid', `body is not valid JSON (line ${line}, event ${index})`, { line, index });
+  return new HttpError(400, 'json_invalid', `body is not valid JSON (line ${line}, event ${index})`, { line, index });
 }
 
 /** 1-based line of the first line holding a byte sequence that is not UTF-8. */
@@ -213,9 +200,10 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const CR = 0x0d;
 
-export class ScanError extends Error {
+/** Where the scanner found the text not to be JSON; the parsers above turn it into json_invalid with a line number. */
+export class ScanError extends SealtrailError<ScanCode> {
   constructor(readonly pos: number) {
-    super(`invalid JSON at position ${pos}`);
+    super('json_invalid', `invalid JSON at position ${pos}`);
   }
 }
 

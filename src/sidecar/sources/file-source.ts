@@ -21,6 +21,7 @@
  * also the only caller of the sink and of discovery; watcher callbacks
  * merely queue paths and wake it.
  */
+import type { SourceCode } from '../../core/error-codes.js';
 import { SealtrailError } from '../../core/errors.js';
 import { FileCopies } from './file-copies.js';
 import { FileDiscovery } from './file-discovery.js';
@@ -63,7 +64,7 @@ export interface FileSourceOptions extends SourceReporting {
 }
 
 /** Errors reported through `onError` or thrown by the constructor. */
-export class FileSourceError extends SealtrailError {}
+export class FileSourceError extends SealtrailError<SourceCode> {}
 
 interface DrainState {
   /** size of each followed file when the drain began: what it must deliver */

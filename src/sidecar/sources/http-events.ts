@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
+import type { EventsCode } from '../../core/error-codes.js';
+import { HttpError } from '../../core/errors.js';
 import { contentCodingOf } from '../../http-body.js';
 import { uuidv7 } from '../../core/uuid.js';
 import type { IngestLine, LineOutcome } from './types.js';
-import { EventsError, formatOf, parseEventsBody, type EventsFormat } from './events-body.js';
+import { formatOf, parseEventsBody, type EventsFormat } from './events-body.js';
 
 /**
  * `POST /v1/events`: the http source. Protocol in docs/http-events.md.
@@ -108,14 +110,14 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
         // a faulty hook must not turn an answered request into a crash
       }
     };
-    const refuse = (err: EventsError, headers: Record<string, string> = {}): void => {
+    const refuse = (err: HttpError<EventsCode>, headers: Record<string, string> = {}): void => {
       summary.code = err.code;
       const error: Record<string, unknown> = { code: err.code, message: err.message };
       if (err.line !== undefined) error.line = err.line;
       if (err.index !== undefined) error.index = err.index;
       send(err.status, { error }, headers);
     };
-    const retryHeaders = (code: string): Record<string, string> => ({ 'retry-after': code === 'buffer_full' ? retryFull : retrySoon });
+    const retryHeaders = (code: EventsCode): Record<string, string> => ({ 'retry-after': code === 'buffer_full' ? retryFull : retrySoon });
     const fault = (err: unknown): void => {
       try {
         opts.onError?.(err instanceof Error ? err : new Error(String(err)));
@@ -128,23 +130,23 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
     let gzip: boolean;
     try {
       if (req.method !== 'POST') {
-        refuse(new EventsError(405, 'method_not_allowed', 'use POST'), { allow: 'POST' });
+        refuse(new HttpError(405, 'method_not_allowed', 'use POST'), { allow: 'POST' });
         return;
       }
       format = formatOf(req.headers['content-type']);
       gzip = gzipped(req.headers['content-encoding']);
       const declared = req.headers['content-length'];
       if (declared !== undefined && Number(declared) > opts.maxBodyBytes) {
-        throw new EventsError(413, 'body_too_large', `body is over the ${opts.maxBodyBytes}-byte limit`);
+        throw new HttpError(413, 'body_too_large', `body is over the ${opts.maxBodyBytes}-byte limit`);
       }
       if (declared !== undefined && Number(declared) === 0) {
-        throw new EventsError(400, 'body_empty', 'the body holds no events');
+        throw new HttpError(400, 'body_empty', 'the body holds no events');
       }
-      if (opts.stopping?.()) throw new EventsError(503, 'shutting_down', 'the sidecar is shutting down; retry against its replacement');
-      if (opts.paused()) throw new EventsError(503, 'buffer_full', 'the local buffer is full; retry later');
-      if (inFlight >= maxInFlight) throw new EventsError(503, 'busy', `${maxInFlight} requests are already being read; retry later`);
+      if (opts.stopping?.()) throw new HttpError(503, 'shutting_down', 'the sidecar is shutting down; retry against its replacement');
+      if (opts.paused()) throw new HttpError(503, 'buffer_full', 'the local buffer is full; retry later');
+      if (inFlight >= maxInFlight) throw new HttpError(503, 'busy', `${maxInFlight} requests are already being read; retry later`);
     } catch (err) {
-      if (!(err instanceof EventsError)) {
+      if (!(err instanceof HttpError)) {
         fault(err);
         send(500, { error: { code: 'internal_error', message: 'the request could not be handled' } });
         return;
@@ -166,14 +168,14 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
         const parsed = parseEventsBody(body, format, opts.maxEvents);
         summary.events = parsed.lines.length;
         // Checked again: the buffer may have filled, or shutdown begun, while this body arrived.
-        if (opts.stopping?.()) throw new EventsError(503, 'shutting_down', 'the sidecar is shutting down; retry against its replacement');
-        if (opts.paused()) throw new EventsError(503, 'buffer_full', 'the local buffer is full; retry later');
+        if (opts.stopping?.()) throw new HttpError(503, 'shutting_down', 'the sidecar is shutting down; retry against its replacement');
+        if (opts.paused()) throw new HttpError(503, 'buffer_full', 'the local buffer is full; retry later');
         let outcomes: LineOutcome[];
         try {
           outcomes = opts.sink(parsed.lines, { requestId: summary.requestId! });
         } catch (err) {
           fault(err);
-          throw new EventsError(503, 'commit_failed', 'the events could not be stored; nothing was stored; retry later');
+          throw new HttpError(503, 'commit_failed', 'the events could not be stored; nothing was stored; retry later');
         }
         const rejected: Array<{ index: number; line: number; code: string }> = [];
         let firstSeq: number | null = null;
@@ -193,7 +195,7 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
       })
       .catch((err: unknown) => {
         if (err instanceof Aborted) return;
-        if (err instanceof EventsError) {
+        if (err instanceof HttpError) {
           refuse(err, err.status === 503 ? retryHeaders(err.code) : {});
           return;
         }
@@ -231,7 +233,7 @@ function hasBody(req: IncomingMessage): boolean {
 
 function gzipped(header: string | undefined): boolean {
   const coding = contentCodingOf(header);
-  if (coding === undefined) throw new EventsError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
+  if (coding === undefined) throw new HttpError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
   return coding === 'gzip';
 }
 
@@ -269,7 +271,7 @@ function readBody(req: IncomingMessage, max: number, gzip: boolean): Promise<Buf
         resolve(body!);
       }
     };
-    const tooLarge = (): EventsError => new EventsError(413, 'body_too_large', `body is over the ${max}-byte limit`);
+    const tooLarge = (): HttpError<EventsCode> => new HttpError(413, 'body_too_large', `body is over the ${max}-byte limit`);
     const keep = (chunk: Buffer): void => {
       decoded += chunk.length;
       if (decoded > max) finish(tooLarge());
@@ -303,7 +305,7 @@ function readBody(req: IncomingMessage, max: number, gzip: boolean): Promise<Buf
         if (!settled) keep(chunk);
       });
       gunzip.on('end', () => finish(undefined, Buffer.concat(chunks, decoded)));
-      gunzip.on('error', () => finish(new EventsError(400, 'gzip_invalid', 'the body is not valid gzip')));
+      gunzip.on('error', () => finish(new HttpError(400, 'gzip_invalid', 'the body is not valid gzip')));
     }
     req.on('data', onData);
     req.on('end', onEnd);

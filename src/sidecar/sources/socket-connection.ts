@@ -13,6 +13,7 @@
  *   read them), or while the source takes no input at all.
  */
 import type { Socket } from 'node:net';
+import type { SourceCode } from '../../core/error-codes.js';
 import { NdjsonLines, type StreamLine } from './ndjson-lines.js';
 import type { IngestLine, LineOutcome } from './types.js';
 
@@ -37,7 +38,7 @@ export interface ConnectionHost {
   disconnected(conn: Connection): void;
   /** the socket closed and nothing of it is left to commit */
   forget(conn: Connection): void;
-  report(code: string, message: string): void;
+  report(code: SourceCode, message: string): void;
 }
 
 export class Connection {

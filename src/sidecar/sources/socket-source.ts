@@ -25,6 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
+import type { SourceCode } from '../../core/error-codes.js';
 import { SealtrailError } from '../../core/errors.js';
 import { Connection, endSocket, errorLine, type ConnectionHost } from './socket-connection.js';
 import { closeListener, listenOn, unlinkOwnSocket } from './socket-file.js';
@@ -69,7 +70,7 @@ export interface SocketSourceOptions extends SourceReporting {
 }
 
 /** Errors thrown by start() / the constructor or reported through onError. */
-export class SocketSourceError extends SealtrailError {}
+export class SocketSourceError extends SealtrailError<SourceCode> {}
 
 const DEFAULT_RETRY_MS = 1000;
 const DEFAULT_BATCH_LINES = 500;

@@ -16,6 +16,7 @@
  *   acknowledged (a file's are read again after a restart).
  * - Errors and notices never carry a line's bytes: codes, counts, offsets.
  */
+import type { SourceCode } from '../../core/error-codes.js';
 
 /**
  * When a drain must end: an absolute Date.now() time, or a signal that
@@ -43,7 +44,7 @@ export interface SourceReporting {
   onNotice?: (message: string) => void;
 }
 
-type ErrorFactory = (code: string, message: string, options?: { cause?: unknown }) => Error;
+type ErrorFactory = (code: SourceCode, message: string, options?: { cause?: unknown }) => Error;
 
 /** Resolves when `deadline` passes (at once if it has); `cancel` frees its timer or listener. */
 export function whenDue(deadline: Deadline): { due: Promise<void>; cancel: () => void } {
@@ -165,11 +166,11 @@ export class SourceLifecycle {
   }
 
   /** An error of this source (`${name}: message`), for start() to throw. */
-  error(code: string, message: string, cause?: unknown): Error {
+  error(code: SourceCode, message: string, cause?: unknown): Error {
     return this.makeError(code, `${this.name}: ${message}`, cause === undefined ? undefined : { cause });
   }
 
-  report(code: string, message: string, cause?: unknown): void {
+  report(code: SourceCode, message: string, cause?: unknown): void {
     this.fail(this.error(code, message, cause));
   }
 
