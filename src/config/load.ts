@@ -9,15 +9,13 @@ import { substituteEnv } from './env.js';
 import { normalizeCollector, normalizeSidecar, type NormalizeContext } from './normalize.js';
 import { collectorSchema, rootSchema, sidecarSchema, validatorsFor } from './schema.js';
 import type { CollectorConfig, CollectorConfigInput, SealtrailConfig, SidecarConfig, SidecarConfigInput } from './types.js';
+import { describeAjvError, formatDataPath, schemaError } from './schema-errors.js';
 import {
-  describeAjvError,
-  formatDataPath,
   nodeAtPath,
   parseYamlString,
   placeOfNode,
   placeOfPath,
   readYamlFile,
-  schemaError,
   toPlainData,
   type DataPath,
   type Place,

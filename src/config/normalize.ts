@@ -22,7 +22,8 @@ import type {
   TokenConfig,
 } from './types.js';
 import { parseDuration, parseSize, splitHostPort, UnitError } from './units.js';
-import { formatDataPath, type DataPath, type Place } from './yaml.js';
+import { formatDataPath } from './schema-errors.js';
+import type { DataPath, Place } from './yaml.js';
 
 export interface NormalizeContext {
   /** file:line:col of the node at a data path (or just the file, or nothing for in-memory config) */

@@ -1,18 +1,13 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import type { PoolClient, PoolConfig, QueryResultRow } from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { copyBytea, copyInt, copyRow, copyText } from './pg-copy-text.js';
+import { isConnectionError, poolConfig, redactPostgresUrl, sqlState, unavailable, type PostgresStoreOptions, type StoreLogger } from './postgres-connection.js';
+import { COPY_RECORDS_SQL, recordCopyPieces } from './postgres-copy.js';
 import { PG_DEFAULTS } from './postgres-defaults.js';
-import {
-  HEAD_CONFLICT_SQLSTATE,
-  POSTGRES_MIGRATIONS,
-  BOOTSTRAP_SQL,
-  MIGRATION_LOCK,
-  appRoleGrants,
-  type PgMigration,
-} from './postgres-migrations.js';
+import { HEAD_CONFLICT_SQLSTATE, POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { checkSchema, migratePostgres } from './postgres-schema.js';
 import type { SubtreeHash, SubtreeRef } from '../proofs.js';
 import { FILTER_COLUMNS, filtersCanMatch } from './record-fields.js';
 import {
@@ -38,8 +33,6 @@ import {
   type AppendBatchInput,
   type AuditStore,
   type CheckpointRow,
-  type NewRecord,
-  type RecordIndexFields,
   type RecordQuery,
   type RecordRow,
   type StoredBatch,
@@ -66,137 +59,13 @@ import {
  * - URLs are never logged or put into errors with their password.
  */
 
-const { Pool, escapeIdentifier } = pg;
+const { Pool } = pg;
 
-export interface PostgresStoreOptions {
-  /** the app role's connection URL (SELECT and INSERT only) */
-  url: string;
-  /** the owner role's URL: when given, pending migrations run at open */
-  migrateUrl?: string;
-  /** connections in the pool (default: PG_DEFAULTS) */
-  poolSize?: number;
-  /** server-side statement_timeout in ms (default: PG_DEFAULTS) */
-  statementTimeoutMs?: number;
-  /** how long to wait for a connection in ms (default: PG_DEFAULTS) */
-  connectTimeoutMs?: number;
-  /** for warnings found at open (e.g. an app role that can UPDATE) and pool errors */
-  logger?: StoreLogger;
-  /** for tests of newer schemas; defaults to the built-in list */
-  migrations?: readonly PgMigration[];
-}
+export { migratePostgres, redactPostgresUrl, type PostgresStoreOptions, type StoreLogger };
 
-export interface StoreLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 /** Rows per subtree INSERT: unnest needs one parameter per column, not per row. */
 const INSERT_CHUNK_ROWS = 5000;
-/** COPY data is written to the connection in pieces of about this many characters. */
-const COPY_PIECE_CHARS = 1024 * 1024;
-
-/** "postgres://app:***@host/db": the URL as it may appear in logs and errors. */
-export function redactPostgresUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    // Query parameters may carry a password too (?password=...).
-    for (const k of [...u.searchParams.keys()]) {
-      if (/pass|secret|key/i.test(k)) u.searchParams.set(k, '***');
-    }
-    return u.toString();
-  } catch {
-    return 'postgres://(unparsable url)';
-  }
-}
-
-// int8 arrives as text by default (it may exceed 2^53); every bigint here is
-// a seq, batch number, tree size or microsecond time key, all below 2^53.
-const INT8_OID = 20;
-const typeParsers = {
-  getTypeParser(oid: number, format?: 'text' | 'binary'): (v: string) => unknown {
-    if (oid === INT8_OID) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text') as (v: string) => unknown;
-  },
-};
-
-function poolConfig(url: string, size: number, statementTimeoutMs: number, connectTimeoutMs: number): PoolConfig {
-  return {
-    connectionString: url,
-    max: size,
-    statement_timeout: statementTimeoutMs,
-    // A collector that dies mid-transaction must not keep the stream lock.
-    idle_in_transaction_session_timeout: Math.max(statementTimeoutMs * 2, 10_000),
-    connectionTimeoutMillis: connectTimeoutMs,
-    application_name: 'sealtrail-collector',
-    keepAlive: true,
-    types: typeParsers,
-  };
-}
-
-function sqlState(err: unknown): string | undefined {
-  const c = (err as { code?: unknown } | null)?.code;
-  return typeof c === 'string' && /^[0-9A-Z]{5}$/.test(c) ? c : undefined;
-}
-
-/**
- * Errors of the connection rather than of a statement: refused, reset, timed
- * out, terminated; and the server's own refusals to connect (SQLSTATE class
- * 08 connection, 28 authorization, 3D000 no such database, 53300 too many
- * connections, 57P0x shutting down or starting up).
- */
-function isConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err instanceof pg.DatabaseError) {
-    return /^(08|28|3D)/.test(err.code ?? '') || err.code === '53300' || /^57P0[1-4]$/.test(err.code ?? '');
-  }
-  const code = (err as { code?: unknown }).code;
-  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || /connect|terminat|timeout|closed/i.test(err.message);
-}
-
-/** Connection-level failures, named without the URL's secrets. */
-function unavailable(url: string, err: unknown): StoreError {
-  const msg = err instanceof Error ? err.message : String(err);
-  return new StoreError('store_unavailable', `postgres ${redactPostgresUrl(url)}: ${msg}`, { cause: err });
-}
-
-// COPY column order and how each field of a NewRecord is encoded; the COPY
-// statement is generated from this one list so the two cannot drift apart.
-// stored_at is left to its default, now(): the transaction's start, the same
-// instant the batch row gets, so a batch never straddles partitions.
-const RECORD_COPY: ReadonlyArray<[column: string, encode: (r: NewRecord) => string]> = [
-  ['seq', (r) => copyInt(r.seq)],
-  ['id', (r) => copyText(r.id)],
-  ['time', (r) => copyText(r.time)],
-  ['time_key', (r) => copyInt(r.timeKey)],
-  ['received_at', (r) => copyText(r.receivedAt)],
-  ...FILTER_COLUMNS.filter((f) => f.field !== 'stream').map(
-    (f): [string, (r: NewRecord) => string] => [f.column, (r) => copyText(r[f.field as keyof RecordIndexFields] as string | null)],
-  ),
-  ['canonical', (r) => copyText(r.canonical)],
-  ['leaf', (r) => copyBytea(r.leaf)],
-  ['mac', (r) => copyText(r.mac)],
-  ['key_id', (r) => copyText(r.keyId)],
-];
-
-const COPY_RECORDS_SQL = `COPY sealtrail.records (stream, batch, ${RECORD_COPY.map(([c]) => c).join(', ')}) FROM STDIN`;
-
-/** The COPY text rows of a batch's records, in pieces of about COPY_PIECE_CHARS. */
-function* recordCopyPieces(stream: string, batch: number, records: readonly NewRecord[]): Generator<string> {
-  // One fields array for the whole batch: this runs for every record stored.
-  const fields: string[] = [copyText(stream), copyInt(batch)];
-  let piece = '';
-  for (const r of records) {
-    for (let i = 0; i < RECORD_COPY.length; i++) fields[2 + i] = RECORD_COPY[i]![1](r);
-    piece += copyRow(fields);
-    if (piece.length >= COPY_PIECE_CHARS) {
-      yield piece;
-      piece = '';
-    }
-  }
-  if (piece !== '') yield piece;
-}
 
 function monthOf(d: Date): string {
   return d.toISOString().slice(0, 7);
@@ -261,51 +130,7 @@ export class PostgresAuditStore implements AuditStore {
 
   /** Checks the schema version and the app role's privileges; called once by openPostgresStore. */
   async checkSchema(): Promise<void> {
-    let version: number | null;
-    try {
-      const rows = await this.query<{ v: number | null }>('SELECT max(version)::int AS v FROM sealtrail.schema_migrations');
-      version = rows[0]?.v ?? null;
-    } catch (err) {
-      const state = sqlState(err);
-      // undefined_table, invalid_schema_name: never migrated; insufficient_privilege: never granted.
-      if (err instanceof StoreError) throw err;
-      if (state === '42P01' || state === '3F000' || state === '42501') {
-        throw new StoreError(
-          'store_schema_missing',
-          `postgres ${this.displayUrl}: the sealtrail schema is missing or not readable by this role; ` +
-            'set collector.store.migrate_url to the owner role so the collector migrates it (see docs/postgres.md)',
-          { cause: err },
-        );
-      }
-      if (isConnectionError(err)) throw unavailable(this.displayUrl, err);
-      throw err;
-    }
-    const latest = this.latestVersion;
-    if (version === null || version < latest) {
-      throw new StoreError(
-        'store_schema_outdated',
-        `postgres ${this.displayUrl}: schema version ${version ?? 0} but this sealtrail needs ${latest}; ` +
-          'set collector.store.migrate_url to the owner role so the collector migrates it (see docs/postgres.md)',
-      );
-    }
-    if (version > latest) {
-      throw new StoreError(
-        'store_schema_newer',
-        `postgres ${this.displayUrl}: schema version ${version} is newer than this sealtrail understands (${latest}); upgrade sealtrail`,
-      );
-    }
-    const priv = await this.query<{ role: string; can: boolean }>(
-      `SELECT current_user AS role,
-              has_table_privilege('sealtrail.records', 'UPDATE') OR has_table_privilege('sealtrail.records', 'DELETE')
-           OR has_table_privilege('sealtrail.records', 'TRUNCATE') OR has_table_privilege('sealtrail.stream_heads', 'UPDATE') AS can`,
-    );
-    if (priv[0]?.can) {
-      this.logger?.warn(
-        { store: this.displayUrl, role: priv[0].role },
-        `postgres role ${priv[0].role} may UPDATE, DELETE or TRUNCATE the audit tables (it owns them, is a superuser or was granted it); ` +
-          'only the triggers stop it from altering history: connect with an app role that has SELECT and INSERT only',
-      );
-    }
+    await checkSchema({ read: (sql) => this.query(sql), displayUrl: this.displayUrl, latest: this.latestVersion, logger: this.logger });
     await this.ensurePartitions(true);
   }
 
@@ -584,76 +409,6 @@ export class PostgresAuditStore implements AuditStore {
     this.closed = true;
     await this.pool.end();
   }
-}
-
-/**
- * Runs the pending migrations as the owner role, all in one transaction
- * under an advisory lock (collectors starting together queue here and the
- * later ones find nothing to do), then grants `appRole` its privileges,
- * unless it is the owner itself. Returns the schema version and the owner.
- */
-export async function migratePostgres(
-  migrateUrl: string,
-  appRole: string | null,
-  opts: { migrations?: readonly PgMigration[]; connectTimeoutMs?: number } = {},
-): Promise<{ version: number; owner: string }> {
-  const migrations = opts.migrations ?? POSTGRES_MIGRATIONS;
-  const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
-  const client = new pg.Client({
-    connectionString: migrateUrl,
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_DEFAULTS.connectTimeoutMs,
-    application_name: 'sealtrail-migrate',
-    types: typeParsers,
-  });
-  // Errors after connect (server restart) surface through the query that fails.
-  client.on('error', () => {});
-  try {
-    await client.connect();
-  } catch (err) {
-    throw unavailable(migrateUrl, err);
-  }
-  let owner = '';
-  try {
-    await client.query('BEGIN');
-    try {
-      // Index builds on big tables may take long; the owner's session decides.
-      await client.query('SET LOCAL statement_timeout = 0');
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [MIGRATION_LOCK]);
-      owner = (await client.query<{ r: string }>('SELECT current_user AS r')).rows[0]!.r;
-      await client.query(BOOTSTRAP_SQL);
-      const { rows } = await client.query<{ v: number | null }>(
-        'SELECT max(version)::int AS v FROM sealtrail.schema_migrations',
-      );
-      const current = rows[0]?.v ?? 0;
-      if (current > latest) {
-        throw new StoreError(
-          'store_schema_newer',
-          `postgres ${redactPostgresUrl(migrateUrl)}: schema version ${current} is newer than this sealtrail understands (${latest}); upgrade sealtrail`,
-        );
-      }
-      for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-        if (m.version <= current) continue;
-        await client.query(m.sql);
-        await client.query('INSERT INTO sealtrail.schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-      }
-      if (appRole !== null && appRole !== owner) await client.query(appRoleGrants(escapeIdentifier(appRole)));
-      await client.query('SELECT sealtrail.ensure_records_partitions()');
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    if (isConnectionError(err)) throw unavailable(migrateUrl, err);
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new StoreError('store_migration_failed', `postgres ${redactPostgresUrl(migrateUrl)}: migration failed: ${msg}`, {
-      cause: err,
-    });
-  } finally {
-    await client.end().catch(() => {});
-  }
-  return { version: latest, owner };
 }
 
 /**

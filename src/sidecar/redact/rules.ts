@@ -27,14 +27,13 @@
 import { isSeq } from 'yaml';
 import { ConfigError } from '../../core/errors.js';
 import { validatorsFor } from '../../config/schema.js';
+import { formatDataPath, schemaError } from '../../config/schema-errors.js';
 import {
-  formatDataPath,
   nodeAtPath,
   parseYamlString,
   placeOfNode,
   placeOfPath,
   readYamlFile,
-  schemaError,
   toPlainData,
   type DataPath,
   type Place,
