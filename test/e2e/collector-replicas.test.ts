@@ -7,7 +7,7 @@ import type { SealedBatch } from '../../src/core/types.js';
 import { BatchBuilder } from '../helpers/collector-batches.js';
 import { ADMIN_TOKEN, getJson, postJson, type JsonResponse } from '../helpers/collector-server.js';
 import { createTestDatabase, type TestDatabase, postgresCollectorYaml } from '../helpers/postgres.js';
-import { freePort, runCli, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
+import { freePort, runCli, sleep, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
 import { prng } from '../helpers/prng.js';
 
 /**
@@ -97,7 +97,7 @@ describe('collector replicas on one Postgres', () => {
             observations.push({ collector: i, stream: s.stream, size: s.tree_size, checkpoint: s.last_checkpoint });
           }
         }
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     })();
 

@@ -14,6 +14,7 @@ import { SqliteAuditStore } from '../../src/collector/store/sqlite.js';
 import type { AuditStore } from '../../src/collector/store/types.js';
 import { BatchBuilder, otherSigner } from '../helpers/collector-batches.js';
 import { getJson, memoryLogger, postJson, startTestCollector, type TestCollector } from '../helpers/collector-server.js';
+import { sleep } from '../harness/wait.js';
 
 const HMAC_KEY = Buffer.alloc(32, 7);
 
@@ -415,7 +416,7 @@ describe('collector replicas sharing one database', () => {
           if (prop === 'getStreamState') {
             return async (s: string) => {
               const st = await target.getStreamState(s);
-              await new Promise((r) => setTimeout(r, 50));
+              await sleep(50);
               return st;
             };
           }

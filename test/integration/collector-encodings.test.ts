@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchBuilder } from '../helpers/collector-batches.js';
 import { ADMIN_TOKEN, getJson, postJson, startTestCollector, type TestCollector } from '../helpers/collector-server.js';
 import { rawConnect, rawJsonBody } from '../helpers/raw-http.js';
+import { sleep } from '../harness/wait.js';
 
 const HMAC_KEY = Buffer.alloc(32, 7);
 const MAX_BODY = 256 * 1024;
@@ -132,7 +133,7 @@ describe('collector: POST /v1/batches content encodings and charsets', () => {
       conn.socket.write(`POST /v1/batches HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n${length}\r\n\r\n`);
       const part = gz.subarray(0, 30);
       conn.socket.write(chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]) : part);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       conn.stop();
       await conn.closed;
     }

@@ -8,7 +8,7 @@ import { defaultCollectorConfig, defaultSidecarConfig } from '../../src/config/l
 import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
 import { createLogger } from '../../src/log.js';
 import { startSidecar, type SidecarHandle } from '../../src/sidecar/sidecar.js';
-import { freePort, ROOT, waitFor } from '../helpers/procs.js';
+import { freePort, ROOT, sleep, waitFor } from '../helpers/procs.js';
 import { getJson } from '../helpers/deployment.js';
 
 const logger = createLogger('test', 'silent');
@@ -122,7 +122,7 @@ describe('sidecar + collector in one process, over real HTTP', () => {
 
     const fromTraces = async (): Promise<any[]> => (await storedRecords(s)).filter((i) => i.record.source === 'traces');
     await waitFor('three good records', async () => (await fromTraces()).length >= 3, 30_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     const items = await fromTraces();
     expect(items).toHaveLength(3);
     expect(items.map((i) => i.record.event_type)).toEqual(['tool_invoked', 'user_message_received', 'tool_invoked']);

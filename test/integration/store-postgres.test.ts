@@ -18,6 +18,7 @@ import { parseVerifierKey } from '../../src/core/note.js';
 import { BatchBuilder, type RecordFields } from '../helpers/collector-batches.js';
 import { memoryLogger } from '../helpers/collector-server.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { sleep } from '../harness/wait.js';
 
 /**
  * What only Postgres has: roles and grants, triggers for every role,
@@ -706,7 +707,7 @@ describe('postgres store: a connection lost during an append', () => {
                AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
           );
           pid = rows.rows[0]?.pid as number | undefined;
-          if (pid === undefined) await new Promise((r) => setTimeout(r, 25));
+          if (pid === undefined) await sleep(25);
         }
         expect(pid, when).toBeDefined();
         if (when === 'inside the transaction') {
