@@ -80,7 +80,14 @@ export type ConfigCode =
 // ---- core ---------------------------------------------------------------------
 
 /** InputError: a line or event that cannot become a record (quarantine reasons). */
-export type InputCode = 'record_invalid' | 'record_not_object' | 'redact_too_deep';
+export type InputCode =
+  | 'record_invalid'
+  | 'record_not_object'
+  | 'redact_too_deep'
+  /** the line is not of the source's `format` (an OTLP line without resourceSpans, a CloudEvent without specversion) */
+  | 'format_mismatch'
+  /** a `format: mapped` mapping could not produce a required field (no event_type, a time it cannot read) */
+  | 'mapping_failed';
 
 /** CanonicalError: RFC 8785 refused a value. */
 export type CanonicalCode = 'canonical_invalid' | 'canonical_too_deep';

@@ -45,8 +45,19 @@ export function formatPlace(where: { file?: string; line?: number; col?: number 
   return `${where.file}:${where.line}:${where.col ?? 1}`;
 }
 
-/** An input line or event that cannot become an audit record. */
-export class InputError extends SealtrailError<InputCode> {}
+/**
+ * An input line or event that cannot become an audit record. `field` is the
+ * path of the member at fault (`actor.id`, `resourceSpans[0].scopeSpans[1]
+ * .spans[2].startTimeUnixNano`), never a value: it goes into quarantine rows
+ * and ingest_rejected records, which must not carry input bytes.
+ */
+export class InputError extends SealtrailError<InputCode> {
+  readonly field: string | undefined;
+  constructor(code: InputCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.field = field;
+  }
+}
 
 /** RFC 8785 canonicalisation refused a value (NaN, Infinity, cycles, ...). */
 export class CanonicalError extends SealtrailError<CanonicalCode> {}

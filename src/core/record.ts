@@ -2,20 +2,23 @@ import { MAX_DEPTH } from './canonical.js';
 import { InputError } from './errors.js';
 import { normaliseTime } from './time.js';
 import {
-  ACTOR_TYPES,
-  OUTCOMES,
-  type ActorType,
   type AuditEvent,
   type AuditRecord,
-  type Outcome,
   type RedactionProvenance,
 } from './types.js';
 
 /**
- * Normaliser for sealtrail's own JSONL format: one JSON object per line whose
- * fields are the audit record's "who/what/when/outcome" fields. Anything it
- * does not know is kept (never dropped) under details._unmapped, and fields
- * the sidecar owns (id, stream, seq, ...) cannot be forged by the input.
+ * Normaliser for sealtrail's input shape (docs/events.md): one JSON object
+ * whose fields are the audit record's "who/what/when/outcome" fields.
+ *
+ * Lenient where it is safe, strict where it matters: what it does not know
+ * is kept, never a reason to refuse (unknown members of `actor`, `tool`, …
+ * stay in their object; unknown top-level members go under
+ * details._unmapped; values outside the standard vocabularies of `outcome`
+ * and `actor.type` are kept as written). Refused is only what would break
+ * the record's meaning: no `event_type`, a `time` that cannot be read, a
+ * field the sidecar owns (id, stream, seq, …: the input cannot forge them),
+ * or a core field of the wrong JSON type.
  *
  * Error messages name the field only, never its value: the value may be PII.
  */
@@ -43,7 +46,7 @@ const KNOWN_FIELDS = new Set([
 ]);
 
 function invalid(field: string, what: string): InputError {
-  return new InputError('record_invalid', `field ${field}: ${what}`);
+  return new InputError('record_invalid', `field ${field}: ${what}`, field);
 }
 
 /**
@@ -75,22 +78,26 @@ function obj(v: unknown, field: string): Record<string, unknown> | undefined {
   return v;
 }
 
-/** Copies only defined string members, refusing unknown members so typos surface. */
+/**
+ * The object's known members, which must be strings, followed by every other
+ * member as written (any JSON value: `agent.version`, `tool.call_id`): an
+ * agent's extra detail is kept, never a reason to refuse the event.
+ */
 function strFields<K extends string>(
   v: unknown,
   field: string,
   keys: readonly K[],
   required: readonly K[] = [],
-): Partial<Record<K, string>> | undefined {
+): (Partial<Record<K, string>> & Record<string, unknown>) | undefined {
   const o = obj(v, field);
   if (!o) return undefined;
-  const out: Partial<Record<K, string>> = {};
-  for (const k of Object.keys(o)) {
-    if (!(keys as readonly string[]).includes(k)) throw invalid(memberPath(field, k), `unknown member (allowed: ${keys.join(', ')})`);
-  }
+  const out: Partial<Record<K, string>> & Record<string, unknown> = {};
   for (const k of keys) {
-    const s = str(o[k], `${field}.${k}`, required.includes(k));
-    if (s !== undefined) out[k] = s;
+    const s = str(o[k], memberPath(field, k), required.includes(k));
+    if (s !== undefined) defineKey(out, k, s);
+  }
+  for (const k of Object.keys(o)) {
+    if (!(keys as readonly string[]).includes(k) && o[k] !== undefined) defineKey(out, k, o[k]);
   }
   return out;
 }
@@ -108,11 +115,15 @@ export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
   const tenant = str(raw.tenant, 'tenant');
   if (tenant !== undefined) event.tenant = tenant;
 
+  for (const k of SIDECAR_FIELDS) {
+    if (Object.hasOwn(raw, k)) throw invalid(k, 'is set by the sidecar and cannot come from the input; rename it or move it under details');
+  }
   if (raw.actor !== undefined && raw.actor !== null) {
-    const a = strFields(raw.actor, 'actor', ['id', 'type'] as const, ['id']);
-    const type = (a?.type ?? 'user') as ActorType;
-    if (!ACTOR_TYPES.includes(type)) throw invalid('actor.type', `must be one of ${ACTOR_TYPES.join('|')}`);
-    event.actor = { id: a!.id!, type };
+    const a = strFields(raw.actor, 'actor', ['id', 'type'] as const, ['id'])!;
+    // `type` defaults to user; a type outside ACTOR_TYPES is kept as written.
+    const { id, type, ...rest } = a;
+    event.actor = { id: id!, type: type ?? 'user' };
+    for (const k of Object.keys(rest)) defineKey(event.actor, k, rest[k]);
   }
   const agent = strFields(raw.agent, 'agent', ['id', 'name'] as const);
   if (agent) event.agent = agent;
@@ -121,20 +132,17 @@ export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
 
   const tool = obj(raw.tool, 'tool');
   if (tool) {
-    for (const k of Object.keys(tool)) {
-      if (k !== 'name' && k !== 'arguments') throw invalid(memberPath('tool', k), 'unknown member (allowed: name, arguments)');
-    }
     event.tool = { name: str(tool.name, 'tool.name', true)! };
-    if (tool.arguments !== undefined) event.tool.arguments = tool.arguments;
+    for (const k of Object.keys(tool)) {
+      if (k !== 'name' && tool[k] !== undefined) defineKey(event.tool, k, tool[k]);
+    }
   }
   const resource = strFields(raw.resource, 'resource', ['type', 'id'] as const);
   if (resource) event.resource = resource;
 
-  if (raw.outcome !== undefined && raw.outcome !== null) {
-    const outcome = str(raw.outcome, 'outcome') as Outcome;
-    if (!OUTCOMES.includes(outcome)) throw invalid('outcome', `must be one of ${OUTCOMES.join('|')}`);
-    event.outcome = outcome;
-  }
+  // One of OUTCOMES is what queries and reports expect; another string is kept as written.
+  const outcome = str(raw.outcome, 'outcome');
+  if (outcome !== undefined) event.outcome = outcome;
   const approval = strFields(raw.approval, 'approval', ['status', 'approver'] as const);
   if (approval) event.approval = approval;
   const policy = strFields(raw.policy, 'policy', ['decision', 'rule'] as const);
@@ -150,9 +158,7 @@ export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
   let unmapped: Record<string, unknown> | undefined;
   for (const k of Object.keys(raw)) {
     if (KNOWN_FIELDS.has(k)) continue;
-    // Sidecar-owned fields are renamed rather than dropped: the input said it, so the audit keeps it.
-    const key = SIDECAR_FIELDS.has(k) ? `input_${k}` : k;
-    defineKey((unmapped ??= {}), key, raw[k]);
+    defineKey((unmapped ??= {}), k, raw[k]);
   }
   if (details || unmapped) {
     event.details = {};

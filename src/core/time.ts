@@ -46,22 +46,22 @@ export function normaliseTime(value: unknown, field: string): string {
   if (typeof value === 'number') {
     // Epoch milliseconds are common in agent traces; bound them to years 1970..9999.
     if (!Number.isFinite(value) || value < 0 || value > MAX_TIME_MS) {
-      throw new InputError('record_invalid', `field ${field}: epoch milliseconds out of range`);
+      throw new InputError('record_invalid', `field ${field}: epoch milliseconds out of range`, field);
     }
     return toUtcTimestamp(value);
   }
   if (typeof value !== 'string') {
-    throw new InputError('record_invalid', `field ${field}: expected an RFC 3339 timestamp`);
+    throw new InputError('record_invalid', `field ${field}: expected an RFC 3339 timestamp`, field);
   }
   const ms = parseRfc3339(value);
   if (ms === undefined) {
-    throw new InputError('record_invalid', `field ${field}: not an RFC 3339 timestamp`);
+    throw new InputError('record_invalid', `field ${field}: not an RFC 3339 timestamp`, field);
   }
   // An offset can carry 9999-12-31T23:30:00-01:00 into year 10000, which
   // toISOString writes as "+010000-…": not RFC 3339, and refused by every
   // collector (core/time-key.ts), which would halt the stream.
   if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
-    throw new InputError('record_invalid', `field ${field}: outside the years 0000-9999 once converted to UTC`);
+    throw new InputError('record_invalid', `field ${field}: outside the years 0000-9999 once converted to UTC`, field);
   }
   return toUtcTimestamp(ms);
 }

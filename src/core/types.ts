@@ -19,19 +19,24 @@ export interface RedactionProvenance {
 }
 
 /** What the event says; produced by a normaliser from an input line. */
+/** Members an input adds to a known object (`agent.version`, `tool.call_id`): kept as written. */
+type Extra = { [member: string]: unknown };
+
 export interface AuditEvent {
   time: string;
   event_type: string;
   tenant?: string;
-  actor?: { id: string; type: ActorType };
-  agent?: { id?: string; name?: string };
+  /** `type`: one of ACTOR_TYPES, or another string kept as the input wrote it; other members kept as written */
+  actor?: { id: string; type: ActorType | (string & {}) } & Extra;
+  agent?: { id?: string; name?: string } & Extra;
   action?: string;
-  tool?: { name: string; arguments?: unknown };
-  resource?: { type?: string; id?: string };
-  outcome?: Outcome;
-  approval?: { status?: string; approver?: string };
-  policy?: { decision?: string; rule?: string };
-  model?: { provider?: string; name?: string };
+  tool?: { name: string; arguments?: unknown } & Extra;
+  resource?: { type?: string; id?: string } & Extra;
+  /** one of OUTCOMES, or another string kept as the input wrote it */
+  outcome?: Outcome | (string & {});
+  approval?: { status?: string; approver?: string } & Extra;
+  policy?: { decision?: string; rule?: string } & Extra;
+  model?: { provider?: string; name?: string } & Extra;
   trace_id?: string;
   span_id?: string;
   session_id?: string;

@@ -123,9 +123,8 @@ describe('normaliseEvent: valid input', () => {
     expect('details' in norm({ event_type: 'x' })).toBe(false);
   });
 
-  it('renames sidecar-owned fields to input_<key> under details._unmapped and never lets them through', () => {
-    const raw = {
-      event_type: 'x',
+  it('refuses each sidecar-owned field, naming it and not its value, so the input can never pose as the sidecar', () => {
+    const forged: Record<string, unknown> = {
       id: 'forged-id',
       stream: 'forged-stream',
       seq: 999,
@@ -133,23 +132,44 @@ describe('normaliseEvent: valid input', () => {
       source: 'forged-source',
       redaction: { ruleset: 'forged', hits: {} },
     };
-    const e = norm(raw) as unknown as Record<string, unknown>;
-    for (const k of ['id', 'stream', 'seq', 'received_at', 'source', 'redaction']) expect(k in e).toBe(false);
-    expect((e.details as Record<string, unknown>)._unmapped).toEqual({
-      input_id: 'forged-id',
-      input_stream: 'forged-stream',
-      input_seq: 999,
-      input_received_at: '1999-01-01T00:00:00Z',
-      input_source: 'forged-source',
-      input_redaction: { ruleset: 'forged', hits: {} },
-    });
-    const rec = buildRecord(norm(raw), FIELDS);
-    expect(rec.id).toBe(FIELDS.id);
-    expect(rec.stream).toBe('pod-a');
-    expect(rec.seq).toBe(7);
-    expect(rec.received_at).toBe(RECEIVED);
-    expect(rec.source).toBe('agent-log');
-    expect(rec.redaction).toEqual(FIELDS.redaction);
+    for (const [k, v] of Object.entries(forged)) {
+      const err = thrown(() => norm({ event_type: 'x', [k]: v }), InputError, `expected ${k} to be refused`);
+      expect(err.code).toBe('record_invalid');
+      expect(err.field).toBe(k);
+      expect(err.message).toContain(`field ${k}:`);
+      expect(err.message).not.toContain('forged');
+    }
+  });
+
+  it('keeps members it does not know in their objects, and values outside the standard vocabularies as written', () => {
+    const e = norm({
+      event_type: 'x',
+      actor: { id: 'u', type: 'service', email: 'kept@example.com' },
+      agent: { id: 'a', version: '1.2.3', labels: { team: 'x' } },
+      tool: { name: 't', args: { q: 1 }, call_id: 'c-1' },
+      resource: { kind: 'doc' },
+      outcome: 'SUCCESS',
+      approval: { by: 'b' },
+      policy: { reason: 'r' },
+      model: { temperature: 0.2, name: 'm' },
+    }) as unknown as Record<string, Record<string, unknown>>;
+    expect(e.actor).toEqual({ id: 'u', type: 'service', email: 'kept@example.com' });
+    expect(e.agent).toEqual({ id: 'a', version: '1.2.3', labels: { team: 'x' } });
+    expect(e.tool).toEqual({ name: 't', args: { q: 1 }, call_id: 'c-1' });
+    expect(e.resource).toEqual({ kind: 'doc' });
+    expect(e.outcome).toBe('SUCCESS');
+    expect(e.approval).toEqual({ by: 'b' });
+    expect(e.policy).toEqual({ reason: 'r' });
+    expect(e.model).toEqual({ name: 'm', temperature: 0.2 });
+    expect(e.details).toBeUndefined();
+  });
+
+  it('keeps a "__proto__" member of a known object as a member, never as a prototype', () => {
+    const raw = JSON.parse('{"event_type":"x","agent":{"id":"a","__proto__":{"polluted":true}}}');
+    const e = norm(raw) as unknown as { agent: Record<string, unknown> };
+    expect(Object.getPrototypeOf(e.agent)).toBe(Object.prototype);
+    expect(Object.hasOwn(e.agent, '__proto__')).toBe(true);
+    expect((e.agent as { polluted?: unknown }).polluted).toBeUndefined();
   });
 
   it('does not mutate its input', () => {
@@ -247,17 +267,10 @@ describe('normaliseEvent: hostile input', () => {
     ['actor', 'actor.id', { id: '' }],
     ['actor', 'actor.id', { id: 5 }],
     ['actor', 'actor.id', { id: { v: C } }],
-    ['actor', 'actor.type', { id: 'u', type: C }],
-    ['actor', 'actor.type', { id: 'u', type: 'robot' }],
-    ['actor', 'actor.type', { id: 'u', type: 'USER' }],
-    ['actor', 'actor.type', { id: 'u', type: '' }],
     ['actor', 'actor.type', { id: 'u', type: 1 }],
-    ['actor', 'actor.type', { id: 'u', type: 'toString' }],
-    ['actor', 'actor.email', { id: 'u', email: C }],
     ['agent', 'agent', C],
     ['agent', 'agent.id', { id: 1 }],
     ['agent', 'agent.name', { name: [C] }],
-    ['agent', 'agent.version', { id: 'a', version: C }],
     ['action', 'action', 1],
     ['action', 'action', { v: C }],
     ['tool', 'tool', C],
@@ -265,22 +278,14 @@ describe('normaliseEvent: hostile input', () => {
     ['tool', 'tool.name', { arguments: { q: C } }],
     ['tool', 'tool.name', { name: '', arguments: C }],
     ['tool', 'tool.name', { name: 7, arguments: C }],
-    ['tool', 'tool.args', { name: 't', args: C }],
     ['resource', 'resource', C],
     ['resource', 'resource.type', { type: 1 }],
-    ['resource', 'resource.kind', { kind: C }],
-    ['outcome', 'outcome', C],
-    ['outcome', 'outcome', 'SUCCESS'],
     ['outcome', 'outcome', 1],
     ['outcome', 'outcome', { v: C }],
-    ['outcome', 'outcome', ''],
     ['approval', 'approval.status', { status: true }],
-    ['approval', 'approval.by', { by: C }],
     ['approval', 'approval', C],
     ['policy', 'policy.decision', { decision: [C] }],
-    ['policy', 'policy.reason', { reason: C }],
     ['model', 'model.provider', { provider: { v: C } }],
-    ['model', 'model.temperature', { temperature: 0.2 }],
     ['trace_id', 'trace_id', 1],
     ['span_id', 'span_id', { v: C }],
     ['session_id', 'session_id', [C]],
