@@ -1,13 +1,11 @@
-import { canonicalize } from '../core/canonical.js';
 import { chainNext } from '../core/chain.js';
-import { SealtrailError } from '../core/errors.js';
 import { leafHashOfText } from '../core/merkle.js';
-import { buildRecord, normaliseEvent, repairLoneSurrogates } from '../core/record.js';
-import type { RedactionProvenance } from '../core/types.js';
 import { uuidv7 } from '../core/uuid.js';
-import { canonicalWireBytes, recordSizeProblem } from '../core/wire-limits.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
-import type { RedactContext, Ruleset } from './redact/index.js';
+import type { LineFormat } from './formats/format.js';
+import { sealtrailFormat } from './formats/sealtrail.js';
+import { decodeLine, eventToRecord, type LineFailure } from './line-events.js';
+import type { Ruleset } from './redact/index.js';
 import type { IngestLine, LineOutcome } from './sources/types.js';
 
 export type { IngestLine, LineOutcome } from './sources/types.js';
@@ -19,6 +17,8 @@ export interface IngestChunk {
   fileKey: string;
   lines: readonly IngestLine[];
   position?: PositionRow;
+  /** how each line becomes events; sealtrail's own shape when absent */
+  format?: LineFormat;
 }
 
 export interface IngestResult {
@@ -48,11 +48,16 @@ export interface IngestOptions {
  * they were read up to, in one transaction.
  *
  * Order per line (DESIGN invariant 1): JSON.parse → well-formed strings →
- * redact decoded keys and values → normalise → add sidecar fields →
- * canonicalise → size check → leaf hash → chain MAC → persist. Nothing
- * derived from the raw line reaches the buffer, an error message or a log
- * before redaction; a line that cannot be parsed is quarantined by position
- * and reason only.
+ * format decode (one line may hold several events: an OTLP/JSON line one per
+ * span) → per event: redact decoded keys and values → normalise → add
+ * sidecar fields → canonicalise → size check → leaf hash → chain MAC →
+ * persist. Nothing derived from the raw line reaches the buffer, an error
+ * message or a log before redaction; a line that cannot be parsed is
+ * quarantined by position, reason and field path only.
+ *
+ * A line is one unit: all of its events become records, committed with its
+ * position in one transaction, or none do and the line is quarantined with
+ * the reason of the first event that failed.
  *
  * Nothing committed here can be refused by a collector: the record's time
  * must have a time key (core/time-key.ts, via normaliseEvent) and its size
@@ -70,107 +75,67 @@ export class Ingest {
 
   ingest(chunk: IngestChunk): IngestResult {
     const cursor = this.buffer.chainCursor();
-    let seq = cursor.nextSeq;
-    let prevMac = cursor.prevMac;
     const ruleset = this.opts.ruleset();
+    const format = chunk.format ?? sealtrailFormat;
+    const stream = this.buffer.stream;
     const records: PreparedRecord[] = [];
     const quarantine: QuarantineRow[] = [];
     const result: IngestResult = { records: 0, quarantined: [], blank: 0, hits: {}, firstSeq: undefined, lines: [] };
-    const stream = this.buffer.stream;
+    let seq = cursor.nextSeq;
+    let prevMac = cursor.prevMac;
 
-    const reject = (line: IngestLine, reason: string, message: string): void => {
-      quarantine.push({
-        source: chunk.source,
-        path: chunk.path,
-        fileKey: chunk.fileKey,
-        offset: line.offset,
-        length: line.length,
-        reason,
-        message,
-      });
-      result.quarantined.push({ reason });
-      result.lines.push({ error: { code: reason, message } });
+    const reject = (line: IngestLine, f: LineFailure): void => {
+      const row: QuarantineRow = { source: chunk.source, path: chunk.path, fileKey: chunk.fileKey, offset: line.offset, length: line.length, reason: f.code, message: f.message };
+      if (f.field !== undefined) row.field = f.field;
+      quarantine.push(row);
+      result.quarantined.push({ reason: f.code });
+      result.lines.push({ error: f });
     };
 
     for (const line of chunk.lines) {
       if (line.error) {
-        reject(line, line.error.code, line.error.message);
+        reject(line, { code: line.error.code, message: line.error.message });
         continue;
       }
-      const text = line.text ?? '';
-      if (text.trim().length === 0) {
+      const decoded = decodeLine(line, format);
+      if (decoded === 'blank' || ('events' in decoded && decoded.events.length === 0)) {
         result.blank++;
         result.lines.push({ blank: true });
         continue;
       }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // V8's SyntaxError quotes the input, which may be PII: keep only a fixed message.
-        reject(line, 'json_invalid', 'line is not valid JSON');
+      if ('failure' in decoded) {
+        reject(line, decoded.failure);
         continue;
       }
-      const receivedMs = Date.now();
-      const receivedAt = new Date(receivedMs).toISOString();
-      const hits: Record<string, number> = {};
-      const id = uuidv7(receivedMs);
-      let recordText: string;
-      let bytes: number;
-      let wireBytes: number;
-      try {
-        const { value: clean, repaired } = repairLoneSurrogates(parsed, text);
-        // The tenant is read before redaction: per-tenant pseudonyms depend on it.
-        const tenant = (clean as { tenant?: unknown } | null)?.tenant;
-        // The line itself lets a clean record skip the walk, but only when it is
-        // exactly what `clean` was parsed from (not after a repair).
-        const ctx: RedactContext = clean === parsed ? { text } : {};
-        if (typeof tenant === 'string') ctx.tenant = tenant;
-        const redacted = ruleset.redact(clean, hits, ctx);
-        const event = normaliseEvent(redacted, receivedAt);
-        const redaction: RedactionProvenance = { ruleset: ruleset.hash, hits };
-        if (repaired.lone_surrogates > 0) {
-          redaction.repaired = { lone_surrogates: repaired.lone_surrogates };
-          if (repaired.keys_renamed > 0) redaction.repaired.keys_renamed = repaired.keys_renamed;
+      // A line is one unit: all its events become records, or none do.
+      const made: PreparedRecord[] = [];
+      const lineHits: Record<string, number> = {};
+      let failed: LineFailure | undefined;
+      let mac = prevMac;
+      for (const { event, path } of decoded.events) {
+        const receivedMs = Date.now();
+        const receivedAt = new Date(receivedMs).toISOString();
+        const id = uuidv7(receivedMs);
+        const r = eventToRecord(event, ruleset, { id, stream, seq: seq + made.length, receivedAt, source: chunk.source }, decoded);
+        if ('failure' in r) {
+          failed = r.failure;
+          if (path !== '') failed.field = failed.field !== undefined ? `${path}.${failed.field}` : path;
+          break;
         }
-        const record = buildRecord(event, { id, stream, seq, received_at: receivedAt, source: chunk.source, redaction });
-        recordText = canonicalize(record);
-        bytes = Buffer.byteLength(recordText, 'utf8');
-        wireBytes = canonicalWireBytes(recordText, bytes);
-        const tooLarge = recordSizeProblem(wireBytes);
-        if (tooLarge !== undefined) {
-          reject(line, 'record_too_large', tooLarge);
-          continue;
-        }
-      } catch (err) {
-        if (err instanceof SealtrailError) {
-          reject(line, err.code, err.message);
-        } else {
-          // Anything else (a RangeError, a bug in a rule) must not fail the whole
-          // chunk: the source would offer the same lines again forever. The
-          // message of a foreign error may quote the input, so only its name is kept.
-          const name = err instanceof Error ? err.name : typeof err;
-          reject(line, 'record_failed', `line could not be turned into a record (${name})`);
-        }
+        const leaf = leafHashOfText(r.canonical);
+        mac = chainNext(this.opts.hmacKey, mac, leaf);
+        made.push({ seq: seq + made.length, id, canonical: r.canonical, leaf, mac, keyId: this.opts.keyId, receivedAt, bytes: r.bytes, wireBytes: r.wireBytes });
+        for (const [rule, n] of Object.entries(r.hits)) lineHits[rule] = (lineHits[rule] ?? 0) + n;
+      }
+      if (failed) {
+        reject(line, failed);
         continue;
       }
-      const leaf = leafHashOfText(recordText);
-      const mac = chainNext(this.opts.hmacKey, prevMac, leaf);
-      records.push({
-        seq,
-        id,
-        canonical: recordText,
-        leaf,
-        mac,
-        keyId: this.opts.keyId,
-        receivedAt,
-        bytes,
-        wireBytes,
-      });
-      for (const [rule, n] of Object.entries(hits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
-      result.lines.push({ seq });
+      for (const [rule, n] of Object.entries(lineHits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
+      result.lines.push(made.length === 1 ? { seq } : { seq, records: made.length });
+      records.push(...made);
+      seq += made.length;
       prevMac = mac;
-      seq++;
     }
     this.buffer.commit(records, chunk.position, quarantine);
     result.records = records.length;

@@ -81,10 +81,11 @@ interface QRow {
   length: number;
   reason: string;
   message: string;
+  field: string | null;
 }
 
 function quarantine(): QRow[] {
-  return buffer.db.prepare('SELECT source, path, file_key, offset, length, reason, message FROM quarantine ORDER BY id').all() as QRow[];
+  return buffer.db.prepare('SELECT source, path, file_key, offset, length, reason, message, field FROM quarantine ORDER BY id').all() as QRow[];
 }
 
 /** Every stored row is canonical, hashed and chained exactly as the spec says. */
@@ -136,15 +137,15 @@ describe('Ingest: valid lines', () => {
     expect(buffer.getPosition('agent', 'file-1')).toEqual(c.position);
   });
 
-  it('cannot be made to forge sidecar fields', () => {
-    ingest.ingest(chunkOf([ev(0, { seq: 99, stream: 'evil', id: 'forged', source: 'evil', received_at: '2000-01-01T00:00:00Z', redaction: { ruleset: 'x', hits: {} } })]));
-    const [r] = recordsOf();
-    expect(r!.seq).toBe(0);
-    expect(r!.stream).toBe(STREAM);
-    expect(r!.id).not.toBe('forged');
-    expect(r!.source).toBe('agent');
-    expect(r!.redaction.ruleset).toBe(ruleset.hash);
-    expect(r!.details!._unmapped).toMatchObject({ input_seq: 99, input_stream: 'evil', input_id: 'forged' });
+  it('cannot be made to forge sidecar fields: a line that sets one is quarantined naming the field', () => {
+    const r = ingest.ingest(chunkOf([ev(0, { seq: 99, stream: 'evil' }), ev(1)]));
+    expect(r.records).toBe(1);
+    expect(r.lines[0]).toEqual({ error: { code: 'record_invalid', message: expect.stringContaining('field stream:'), field: 'stream' } });
+    const [rec] = recordsOf();
+    expect(rec!.seq).toBe(0);
+    expect(rec!.stream).toBe(STREAM);
+    expect(rec!.source).toBe('agent');
+    expect(rec!.redaction.ruleset).toBe(ruleset.hash);
   });
 
   it('a chunk with no records still commits its position and quarantine', () => {
@@ -176,7 +177,7 @@ describe('Ingest: bad lines go to quarantine, good neighbours still land', () =>
       'null',
       ev(2),
       '{"event_type": 5}',
-      '{"event_type": "x", "outcome": "maybe"}',
+      '{"event_type": "x", "outcome": ["maybe"]}',
       '{"event_type": "x", "actor": {"type": "user"}}',
       { error: 'line_too_long', bytes: 5_000_000 },
       ev(3),
@@ -226,8 +227,8 @@ describe('Ingest: bad lines go to quarantine, good neighbours still land', () =>
     const canary = 'QVALUE-CANARY-31337';
     ingest.ingest(
       chunkOf([
-        `{"event_type": "x", "outcome": "${canary}"}`,
-        `{"event_type": "x", "actor": {"id": "u", "type": "${canary}"}}`,
+        `{"event_type": "x", "outcome": {"v": "${canary}"}}`,
+        `{"event_type": "x", "actor": {"id": "u", "type": ["${canary}"]}}`,
         `{"event_type": "x", "time": "${canary}"}`,
         `{"event_type": {"v": "${canary}"}}`,
         `{"event_type": "x", "tenant": ["${canary}"]}`,
@@ -238,6 +239,9 @@ describe('Ingest: bad lines go to quarantine, good neighbours still land', () =>
     expect(q).toHaveLength(6);
     for (const row of q) expect(row.message).not.toContain(canary);
     expect(q.map((x) => x.message).join('\n')).toMatch(/outcome[\s\S]*actor\.type[\s\S]*time[\s\S]*event_type[\s\S]*tenant/);
+    // the field at fault is kept apart, for ingest_rejected reports and `sealtrail quarantine`
+    expect(q.slice(0, 5).map((x) => x.field)).toEqual(['outcome', 'actor.type', 'time', 'event_type', 'tenant']);
+    expect(q[5]!.field).toBeNull();
   });
 
   it('refuses values nested too deep for redaction into quarantine, not a crash', () => {
@@ -268,18 +272,21 @@ describe('Ingest: redaction before persistence', () => {
         line,
         `{"event_type":"x","note":"${qcanary}", broken`,
         `\u0000${qcanary}\u0001`,
-        `{"event_type":"x","outcome":"${qcanary}"}`,
+        `{"event_type":"x","outcome":["${qcanary}"]}`,
         `{"event_type":"x","actor":{"id":"u","${escaped}":1}}`,
       ]),
     );
-    expect(r.records).toBe(1);
-    expect(r.quarantined.map((q) => q.reason)).toEqual(['json_invalid', 'json_invalid', 'record_invalid', 'record_invalid']);
-    expect(r.hits).toEqual({ email: 2 });
-    const [rec] = recordsOf();
+    expect(r.records).toBe(2);
+    expect(r.quarantined.map((q) => q.reason)).toEqual(['json_invalid', 'json_invalid', 'record_invalid']);
+    expect(r.hits).toEqual({ email: 3 });
+    const [rec, kept] = recordsOf();
     expect(rec!.redaction.hits).toEqual({ email: 2 });
     expect(JSON.stringify(rec)).toContain('[REDACTED:email]');
     expect(JSON.stringify(rec)).not.toContain(local);
-    // the unknown actor member was redacted before it was named in the error
+    // the unknown actor member is kept, and its name was redacted like any key
+    expect(kept!.redaction.hits).toEqual({ email: 1 });
+    expect(JSON.stringify(kept!.actor)).toContain('[REDACTED:email]');
+    expect(JSON.stringify(kept)).not.toContain(local);
     const msgs = quarantine().map((q) => q.message);
     expect(msgs.join('\n')).not.toContain(local);
     expect(msgs.join('\n')).not.toContain(qcanary);
@@ -307,7 +314,7 @@ describe('Ingest: redaction before persistence', () => {
         ev(0, { details: { a: 'a@b.co and c@d.io', ssn: '123-45-6789' } }),
         ev(1, { details: { ip: '10.1.2.3' } }),
         ev(2),
-        '{"event_type":"x","outcome":"e@f.gh"}',
+        '{"event_type":"x","outcome":{"v":"e@f.gh"}}',
       ]),
     );
     expect(r.records).toBe(3);

@@ -87,7 +87,7 @@ export class AuditBuffer {
       ),
       getPosition: db.prepare('SELECT source, key, path, offset, fingerprint FROM positions WHERE source = ? AND key = ?'),
       insertQuarantine: db.prepare(
-        'INSERT INTO quarantine (source, path, file_key, offset, length, reason, message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO quarantine (source, path, file_key, offset, length, reason, message, at, field) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       unsealed: db.prepare('SELECT seq, leaf, mac, key_id, bytes, wire_bytes FROM records WHERE seq > ? ORDER BY seq LIMIT ?'),
       insertBatch: db.prepare(
@@ -206,7 +206,7 @@ export class AuditBuffer {
         this.stmts.insertRecord.run(r.seq, r.id, r.canonical, r.leaf, r.mac, r.keyId, size, wire, r.receivedAt);
       }
       for (const q of quarantine) {
-        this.stmts.insertQuarantine.run(q.source, q.path, q.fileKey, q.offset, q.length, q.reason, q.message, now);
+        this.stmts.insertQuarantine.run(q.source, q.path, q.fileKey, q.offset, q.length, q.reason, q.message, now, q.field ?? null);
       }
       if (position) {
         this.stmts.upsertPosition.run(

@@ -119,4 +119,12 @@ BEGIN SELECT RAISE(ABORT, 'append-only: quarantine cannot be deleted'); END;
     // their canonical bytes.
     sql: 'ALTER TABLE records ADD COLUMN wire_bytes INTEGER;',
   },
+  {
+    version: 3,
+    name: 'quarantine field',
+    // The path of the member at fault (`actor.id`, `resourceSpans[0]...`),
+    // never a value, so ingest_rejected reports and `sealtrail quarantine`
+    // say which field to fix. NULL when no one field is at fault.
+    sql: 'ALTER TABLE quarantine ADD COLUMN field TEXT;',
+  },
 ];

@@ -31,6 +31,8 @@ export interface QuarantineRow {
   length: number;
   reason: string;
   message: string;
+  /** path of the member at fault, never its value */
+  field?: string;
 }
 
 export interface BatchRow {

@@ -49,6 +49,7 @@ interface QuarantineRecordRow {
   reason: string;
   message: string;
   at: string;
+  field: string | null;
 }
 
 export interface RejectionReport {
@@ -67,7 +68,7 @@ export class RejectionReporter {
 
   constructor(db: Database.Database, source: string, position: (source: string, key: string) => PositionRow | undefined) {
     this.since = db.prepare(
-      'SELECT id, source, path, file_key, offset, length, reason, message, at FROM quarantine WHERE id > ? AND source <> ? ORDER BY id LIMIT ?',
+      'SELECT id, source, path, file_key, offset, length, reason, message, at, field FROM quarantine WHERE id > ? AND source <> ? ORDER BY id LIMIT ?',
     );
     this.source = source;
     this.reportedThrough = () => position(source, REPORT_KEY)?.offset ?? 0;
@@ -103,6 +104,7 @@ export class RejectionReporter {
           length: r.length,
           reason: r.reason,
           message: clip(r.message),
+          ...(r.field !== null ? { field: clip(r.field) } : {}),
         })),
         positions_omitted: Math.max(0, rows.length - MAX_LISTED),
       },

@@ -17,8 +17,14 @@ export interface SourceLine<Code extends string = SourceLineErrorCode> {
   offset: number;
   /** bytes including the newline (for an event: its UTF-8 bytes) */
   length: number;
-  /** the line without its "\n" (and without a trailing "\r"), decoded UTF-8; absent when `error` is set */
+  /** the line without its "\n" (and without a trailing "\r"), decoded UTF-8; absent when `error` or `value` is set */
   text?: string;
+  /**
+   * An event a source already decoded (an OTLP receiver's span, in
+   * sealtrail's input shape): ingest takes it instead of parsing `text`.
+   * Never set together with `text`.
+   */
+  value?: unknown;
   error?: { code: Code; message: string };
 }
 
@@ -30,7 +36,12 @@ export type IngestLine = SourceLine<string>;
  * it was quarantined, or blank (not stored, not answered). A socket or HTTP
  * client is told exactly this.
  */
-export type LineOutcome = { seq: number } | { error: { code: string; message: string } } | { blank: true };
+export type LineOutcome =
+  /** `records` is present when the line became other than one record (an OTLP/JSON line: one per span), seqs seq … seq+records-1 */
+  | { seq: number; records?: number }
+  | { error: { code: string; message: string; field?: string } }
+  /** blank, or of its format but holding no event (an OTLP request without spans) */
+  | { blank: true };
 
 export interface FileKey {
   /** `${dev}:${ino}` */
