@@ -1,0 +1,180 @@
+/**
+ * Checks an OTLP/JSON request against the reflected message type and turns
+ * it into what protobufjs's fromObject takes, so JSON input reaches the
+ * same message (and from there the same form and checks) as protobuf input.
+ * fromObject itself coerces rather than refuses (String(x), Number(x)) and
+ * names no place, hence this walk first: the first member of the wrong
+ * type is reported by its path (InputError format_mismatch), and no value
+ * is ever quoted.
+ *
+ * OTLP/JSON rules (opentelemetry-proto's JSON encoding): member names in
+ * lowerCamelCase, protobuf's own snake_case names accepted too; traceId,
+ * spanId and parentSpanId as hex (16 and 8 bytes, or empty); other bytes as
+ * base64; 64-bit integers as numbers or decimal strings; enums as integers
+ * (their names are accepted too); null as absent; unknown members ignored,
+ * as receivers must. AnyValue nesting deeper than MAX_ANY_DEPTH is
+ * record_invalid, checked before anything recurses that deep.
+ */
+import protobuf from 'protobufjs';
+import type { Field, Type } from 'protobufjs';
+import { InputError } from '../../../core/errors.js';
+import { MAX_ANY_DEPTH } from './types.js';
+
+/** Hex id members and their byte lengths; the same names in Span, Span.Link and LogRecord. */
+export const ID_BYTES: ReadonlyMap<string, number> = new Map([
+  ['traceId', 16],
+  ['spanId', 8],
+  ['parentSpanId', 8],
+]);
+
+const ANY_VALUE = '.opentelemetry.proto.common.v1.AnyValue';
+const DECIMAL = /^-?\d{1,20}$/;
+const FLOAT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+const INT_RANGE: Record<string, readonly [bigint, bigint]> = {
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  sint32: [-(2n ** 31n), 2n ** 31n - 1n],
+  sfixed32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint32: [0n, 2n ** 32n - 1n],
+  fixed32: [0n, 2n ** 32n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  sint64: [-(2n ** 63n), 2n ** 63n - 1n],
+  sfixed64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+  fixed64: [0n, 2n ** 64n - 1n],
+};
+
+export function mismatch(path: string, what: string): InputError {
+  return new InputError('format_mismatch', path ? `${path}: ${what}` : what, path);
+}
+
+export function tooDeep(path: string): InputError {
+  return new InputError('record_invalid', `${path}: AnyValue nested deeper than ${MAX_ANY_DEPTH} levels`, path);
+}
+
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Member name (camelCase and snake_case) -> field, per type. */
+const lookups = new WeakMap<Type, Map<string, Field>>();
+
+function fieldsOf(type: Type): Map<string, Field> {
+  let map = lookups.get(type);
+  if (!map) {
+    map = new Map();
+    for (const f of type.fieldsArray) {
+      map.set(f.name, f);
+      map.set(f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), f);
+    }
+    lookups.set(type, map);
+  }
+  return map;
+}
+
+/** The request as fromObject takes it; throws InputError naming the first member that is wrong. */
+export function jsonToProtoObject(type: Type, value: unknown): Record<string, unknown> {
+  return message(type, value, '', 0);
+}
+
+function message(type: Type, value: unknown, path: string, anyDepth: number): Record<string, unknown> {
+  if (!isPlainObject(value)) throw mismatch(path, `expected an object (${type.name})`);
+  let depth = anyDepth;
+  if (type.fullName === ANY_VALUE && ++depth > MAX_ANY_DEPTH) throw tooDeep(path);
+  const fields = fieldsOf(type);
+  const out: Record<string, unknown> = {};
+  let oneofMember: string | undefined;
+  for (const key of Object.keys(value)) {
+    const field = fields.get(key);
+    const v = value[key];
+    if (!field || v === null || v === undefined) continue;
+    const p = join(path, key);
+    if (Object.hasOwn(out, field.name)) throw mismatch(p, `given twice (as ${field.name} and by its snake_case name)`);
+    if (field.partOf) {
+      if (oneofMember !== undefined) throw mismatch(p, `only one of ${field.partOf.oneof.join(', ')} may be set`);
+      oneofMember = field.name;
+    }
+    out[field.name] = field.repeated ? repeated(field, v, p, depth) : single(field, v, p, depth);
+  }
+  return out;
+}
+
+function repeated(field: Field, value: unknown, path: string, depth: number): unknown[] {
+  if (!Array.isArray(value)) throw mismatch(path, 'expected an array');
+  const out = new Array<unknown>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const p = `${path}[${i}]`;
+    if (value[i] === null || value[i] === undefined) throw mismatch(p, 'expected a value, not null');
+    out[i] = single(field, value[i], p, depth);
+  }
+  return out;
+}
+
+function single(field: Field, value: unknown, path: string, depth: number): unknown {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) return message(resolved, value, path, depth);
+  if (resolved instanceof protobuf.Enum) {
+    if (typeof value === 'string' && Object.hasOwn(resolved.values, value)) return resolved.values[value];
+    if (typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31) return value;
+    throw mismatch(path, `expected an integer (${resolved.name})`);
+  }
+  switch (field.type) {
+    case 'string':
+      if (typeof value !== 'string') throw mismatch(path, 'expected a string');
+      return value;
+    case 'bool':
+      if (typeof value !== 'boolean') throw mismatch(path, 'expected true or false');
+      return value;
+    case 'double':
+    case 'float':
+      return float(value, path);
+    case 'bytes':
+      return bytes(field, value, path);
+    default: {
+      const range = INT_RANGE[field.type];
+      if (!range) throw mismatch(path, `unsupported type ${field.type}`);
+      const n = integer(value, path, range);
+      // fromObject takes 64-bit values as decimal strings (exact), smaller ones as numbers
+      return field.long ? n.toString() : Number(n);
+    }
+  }
+}
+
+function integer(value: unknown, path: string, [min, max]: readonly [bigint, bigint]): bigint {
+  let n: bigint;
+  if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
+  else if (typeof value === 'string' && DECIMAL.test(value)) n = BigInt(value);
+  else throw mismatch(path, 'expected an integer (a number or a decimal string)');
+  if (n < min || n > max) throw mismatch(path, `integer out of range ${min}..${max}`);
+  return n;
+}
+
+function float(value: unknown, path: string): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string') {
+    if (value === 'NaN') return Number.NaN;
+    if (value === 'Infinity') return Number.POSITIVE_INFINITY;
+    if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
+    if (value.length <= 64 && FLOAT.test(value)) return Number(value);
+  }
+  throw mismatch(path, 'expected a number');
+}
+
+function bytes(field: Field, value: unknown, path: string): Uint8Array {
+  if (typeof value !== 'string') throw mismatch(path, 'expected a string');
+  const idLength = ID_BYTES.get(field.name);
+  if (idLength !== undefined) {
+    if (value.length !== 0 && (value.length !== idLength * 2 || !HEX.test(value))) {
+      throw mismatch(path, `expected ${idLength * 2} hexadecimal digits or an empty string`);
+    }
+    return Buffer.from(value, 'hex');
+  }
+  if (!BASE64.test(value)) throw mismatch(path, 'expected base64');
+  return Buffer.from(value, 'base64');
+}
