@@ -87,7 +87,13 @@ export type InputCode =
   /** the line is not of the source's `format` (an OTLP line without resourceSpans, a CloudEvent without specversion) */
   | 'format_mismatch'
   /** a `format: mapped` mapping could not produce a required field (no event_type, a time it cannot read) */
-  | 'mapping_failed';
+  | 'mapping_failed'
+  /** an OTLP request with more spans or log records than the source's max_items */
+  | 'otlp_too_many_items'
+  /** a request body over its source's max_body_bytes once decoded */
+  | 'body_too_large'
+  /** a gzip body that does not inflate */
+  | 'gzip_invalid';
 
 /** CanonicalError: RFC 8785 refused a value. */
 export type CanonicalCode = 'canonical_invalid' | 'canonical_too_deep';

@@ -218,7 +218,7 @@ describe('decodeOtlpRequest: values of every kind', () => {
     expect(event.time).toBe('2554-07-21T23:34:33.709Z');
     expect(event.trace_id).toBe(TRACE);
     const details = event.details as Record<string, unknown>;
-    expect(details.start_time_unix_nano).toBe('18446744073709551615');
+    expect(details.start_time).toBe('2554-07-21T23:34:33.709551615Z');
     const attrs = details.attributes as Record<string, unknown>;
     expect(Object.getPrototypeOf(attrs)).toBe(Object.prototype);
     expect(Object.keys(attrs)).toEqual(['max', 'min', 'safe', 'nan', 'inf', 'bytes', 'empty', 'no-value', 'dup', 'dup#2', '__proto__']);

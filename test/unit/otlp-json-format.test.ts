@@ -67,7 +67,7 @@ describe('format: otlp-json on Collector file exporter lines', () => {
     expect(chat!.details).toMatchObject({
       span_kind: 'client',
       parent_span_id: '00f067aa0ba902b7',
-      duration_ns: '1800000000',
+      duration: '1.800000000s',
       usage: { input_tokens: 97, output_tokens: 52 },
       attributes: {
         'gen_ai.response.id': 'chatcmpl-123',

@@ -80,9 +80,8 @@ describe('otlpEvents: log records (SDK-serialised)', () => {
       trace_id: TRACE,
       span_id: id(2),
       details: {
-        time_unix_nano: '1760000010000123456',
-        observed_time: '2025-10-09T08:53:31.000Z',
-        observed_time_unix_nano: '1760000011000000000',
+        time: '2025-10-09T08:53:30.000123456Z',
+        observed_time: '2025-10-09T08:53:31.000000000Z',
         severity_number: 9,
         flags: 1,
         usage: { input_tokens: 10 },
@@ -125,8 +124,7 @@ describe('otlpEvents: log records (SDK-serialised)', () => {
       time: '2023-11-14T22:13:20.000Z',
       details: {
         event_name: 'e'.repeat(129),
-        observed_time: '2023-11-14T22:13:20.000Z',
-        observed_time_unix_nano: '1700000000000000001',
+        observed_time: '2023-11-14T22:13:20.000000001Z',
         attributes: { 'event.name': 'ignored' },
       },
     });

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createGunzip } from 'node:zlib';
+import { BodyAborted, hasBody, linger, readBoundedBody } from './request-body.js';
 import type { EventsCode } from '../../core/error-codes.js';
 import { HttpError } from '../../core/errors.js';
 import { contentCodingOf } from '../../http-body.js';
@@ -20,6 +20,8 @@ import { formatOf, parseEventsBody, type EventsFormat } from './events-body.js';
 export interface EventsRequestMeta {
   /** generated per request, returned in `x-request-id`: use it as the quarantine rows' file key */
   requestId: string;
+  /** the body was sent as application/cloudevents(-batch)+json: its events are CloudEvents, whatever the source's format */
+  cloudEvents: boolean;
 }
 
 export interface EventsRequestSummary {
@@ -73,7 +75,6 @@ export interface EventsHandlerOptions {
 export type EventsHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** The client went away; there is nobody to answer. */
-class Aborted extends Error {}
 
 export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
   const maxInFlight = opts.maxInFlight ?? 8;
@@ -172,7 +173,7 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
         if (opts.paused()) throw new HttpError(503, 'buffer_full', 'the local buffer is full; retry later');
         let outcomes: LineOutcome[];
         try {
-          outcomes = opts.sink(parsed.lines, { requestId: summary.requestId! });
+          outcomes = opts.sink(parsed.lines, { requestId: summary.requestId!, cloudEvents: format === 'cloudevents' || format === 'cloudevents-batch' });
         } catch (err) {
           fault(err);
           throw new HttpError(503, 'commit_failed', 'the events could not be stored; nothing was stored; retry later');
@@ -194,7 +195,7 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
         send(202, { request_id: summary.requestId, accepted: summary.accepted, first_seq: firstSeq, last_seq: lastSeq, rejected });
       })
       .catch((err: unknown) => {
-        if (err instanceof Aborted) return;
+        if (err instanceof BodyAborted) return;
         if (err instanceof HttpError) {
           refuse(err, err.status === 503 ? retryHeaders(err.code) : {});
           return;
@@ -208,110 +209,16 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
   };
 }
 
-/**
- * After an answer sent before the body was read: discards what the client
- * is still sending, up to `cap` bytes, then closes. Closing at once would
- * make the kernel answer the client's next write with a reset, which can
- * destroy the answer before the client reads it (a lingering close, as
- * nginx does). Discarding holds no memory; the server's request timeout
- * bounds the time. A client that stops within the cap keeps its connection.
- */
-function linger(req: IncomingMessage, cap: number): void {
-  if (req.complete) return;
-  let discarded = 0;
-  req.on('data', (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > cap) req.socket.destroy();
-  });
-  req.resume();
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const len = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
-}
-
 function gzipped(header: string | undefined): boolean {
   const coding = contentCodingOf(header);
   if (coding === undefined) throw new HttpError(415, 'content_encoding_unsupported', 'Content-Encoding must be gzip or identity');
   return coding === 'gzip';
 }
 
-/**
- * Reads the body, refusing it (413) as soon as the bytes received or, for
- * gzip, the bytes decoded pass `max`: a decompression bomb stops after at
- * most `max` plus one zlib chunk of output. On refusal the request is left
- * paused; the answer lingers (see linger).
- */
+/** Reads the body (request-body.ts), refusing it 413 past `max` received or decoded bytes. */
 function readBody(req: IncomingMessage, max: number, gzip: boolean): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    let decoded = 0;
-    let settled = false;
-    const gunzip = gzip ? createGunzip() : undefined;
-    // Errors after the outcome is settled (a reset after a 413, a gunzip torn
-    // down mid-write) have nobody to report to, but must not go unhandled.
-    req.on('error', ignore);
-    gunzip?.on('error', ignore);
-
-    const finish = (err: Error | undefined, body?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAbort);
-      req.off('close', onClose);
-      if (err) {
-        req.pause();
-        chunks.length = 0;
-        gunzip?.destroy();
-        reject(err);
-      } else {
-        resolve(body!);
-      }
-    };
-    const tooLarge = (): HttpError<EventsCode> => new HttpError(413, 'body_too_large', `body is over the ${max}-byte limit`);
-    const keep = (chunk: Buffer): void => {
-      decoded += chunk.length;
-      if (decoded > max) finish(tooLarge());
-      else chunks.push(chunk);
-    };
-    const onData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (received > max) {
-        finish(tooLarge());
-        return;
-      }
-      if (!gunzip) {
-        keep(chunk);
-      } else if (!gunzip.write(chunk)) {
-        req.pause();
-        gunzip.once('drain', () => {
-          if (!settled) req.resume();
-        });
-      }
-    };
-    const onEnd = (): void => {
-      if (gunzip) gunzip.end();
-      else finish(undefined, Buffer.concat(chunks, decoded));
-    };
-    const onAbort = (): void => finish(new Aborted());
-    const onClose = (): void => {
-      if (!req.complete) finish(new Aborted());
-    };
-    if (gunzip) {
-      gunzip.on('data', (chunk: Buffer) => {
-        if (!settled) keep(chunk);
-      });
-      gunzip.on('end', () => finish(undefined, Buffer.concat(chunks, decoded)));
-      gunzip.on('error', () => finish(new HttpError(400, 'gzip_invalid', 'the body is not valid gzip')));
-    }
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAbort);
-    req.on('close', onClose);
+  return readBoundedBody(req, max, gzip, {
+    tooLarge: () => new HttpError(413, 'body_too_large', `body is over the ${max}-byte limit`),
+    gzipInvalid: () => new HttpError(400, 'gzip_invalid', 'the body is not valid gzip'),
   });
 }
-
-function ignore(): void {}

@@ -54,6 +54,6 @@ export class SidecarMetrics {
     this.commitsFailed = new client.Counter({ name: 'sealtrail_buffer_commits_failed_total', help: 'Buffer commits that failed and will be retried, by reason', labelNames: ['reason'], registers: r });
     this.heartbeats = new client.Counter({ name: 'sealtrail_heartbeats_total', help: 'Heartbeat records written while the stream was idle', registers: r });
     this.rejectionReports = new client.Counter({ name: 'sealtrail_rejection_reports_total', help: 'ingest_rejected records chained to report quarantined lines upstream', registers: r });
-    this.httpRequests = new client.Counter({ name: 'sealtrail_http_requests_total', help: 'POST /v1/events requests by answer (accepted, or the error code)', labelNames: ['source', 'code'], registers: r });
+    this.httpRequests = new client.Counter({ name: 'sealtrail_http_requests_total', help: 'requests to the http source (POST /v1/events) and otlp sources, by answer (accepted, or the error code)', labelNames: ['source', 'code'], registers: r });
   }
 }

@@ -86,6 +86,28 @@ export function rfc3339(nanos: bigint): string {
   return new Date(Number(nanos / NS_PER_MS)).toISOString();
 }
 
+/**
+ * RFC 3339 UTC with all nine digits: how details keep OTLP's nanoseconds.
+ * Not a bare decimal string: redaction rules read 10- to 19-digit strings
+ * as phone or card numbers and would redact a timestamp.
+ */
+export function rfc3339Nanos(nanos: bigint): string {
+  const ms = rfc3339(nanos);
+  return `${ms.slice(0, -4)}${(nanos % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+}
+
+/**
+ * A duration as protobuf's JSON form of google.protobuf.Duration: seconds
+ * with nine decimals and an "s" ("8.876543211s"), exact at any length. Not
+ * a number: redaction rules read numbers as text too, and a 10-digit count
+ * of nanoseconds looks like a phone number.
+ */
+export function durationText(ns: bigint): string {
+  const sign = ns < 0n ? '-' : '';
+  const abs = ns < 0n ? -ns : ns;
+  return `${sign}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}s`;
+}
+
 export function spanKindName(kind: number): string | number {
   return SPAN_KINDS[kind] ?? kind;
 }

@@ -12,7 +12,7 @@
  * - severity, body (as JSON), attributes, resource, scope in details.
  */
 import { anyValueToJson, attributeList, attributesObject, isPlainObject } from './any-value.js';
-import { envelopeDetails, idAt, intAt, nanosAt, put, rfc3339, stringAt, type Envelope } from './common.js';
+import { envelopeDetails, idAt, intAt, nanosAt, put, rfc3339, rfc3339Nanos, stringAt, type Envelope } from './common.js';
 import { ATTR, fieldString, mapGenAi } from './genai.js';
 import { mismatch } from './json-input.js';
 
@@ -50,11 +50,8 @@ export function mapLogRecord(rec: unknown, path: string, env: Envelope): Record<
 
   const details: Record<string, unknown> = {};
   if (eventName !== undefined && eventType === undefined) details.event_name = eventName;
-  if (time !== undefined) details.time_unix_nano = time.toString();
-  if (observed !== undefined) {
-    details.observed_time = rfc3339(observed);
-    details.observed_time_unix_nano = observed.toString();
-  }
+  if (time !== undefined) details.time = rfc3339Nanos(time);
+  if (observed !== undefined) details.observed_time = rfc3339Nanos(observed);
   put(details, 'severity_number', intAt(rec, 'severityNumber', path));
   put(details, 'severity_text', stringAt(rec, 'severityText', path));
   const body = anyValueToJson(rec.body, `${path}.body`, 1);

@@ -12,7 +12,7 @@
  *   resource, scope, status message, span name and kind.
  */
 import { attributeList, attributesObject, isPlainObject } from './any-value.js';
-import { envelopeDetails, idAt, intAt, nanosAt, objectAt, put, rfc3339, spanKindName, stringAt, arrayAt, type Envelope } from './common.js';
+import { envelopeDetails, idAt, intAt, nanosAt, objectAt, put, rfc3339, rfc3339Nanos, durationText, spanKindName, stringAt, arrayAt, type Envelope } from './common.js';
 import { eventTypeForOperation, mapGenAi } from './genai.js';
 import { mismatch } from './json-input.js';
 
@@ -47,12 +47,9 @@ export function mapSpan(span: unknown, path: string, env: Envelope): Record<stri
   put(details, 'parent_span_id', idAt(span, 'parentSpanId', path));
   put(details, 'trace_state', stringAt(span, 'traceState', path));
   put(details, 'flags', intAt(span, 'flags', path));
-  if (start !== undefined) details.start_time_unix_nano = start.toString();
-  if (end !== undefined) {
-    details.end_time = rfc3339(end);
-    details.end_time_unix_nano = end.toString();
-  }
-  if (start !== undefined && end !== undefined) details.duration_ns = (end - start).toString();
+  if (start !== undefined) details.start_time = rfc3339Nanos(start);
+  if (end !== undefined) details.end_time = rfc3339Nanos(end);
+  if (start !== undefined && end !== undefined) details.duration = durationText(end - start);
   if (statusCode !== STATUS_UNSET) details.status_code = STATUS_NAMES[statusCode] ?? statusCode;
   put(details, 'status_message', statusMessage);
   if (gen.errorType !== undefined) details.error_type = gen.errorType;
@@ -74,10 +71,7 @@ function spanEvent(e: unknown, path: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   put(out, 'name', stringAt(e, 'name', path));
   const t = nanosAt(e, 'timeUnixNano', path);
-  if (t !== undefined) {
-    out.time = rfc3339(t);
-    out.time_unix_nano = t.toString();
-  }
+  if (t !== undefined) out.time = rfc3339Nanos(t);
   put(out, 'attributes', attributesObject(attributeList(e.attributes, `${path}.attributes`)));
   put(out, 'dropped_attributes_count', intAt(e, 'droppedAttributesCount', path));
   return out;
