@@ -36,6 +36,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     dir: { type: 'string', default: '.sealtrail' },
     'collector-listen': { type: 'string', default: '127.0.0.1:7470' },
     'telemetry-listen': { type: 'string', default: '127.0.0.1:9470' },
+    'otlp-listen': { type: 'string', default: '127.0.0.1:4318' },
   });
   const dir = values.dir!;
   const keys = join(dir, 'keys');
@@ -65,7 +66,11 @@ export async function devCommand(argv: string[]): Promise<number> {
   const sidecarCfg = defaultSidecarConfig({
     stream: { name: 'dev' },
     data_dir: join(dir, 'sidecar'),
-    sources: [{ id: 'traces', type: 'file', include: [join(dir, 'traces', '*.jsonl')] }],
+    // Trace files in any format auto recognises, and what OpenTelemetry exporters send.
+    sources: [
+      { id: 'traces', type: 'file', include: [join(dir, 'traces', '*.jsonl')] },
+      { id: 'otlp', type: 'otlp', listen: values['otlp-listen']! },
+    ],
     redaction: { rules: [join(PACKAGE_ROOT, 'config', 'redaction', 'pii-basic.yaml')] },
     keys: { signing_key_file: files.skey, hmac_key_file: files.hmac, hmac_key_id: 'k1' },
     ship: { url: `http://${listen}` },
@@ -89,13 +94,15 @@ export async function devCommand(argv: string[]): Promise<number> {
     [
       'sealtrail dev is running',
       `  collector     ${url}   (store ${collectorCfg.store.path})`,
-      `  sidecar       stream ${sidecar.stream}, tailing ${join(dir, 'traces', '*.jsonl')}`,
+      `  sidecar       stream ${sidecar.stream}, tailing ${join(dir, 'traces', '*.jsonl')} (sealtrail, OTLP/JSON or CloudEvents lines)`,
+      `  otlp          http://${values['otlp-listen']!}   (OTLP/HTTP: /v1/traces, /v1/logs; protobuf or JSON)`,
       `  telemetry     ${sidecar.telemetryUrl}/metrics  /healthz  /readyz`,
       `  verifier key  ${files.vkey}`,
       `  admin token   ${token}   (from ${from})`,
       '',
       'try:',
       `  echo '{"event_type":"tool_invoked","actor":{"id":"u1","type":"user"},"tool":{"name":"search","arguments":{"q":"mail bob@example.com"}}}' >> ${join(dir, 'traces', 'agent.jsonl')}`,
+      `  OTEL_EXPORTER_OTLP_ENDPOINT=http://${values['otlp-listen']!}   (for an agent that exports OpenTelemetry)`,
       `  curl -s -H "Authorization: Bearer ${token}" '${url}/v1/audit?limit=5'`,
       `  npx sealtrail verify --url ${url}`,
       'Ctrl-C drains and stops.',

@@ -5,156 +5,41 @@
  * dev`), so both get identical defaults and identical refusals.
  */
 import { PG_DEFAULTS } from '../collector/store/postgres-defaults.js';
-import type { ConfigCode } from '../core/error-codes.js';
-import { ConfigError } from '../core/errors.js';
 import { parseRfc3339 } from '../core/time.js';
 import { DEFAULT_MAX_RECORD_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES, MIN_MAX_RECORD_BYTES } from '../core/wire-limits.js';
-import { DEFAULT_HTTP_LIMITS, HTTP_LIMIT_BOUNDS } from '../http-limits.js';
 import type {
   CollectorAuthConfig,
   CollectorConfig,
   CollectorStoreConfig,
-  HttpLimitsConfig,
   SidecarConfig,
-  SourceConfig,
   StreamKeyVersionConfig,
   StreamTrustConfig,
   TokenConfig,
 } from './types.js';
-import { parseDuration, parseSize, splitHostPort, UnitError } from './units.js';
-import { formatDataPath } from './schema-errors.js';
-import type { DataPath, Place } from './yaml.js';
+import { normalizeSources } from './normalize-sources.js';
+import {
+  DAY,
+  HOUR,
+  KiB,
+  MINUTE,
+  duration,
+  fail,
+  GiB,
+  httpLimits,
+  listenAddress,
+  MiB,
+  SECOND,
+  size,
+  strings,
+  type NormalizeContext,
+  type Raw,
+} from './normalize-values.js';
+import type { DataPath } from './yaml.js';
 
-export interface NormalizeContext {
-  /** file:line:col of the node at a data path (or just the file, or nothing for in-memory config) */
-  place(path: DataPath, preferKey?: boolean): Place;
-}
+export { fail, type NormalizeContext } from './normalize-values.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-
-/** `source` of the records a sidecar writes itself (heartbeats) */
-export const RESERVED_SOURCE_ID = 'sealtrail';
-
-export const SIDECAR_DEFAULTS = {
-  data_dir: './.sealtrail/sidecar',
-  max_line_bytes: MiB,
-  max_line_bytes_limit: 64 * MiB,
-  start_at: 'beginning',
-  format: 'sealtrail',
-  hmac_key_id: 'k1',
-  seal_max_records: 1000,
-  seal_max_interval: SECOND,
-  heartbeat_interval: 30 * SECOND,
-  socket_mode: 0o600,
-  socket_max_connections: 1024,
-  http_max_body_bytes: 10 * MiB,
-  http_max_events: 10_000,
-  ship_timeout: 10 * SECOND,
-  ship_backoff_initial: 200,
-  ship_backoff_max: 30 * SECOND,
-  ship_max_batch_bytes: 8 * MiB,
-  buffer_max_bytes: GiB,
-  buffer_max_records: 1_000_000,
-  telemetry_listen: '127.0.0.1:9470',
-} as const;
-
-export const COLLECTOR_DEFAULTS = {
-  listen: '127.0.0.1:7470',
-  max_body_bytes: 16 * MiB,
-  store_path: './.sealtrail/collector/audit.db',
-} as const;
-
-// The input has already passed the schema, so its shape is known; typing it twice adds nothing.
-type Raw = any;
-
-export function fail(ctx: NormalizeContext, code: ConfigCode, path: DataPath, message: string, preferKey = false): never {
-  const name = formatDataPath(path);
-  throw new ConfigError(code, name ? `${name}: ${message}` : message, ctx.place(path, preferKey));
-}
-
-function quantity(
-  ctx: NormalizeContext,
-  path: DataPath,
-  value: unknown,
-  fallback: number,
-  parse: (v: unknown) => number,
-  range: { min: number; max: number; show: (n: number) => string },
-): number {
-  if (value === undefined) return fallback;
-  let n: number;
-  try {
-    n = parse(value);
-  } catch (err) {
-    if (err instanceof UnitError) fail(ctx, err.code, path, err.message);
-    throw err;
-  }
-  if (n < range.min) fail(ctx, 'config_schema', path, `must be at least ${range.show(range.min)}`);
-  if (n > range.max) fail(ctx, 'config_schema', path, `must be at most ${range.show(range.max)}`);
-  return n;
-}
-
-function duration(ctx: NormalizeContext, path: DataPath, value: unknown, fallback: number, min: number, max = DAY): number {
-  return quantity(ctx, path, value, fallback, parseDuration, { min, max, show: showMs });
-}
-
-function size(ctx: NormalizeContext, path: DataPath, value: unknown, fallback: number, min: number, max: number): number {
-  return quantity(ctx, path, value, fallback, parseSize, { min, max, show: showBytes });
-}
-
-function showMs(ms: number): string {
-  if (ms % HOUR === 0) return `${ms / HOUR}h`;
-  if (ms % MINUTE === 0) return `${ms / MINUTE}m`;
-  if (ms % SECOND === 0) return `${ms / SECOND}s`;
-  return `${ms}ms`;
-}
-
-function showBytes(b: number): string {
-  if (b >= GiB && b % GiB === 0) return `${b / GiB}GiB`;
-  if (b >= MiB && b % MiB === 0) return `${b / MiB}MiB`;
-  if (b >= KiB && b % KiB === 0) return `${b / KiB}KiB`;
-  return `${b}B`;
-}
-
-function listenAddress(ctx: NormalizeContext, path: DataPath, value: unknown, fallback: string): string {
-  if (value === undefined) return fallback;
-  try {
-    splitHostPort(value as string);
-  } catch (err) {
-    if (err instanceof UnitError) fail(ctx, err.code, path, err.message);
-    throw err;
-  }
-  return value as string;
-}
-
-/** collector.http, sidecar.telemetry.http: defaults and bounds from src/http-limits.ts. */
-function httpLimits(ctx: NormalizeContext, path: DataPath, raw: Raw): HttpLimitsConfig {
-  const d = DEFAULT_HTTP_LIMITS;
-  const b = HTTP_LIMIT_BOUNDS;
-  const timeout = (key: 'header_timeout' | 'request_timeout' | 'keep_alive_timeout'): number =>
-    duration(ctx, [...path, key], raw?.[key], d[key], b[key].min, b[key].max);
-  const out: HttpLimitsConfig = {
-    header_timeout: timeout('header_timeout'),
-    request_timeout: timeout('request_timeout'),
-    keep_alive_timeout: timeout('keep_alive_timeout'),
-    max_connections: raw?.max_connections ?? d.max_connections,
-  };
-  // The request timeout covers the headers too; Node refuses the other order.
-  if (out.header_timeout > out.request_timeout) {
-    const key = raw?.header_timeout === undefined ? 'request_timeout' : 'header_timeout';
-    fail(ctx, 'config_schema', [...path, key], `header_timeout (${showMs(out.header_timeout)}) must not be longer than request_timeout (${showMs(out.request_timeout)})`);
-  }
-  return out;
-}
-
-function strings(value: unknown): string[] {
-  return Array.isArray(value) ? value.map(String) : [];
-}
+export { COLLECTOR_DEFAULTS, RESERVED_SOURCE_ID, SIDECAR_DEFAULTS } from './defaults.js';
+import { COLLECTOR_DEFAULTS, SIDECAR_DEFAULTS } from './defaults.js';
 
 export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext): SidecarConfig {
   const at = (...p: (string | number)[]): DataPath => [...base, ...p];
@@ -164,54 +49,7 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
   if (raw.stream?.id !== undefined) stream.id = raw.stream.id;
   if (raw.stream?.name !== undefined) stream.name = raw.stream.name;
 
-  const seen = new Map<string, number>();
-  let httpAt: number | undefined;
-  const sources: SourceConfig[] = (raw.sources as Raw[]).map((s, i) => {
-    if (s.id === RESERVED_SOURCE_ID) {
-      // the sidecar's own records (heartbeats) carry this source; input must not be able to pose as them
-      fail(ctx, 'config_schema', at('sources', i, 'id'), `"${RESERVED_SOURCE_ID}" is reserved for the sidecar's own records`);
-    }
-    if (seen.has(s.id)) {
-      fail(ctx, 'config_schema', at('sources', i, 'id'), `duplicate source id (also used by sources[${seen.get(s.id)}])`);
-    }
-    seen.set(s.id, i);
-    const format = s.format ?? d.format;
-    const maxLine = (): number =>
-      size(ctx, at('sources', i, 'max_line_bytes'), s.max_line_bytes, d.max_line_bytes, 1, d.max_line_bytes_limit);
-    if (s.type === 'socket') {
-      return {
-        id: s.id,
-        type: 'socket',
-        path: s.path,
-        mode: s.mode === undefined ? d.socket_mode : parseInt(s.mode, 8),
-        max_line_bytes: maxLine(),
-        max_connections: s.max_connections ?? d.socket_max_connections,
-        format,
-      };
-    }
-    if (s.type === 'http') {
-      if (httpAt !== undefined) {
-        fail(ctx, 'config_schema', at('sources', i, 'type'), `only one http source may be configured (it serves POST /v1/events on telemetry.listen; sources[${httpAt}] is one)`);
-      }
-      httpAt = i;
-      return {
-        id: s.id,
-        type: 'http',
-        max_body_bytes: size(ctx, at('sources', i, 'max_body_bytes'), s.max_body_bytes, d.http_max_body_bytes, 1, GiB),
-        max_events: s.max_events ?? d.http_max_events,
-        format,
-      };
-    }
-    return {
-      id: s.id,
-      type: 'file',
-      include: strings(s.include),
-      exclude: strings(s.exclude),
-      max_line_bytes: maxLine(),
-      start_at: s.start_at ?? d.start_at,
-      format,
-    };
-  });
+  const sources = normalizeSources(raw.sources as Raw[], at, ctx);
 
   const ship = raw.ship;
   checkHttpUrl(ctx, at('ship', 'url'), ship.url);

@@ -47,6 +47,10 @@ const httpLimits = {
   },
 } as const;
 
+// A source's format; `mapping` (a preset name or a YAML file) goes with format: mapped.
+const format = { enum: ['sealtrail', 'otlp-json', 'cloudevents', 'mapped', 'auto'] } as const;
+const mapping = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+
 const fileSource = {
   type: 'object',
   additionalProperties: false,
@@ -58,7 +62,8 @@ const fileSource = {
     exclude: { type: 'array', maxItems: 256, items: glob },
     max_line_bytes: size,
     start_at: { enum: ['beginning', 'end'] },
-    format: { enum: ['sealtrail'] },
+    format,
+    mapping,
   },
 } as const;
 
@@ -74,7 +79,8 @@ const socketSource = {
     mode: { type: 'string', pattern: '^0?[0-7]{3}$' },
     max_line_bytes: size,
     max_connections: { type: 'integer', minimum: 1, maximum: 65_536 },
-    format: { enum: ['sealtrail'] },
+    format,
+    mapping,
   },
 } as const;
 
@@ -87,7 +93,23 @@ const httpSource = {
     type: { const: 'http' },
     max_body_bytes: size,
     max_events: { type: 'integer', minimum: 1, maximum: 100_000 },
-    format: { enum: ['sealtrail'] },
+    format,
+    mapping,
+  },
+} as const;
+
+// OTLP/HTTP receiver on its own port: its format is OTLP by definition.
+const otlpSource = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type'],
+  properties: {
+    id: { type: 'string', pattern: SOURCE_ID },
+    type: { const: 'otlp' },
+    listen,
+    max_body_bytes: size,
+    max_items: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    http: httpLimits,
   },
 } as const;
 
@@ -95,10 +117,14 @@ const httpSource = {
 const source = {
   type: 'object',
   required: ['type'],
-  properties: { type: { enum: ['file', 'socket', 'http'] } },
+  properties: { type: { enum: ['file', 'socket', 'http', 'otlp'] } },
   if: { properties: { type: { const: 'socket' } } },
   then: socketSource,
-  else: { if: { properties: { type: { const: 'http' } } }, then: httpSource, else: fileSource },
+  else: {
+    if: { properties: { type: { const: 'http' } } },
+    then: httpSource,
+    else: { if: { properties: { type: { const: 'otlp' } } }, then: otlpSource, else: fileSource },
+  },
 } as const;
 
 export const sidecarSchema = {

@@ -13,7 +13,18 @@ export type HttpLimitsConfig = HttpLimits;
 
 export type StartAt = 'beginning' | 'end';
 
-export interface FileSourceConfig {
+/**
+ * How a source's lines become events (src/sidecar/formats/): sealtrail's own
+ * shape, OTLP/JSON export requests, CloudEvents, a YAML mapping, or `auto`
+ * (sealtrail, OTLP/JSON or CloudEvents, recognised line by line).
+ */
+export type SourceFormatConfig =
+  | { format: 'sealtrail' | 'otlp-json' | 'cloudevents' | 'auto'; mapping?: undefined }
+  /** `mapping`: a preset name from config/mappings/ or a YAML file (resolved against the config file's directory) */
+  | { format: 'mapped'; mapping: string };
+
+export type FileSourceConfig = FileSourceFields & SourceFormatConfig;
+interface FileSourceFields {
   id: string;
   type: 'file';
   include: string[];
@@ -21,11 +32,11 @@ export interface FileSourceConfig {
   /** bytes */
   max_line_bytes: number;
   start_at: StartAt;
-  format: 'sealtrail';
 }
 
 /** NDJSON over a Unix stream socket; each line acknowledged once durable. */
-export interface SocketSourceConfig {
+export type SocketSourceConfig = SocketSourceFields & SourceFormatConfig;
+interface SocketSourceFields {
   id: string;
   type: 'socket';
   path: string;
@@ -34,21 +45,37 @@ export interface SocketSourceConfig {
   /** bytes */
   max_line_bytes: number;
   max_connections: number;
-  format: 'sealtrail';
 }
 
 /** POST /v1/events on the sidecar's own port (telemetry.listen). */
-export interface HttpSourceConfig {
+export type HttpSourceConfig = HttpSourceFields & SourceFormatConfig;
+interface HttpSourceFields {
   id: string;
   type: 'http';
   /** bytes */
   max_body_bytes: number;
   /** events per request */
   max_events: number;
-  format: 'sealtrail';
 }
 
-export type SourceConfig = FileSourceConfig | SocketSourceConfig | HttpSourceConfig;
+/**
+ * An OTLP/HTTP receiver (POST /v1/traces, /v1/logs; protobuf or JSON, gzip)
+ * on its own port, as the OpenTelemetry Collector's otlp receiver listens.
+ */
+export interface OtlpSourceConfig {
+  id: string;
+  type: 'otlp';
+  /** host:port; default 127.0.0.1:4318 */
+  listen: string;
+  /** bytes of a request body after decompression; default 16 MiB */
+  max_body_bytes: number;
+  /** spans or log records in one request; default 100,000 */
+  max_items: number;
+  /** timeouts and connections, as collector.http */
+  http: HttpLimitsConfig;
+}
+
+export type SourceConfig = FileSourceConfig | SocketSourceConfig | HttpSourceConfig | OtlpSourceConfig;
 
 export interface SidecarConfig {
   /** `name` left unset means: the caller fills it from POD_NAME or the hostname. */
@@ -210,15 +237,19 @@ export interface HttpLimitsInput {
 export interface SidecarConfigInput {
   stream?: { id?: string; name?: string };
   data_dir?: string;
-  sources: {
-    id: string;
-    type: 'file';
-    include: string[];
-    exclude?: string[];
-    max_line_bytes?: SizeInput;
-    start_at?: StartAt;
-    format?: 'sealtrail';
-  }[];
+  sources: (
+    | {
+        id: string;
+        type: 'file';
+        include: string[];
+        exclude?: string[];
+        max_line_bytes?: SizeInput;
+        start_at?: StartAt;
+        format?: SourceFormatConfig['format'];
+        mapping?: string;
+      }
+    | { id: string; type: 'otlp'; listen?: string; max_body_bytes?: SizeInput; max_items?: number }
+  )[];
   redaction?: { rules?: string[]; pseudonym_keys?: { id: string; file: string }[] };
   keys: { signing_key_file: string; hmac_key_file: string; hmac_key_id?: string };
   seal?: { max_records?: number; max_interval?: DurationInput };

@@ -13,10 +13,10 @@ describe('sealtrail dev (what npm start runs)', () => {
 
   it('generates keys and a 0600 admin token, serves queries of appended events, drains on Ctrl-C with exit 0', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'sealtrail-dev-'));
-    const [cport, tport] = [await freePort(), await freePort()];
+    const [cport, tport, oport] = [await freePort(), await freePort(), await freePort()];
     const env = { SEALTRAIL_ADMIN_TOKEN: undefined } as unknown as NodeJS.ProcessEnv;
     delete process.env.SEALTRAIL_ADMIN_TOKEN;
-    p = spawnCli(['dev', '--collector-listen', `127.0.0.1:${cport}`, '--telemetry-listen', `127.0.0.1:${tport}`], { cwd, env });
+    p = spawnCli(['dev', '--collector-listen', `127.0.0.1:${cport}`, '--telemetry-listen', `127.0.0.1:${tport}`, '--otlp-listen', `127.0.0.1:${oport}`], { cwd, env });
     await waitFor('dev banner', () => p!.stdout().includes('admin token'), 30_000);
     const tokenFile = join(cwd, '.sealtrail', 'admin.token');
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
@@ -42,6 +42,35 @@ describe('sealtrail dev (what npm start runs)', () => {
     const metrics = (await getJson(`http://127.0.0.1:${tport}/metrics`)).body as string;
     expect(metrics).toMatch(/sealtrail_records_ingested_total\{source="traces"\} 1/);
     expect(metrics).toMatch(/sealtrail_redaction_hits_total\{rule="email"\} 1/);
+
+    // The embedded default also takes OTLP/HTTP, and OTLP/JSON and CloudEvents lines in its trace files.
+    const span = (name: string, op: string) => ({
+      traceId: '5b8efff798038103d269b633813fc60c',
+      spanId: name === 'a' ? 'eee19b7ec3c1b174' : 'eee19b7ec3c1b175',
+      name,
+      kind: 1,
+      startTimeUnixNano: '1733500000000000000',
+      endTimeUnixNano: '1733500001000000000',
+      attributes: [{ key: 'gen_ai.operation.name', value: { stringValue: op } }, { key: 'gen_ai.tool.name', value: { stringValue: 'lookup' } }],
+    });
+    const request = (s: object) => ({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'dev-test' }, spans: [s] }] }] });
+    const res = await fetch(`http://127.0.0.1:${oport}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(request(span('a', 'execute_tool'))),
+    });
+    expect(res.status).toBe(200);
+    appendFileSync(
+      join(cwd, '.sealtrail', 'traces', 'agent.jsonl'),
+      `${JSON.stringify(request(span('b', 'chat')))}\n${JSON.stringify({ specversion: '1.0', id: 'ce-1', source: '/agent', type: 'approval_granted' })}\n`,
+    );
+    const others = await waitFor('the OTLP span, the OTLP/JSON line and the CloudEvent at the collector', async () => {
+      const { body } = await getJson(`http://127.0.0.1:${cport}/v1/audit?event_type=tool_invoked`, token);
+      const more = await getJson(`http://127.0.0.1:${cport}/v1/audit?event_type=approval_granted`, token);
+      const chat = await getJson(`http://127.0.0.1:${cport}/v1/audit?event_type=model_called`, token);
+      return body.items?.length === 2 && more.body.items?.length === 1 && chat.body.items?.length === 1 ? [...body.items, ...chat.body.items] : undefined;
+    }, 30_000);
+    expect(others.map((i: { record: { source: string } }) => i.record.source).sort()).toEqual(['otlp', 'traces', 'traces']);
 
     const verify = await runCli(['verify', '--url', `http://127.0.0.1:${cport}`], { cwd });
     expect(verify.code).toBe(0);

@@ -114,7 +114,7 @@ describe('sidecar + collector in one process, over real HTTP', () => {
       JSON.stringify({ actor: { id: canary } }), // no event_type
       '   ',
       '{"event_type":"user_message_received","details":{"text":"write to zq-escaped\\u0040leak.example.net"}}',
-      JSON.stringify({ event_type: 'tool_invoked', outcome: 'exploded', details: { who: canary } }),
+      JSON.stringify({ event_type: 'tool_invoked', seq: 7, details: { who: canary } }), // a field the sidecar owns
       good(2),
     ];
     const file = join(s.traces, 'agent.jsonl');
@@ -146,6 +146,8 @@ describe('sidecar + collector in one process, over real HTTP', () => {
     expect(reported.map((p: { reason: string }) => p.reason).sort()).toEqual(q.map((r) => r.reason).sort());
     expect(reported.map((p: { offset: number }) => p.offset).sort((a: number, b: number) => a - b)).toEqual(q.map((r) => r.offset));
     expect(JSON.stringify(reports)).not.toContain(canary);
+    // the field at fault travels with the position, for lines refused for one field
+    expect(reported.filter((p: { field?: string }) => p.field !== undefined).map((p: { field: string }) => p.field).sort()).toEqual(['event_type', 'seq']);
 
     const metrics = await sidecar.metrics.registry.getSingleMetricAsString('sealtrail_records_quarantined_total');
     expect(metrics).toMatch(/reason="line_too_long"} 1/);

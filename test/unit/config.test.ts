@@ -68,7 +68,7 @@ const EXPECTED_SIDECAR_DEFAULTS: SidecarConfig = {
       exclude: [],
       max_line_bytes: 1024 * 1024,
       start_at: 'beginning',
-      format: 'sealtrail',
+      format: 'auto',
     },
   ],
   redaction: { rules: [], pseudonym_keys: [] },
@@ -614,6 +614,55 @@ describe('socket and http sources', () => {
     expect(sidecarWith('  seal: { heartbeat_interval: 0 }\n').seal.heartbeat_interval).toBe(0);
     expect(sidecarWith('  seal: { heartbeat_interval: 2m }\n').seal.heartbeat_interval).toBe(120_000);
     expectError(() => sidecarWith('  seal: { heartbeat_interval: 2 parsecs }\n'), 'config_unit');
+  });
+});
+
+describe('source formats and the otlp source', () => {
+  const withSources = (sources: string): string =>
+    SIDECAR_BASE.replace(/  sources:\n[\s\S]*?(?=  keys:)/, `  sources:\n${sources}`);
+  const parse = (sources: string): SidecarConfig => parseConfigText(withSources(sources), 'x.yaml', NO_ENV).sidecar!;
+
+  it('file sources default to auto, socket and http to sealtrail; each takes any format', () => {
+    const cfg = parse(
+      '    - { id: f, type: file, include: [/a/*.jsonl] }\n' +
+        '    - { id: s, type: socket, path: /run/a.sock }\n' +
+        '    - { id: h, type: http, format: cloudevents }\n' +
+        '    - { id: o, type: file, include: [/b/*.jsonl], format: otlp-json }\n' +
+        '    - { id: m, type: file, include: [/c/*.jsonl], format: mapped, mapping: agentmesh }\n',
+    );
+    expect(cfg.sources.map((x) => ('format' in x ? [x.format, x.mapping] : undefined))).toEqual([
+      ['auto', undefined],
+      ['sealtrail', undefined],
+      ['cloudevents', undefined],
+      ['otlp-json', undefined],
+      ['mapped', 'agentmesh'],
+    ]);
+    expect(cfg.sources.map((x) => Object.hasOwn(x, 'mapping'))).toEqual([false, false, false, false, true]);
+  });
+
+  it('refuse an unknown format, a mapped format without mapping, and a mapping on another format, at their place', () => {
+    const unknown = expectError(() => parse('    - { id: f, type: file, include: [/a], format: jsonl }\n'), 'config_schema', 3, 51);
+    expect(unknown.message).toMatch(/sealtrail.*otlp-json.*cloudevents.*mapped.*auto/);
+    const missing = expectError(() => parse('    - { id: f, type: file, include: [/a], format: mapped }\n'), 'config_schema', 3, 51);
+    expect(missing.message).toMatch(/needs `mapping`/);
+    const stray = expectError(() => parse('    - { id: f, type: file, include: [/a], mapping: agentmesh }\n'), 'config_schema', 3, 43);
+    expect(stray.message).toMatch(/format: mapped only/);
+    expectError(() => parse('    - { id: f, type: file, include: [/a], format: mapped, mapping: "" }\n'), 'config_schema');
+  });
+
+  it('an otlp source fills its defaults: 127.0.0.1:4318, 16 MiB decoded bodies, 100,000 items', () => {
+    const cfg = parse('    - { id: o, type: otlp }\n');
+    expect(cfg.sources[0]).toEqual({ id: 'o', type: 'otlp', listen: '127.0.0.1:4318', max_body_bytes: 16 * 1024 * 1024, max_items: 100_000, http: HTTP_DEFAULTS });
+    const set = parse('    - { id: o, type: otlp, listen: "0.0.0.0:14318", max_body_bytes: 1MiB, max_items: 10, http: { request_timeout: 15s } }\n');
+    expect(set.sources[0]).toMatchObject({ listen: '0.0.0.0:14318', max_body_bytes: 1024 * 1024, max_items: 10, http: { request_timeout: 15_000 } });
+  });
+
+  it('an otlp source refuses a format, a bad listen address, a zero item limit, and two receivers on one address', () => {
+    expectError(() => parse('    - { id: o, type: otlp, format: sealtrail }\n'), 'config_schema', 3, 28);
+    expectError(() => parse('    - { id: o, type: otlp, listen: "no-port" }\n'), 'config_schema', 3, 36);
+    expectError(() => parse('    - { id: o, type: otlp, max_items: 0 }\n'), 'config_schema', 3, 39);
+    const two = expectError(() => parse('    - { id: a, type: otlp }\n    - { id: b, type: otlp, listen: 127.0.0.1:4318 }\n'), 'config_schema', 4, 36);
+    expect(two.message).toMatch(/sources\[0\] listens on 127.0.0.1:4318 already/);
   });
 });
 

@@ -59,6 +59,35 @@ describe('formatOf', () => {
   });
 });
 
+describe('CloudEvents bodies (application/cloudevents+json, -batch+json)', () => {
+  const ce = (id: string): string => `{"specversion":"1.0","id":"${id}","source":"/agent","type":"tool.invoked"}`;
+
+  it('maps both media types, with a utf-8 charset too', () => {
+    expect(formatOf('application/cloudevents+json')).toBe('cloudevents');
+    expect(formatOf('application/cloudevents+json; charset=UTF-8')).toBe('cloudevents');
+    expect(formatOf('application/cloudevents-batch+json')).toBe('cloudevents-batch');
+    expect(thrown(() => formatOf('application/cloudevents+json; charset=latin1'), HttpError).status).toBe(415);
+  });
+
+  it('takes one structured event, and a batch as one line per element, each the exact text sent', () => {
+    expect(parse(ce('a'), 'cloudevents').lines).toEqual([{ offset: 0, length: ce('a').length, text: ce('a') }]);
+    const batch = parse(`[${ce('a')},\n ${ce('b')}]`, 'cloudevents-batch');
+    expect(batch.lines.map((l) => l.text)).toEqual([ce('a'), ce('b')]);
+    expect(batch.lineNumbers).toEqual([1, 2]);
+  });
+
+  it('refuses an array sent as one event and a single event sent as a batch, naming the right media type', () => {
+    const one = refusal(`[${ce('a')}]`, 'cloudevents');
+    expect([one.status, one.code]).toEqual([400, 'record_not_object']);
+    expect(one.message).toContain('application/cloudevents-batch+json');
+    const batch = refusal(ce('a'), 'cloudevents-batch');
+    expect([batch.status, batch.code]).toEqual([400, 'json_invalid']);
+    expect(batch.message).toContain('JSON array');
+    expect(refusal('[]', 'cloudevents-batch').code).toBe('body_empty');
+    expect(refusal(`[${ce('a')}, 5]`, 'cloudevents-batch').code).toBe('record_not_object');
+  });
+});
+
 describe('parseEventsBody: accepted bodies', () => {
   it('hands a single object over as the exact text sent, as event 0', () => {
     const body = ' \n {"event_type":"login","who":"\\u0040x", "n": 1e400}\n';

@@ -17,16 +17,27 @@ import { MAX_MAX_DEPTH } from '../redact/rules.js';
  * indexes only: never a byte of the body.
  */
 
-export type EventsFormat = 'json' | 'ndjson';
+/**
+ * How the body is laid out. The two CloudEvents types are the JSON event
+ * format's structured mode (one event) and batched mode (an array of events);
+ * their events are CloudEvents whatever the source's `format`.
+ */
+export type EventsFormat = 'json' | 'ndjson' | 'cloudevents' | 'cloudevents-batch';
 
-const JSON_TYPES = new Set(['application/json']);
-const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines']);
-export const ACCEPTED_CONTENT_TYPES = 'application/json, application/x-ndjson';
+const TYPES: ReadonlyMap<string, EventsFormat> = new Map<string, EventsFormat>([
+  ['application/json', 'json'],
+  ...['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'].map(
+    (t): [string, EventsFormat] => [t, 'ndjson'],
+  ),
+  ['application/cloudevents+json', 'cloudevents'],
+  ['application/cloudevents-batch+json', 'cloudevents-batch'],
+]);
+export const ACCEPTED_CONTENT_TYPES = 'application/json, application/x-ndjson, application/cloudevents+json, application/cloudevents-batch+json';
 
 /** Content-Type → format; anything else (including none) is 415. */
 export function formatOf(contentType: string | undefined): EventsFormat {
   const { mediaType, utf8 } = mediaTypeOf(contentType);
-  const format: EventsFormat | undefined = JSON_TYPES.has(mediaType) ? 'json' : NDJSON_TYPES.has(mediaType) ? 'ndjson' : undefined;
+  const format = TYPES.get(mediaType);
   if (!format) {
     throw new HttpError(415, 'content_type_unsupported', `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES}`);
   }
@@ -59,8 +70,19 @@ export function parseEventsBody(body: Buffer, format: EventsFormat, maxEvents: n
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (skipWs(text, 0) === text.length) throw new HttpError(400, 'body_empty', 'the body holds no events');
   const out: ParsedEvents = { lines: [], lineNumbers: [] };
-  if (format === 'ndjson') parseNdjson(text, maxEvents, out);
-  else parseJson(text, maxEvents, out);
+  if (format === 'ndjson') {
+    parseNdjson(text, maxEvents, out);
+    return out;
+  }
+  // Structured mode is one event, batched mode always an array (even of one).
+  const isArray = text.charCodeAt(skipWs(text, 0)) === LBRACKET;
+  if (format === 'cloudevents' && isArray) {
+    throw new HttpError(400, 'record_not_object', 'an application/cloudevents+json body is one event; send an array as application/cloudevents-batch+json', { index: 0, line: 1 });
+  }
+  if (format === 'cloudevents-batch' && !isArray) {
+    throw new HttpError(400, 'json_invalid', 'an application/cloudevents-batch+json body is a JSON array of events', { index: 0, line: 1 });
+  }
+  parseJson(text, maxEvents, out);
   return out;
 }
 

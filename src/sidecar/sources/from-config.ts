@@ -4,10 +4,13 @@
  * ingest or the buffer, and the commit path nothing of sources.
  */
 import type { SourceConfig } from '../../config/types.js';
+import { cloudEventsFormat } from '../formats/cloudevents.js';
+import { formatFor } from '../formats/for-source.js';
 import type { IngestChunk } from '../ingest.js';
 import { FileSource } from './file-source.js';
 import type { EventsRequestSummary } from './http-events.js';
 import { HttpSource } from './http-source.js';
+import { OtlpSource } from './otlp-source.js';
 import { SocketSource } from './socket-source.js';
 import type { Source } from './source.js';
 import type { LineOutcome, PositionStore } from './types.js';
@@ -25,8 +28,8 @@ export interface SourceWiring {
   firstStart: boolean;
   onError: (source: string, err: Error) => void;
   onNotice: (source: string, message: string) => void;
-  /** once per answered POST /v1/events */
-  onHttpResponse: (summary: EventsRequestSummary) => void;
+  /** once per answered request of the http source (POST /v1/events) or an otlp source */
+  onHttpResponse: (summary: Pick<EventsRequestSummary, 'source' | 'code'>) => void;
 }
 
 export interface ConfiguredSources {
@@ -36,16 +39,36 @@ export interface ConfiguredSources {
   files: FileSource[];
   /** the http source (config allows one), whose handler the telemetry server serves */
   http: HttpSource | undefined;
+  /** the OTLP receivers, each on its own port */
+  otlp: OtlpSource[];
 }
 
 export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWiring): ConfiguredSources {
-  const out: ConfiguredSources = { all: [], files: [], http: undefined };
+  const out: ConfiguredSources = { all: [], files: [], http: undefined, otlp: [] };
   for (const src of configs) {
     const reporting = {
       onError: (err: Error) => w.onError(src.id, err),
       // inode reuse, recognised copies, truncation, stale sockets: worth a line, not an error
       onNotice: (message: string) => w.onNotice(src.id, message),
     };
+    if (src.type === 'otlp') {
+      // Spans and log records arrive decoded, in sealtrail's input shape: the default format takes them as they are.
+      const source = new OtlpSource({
+        id: src.id,
+        listen: src.listen,
+        maxBodyBytes: src.max_body_bytes,
+        maxItems: src.max_items,
+        http: src.http,
+        sink: (lines, meta) => w.commit({ source: src.id, path: meta.path, fileKey: `otlp:${meta.requestId}`, lines }),
+        onResponse: w.onHttpResponse,
+        ...reporting,
+      });
+      out.all.push(source);
+      out.otlp.push(source);
+      continue;
+    }
+    // Relative mapping paths resolve against the working directory, like every path in the config.
+    const format = formatFor(src, process.cwd());
     if (src.type === 'socket') {
       out.all.push(
         new SocketSource({
@@ -54,7 +77,7 @@ export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWir
           mode: src.mode,
           maxLineBytes: src.max_line_bytes,
           maxConnections: src.max_connections,
-          sink: (b) => w.commit({ source: b.source, path: b.path, fileKey: b.fileKey, lines: b.lines }),
+          sink: (b) => w.commit({ source: b.source, path: b.path, fileKey: b.fileKey, lines: b.lines, format }),
           ...reporting,
         }),
       );
@@ -63,7 +86,8 @@ export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWir
         id: src.id,
         maxBodyBytes: src.max_body_bytes,
         maxEvents: src.max_events,
-        sink: (lines, meta) => w.commit({ source: src.id, path: 'POST /v1/events', fileKey: `http:${meta.requestId}`, lines }),
+        sink: (lines, meta) =>
+          w.commit({ source: src.id, path: 'POST /v1/events', fileKey: `http:${meta.requestId}`, lines, format: meta.cloudEvents ? cloudEventsFormat : format }),
         onError: reporting.onError,
         onResponse: w.onHttpResponse,
       });
@@ -85,6 +109,7 @@ export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWir
             fileKey: chunk.file.key,
             lines: chunk.lines,
             position: { source: chunk.source, ...chunk.position },
+            format,
           });
         },
         ...reporting,
