@@ -6,6 +6,7 @@ import { devCommand } from './dev.js';
 import { exportCommand } from './export.js';
 import { keygenCommand } from './keygen.js';
 import { migrateCommand } from './migrate.js';
+import { quarantineCommand } from './quarantine.js';
 import { queryCommand } from './query.js';
 import { redactCommand } from './redact.js';
 import { reportCommand } from './report.js';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   report: reportCommand,
   export: exportCommand,
   query: queryCommand,
+  quarantine: quarantineCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,17 +1,22 @@
 /**
- * `sealtrail redact --rules F [--rules F2 ...] [--pseudonym-key ID=FILE ...] [--explain] [--tenant T] [INPUT]`
+ * `sealtrail redact --rules F [--rules F2 ...] [--pseudonym-key ID=FILE ...] [--format F [--mapping M]] [--explain] [--tenant T] [INPUT]`
  *
- * Runs redaction rules over a JSONL file (or stdin) the way the sidecar does
- * (JSON.parse → well-formed strings → redact) and writes one redacted JSON
- * line per accepted input line to stdout. Meant for trying rules on sample
- * traces before they are deployed.
+ * Runs a JSONL file (or stdin) through the sidecar's own steps
+ * (src/sidecar/line-events.ts: JSON.parse → well-formed strings → format
+ * decode → redact → normalise → size check) and writes one redacted JSON
+ * line per event to stdout: what the record will hold before normalisation.
+ * A line refused here is exactly a line a sidecar with the same format
+ * would quarantine. Meant for trying rules and formats on sample traces
+ * before they are deployed. `--format` defaults to `auto`, a file source's
+ * default.
  *
  * Streaming: the input is split into lines by bytes with the sidecar's own
  * LineSplitter, so memory stays bounded by the 1 MiB line limit however big
  * the input is, and stdout backpressure pauses reading.
  *
- * A line that cannot be redacted (not JSON, not UTF-8, too long, nested too
- * deep) is refused: it is NOT written to stdout, since its content may be
+ * A line that cannot become records (not JSON, not UTF-8, too long, nested
+ * too deep, not of its format, an event the sidecar would refuse) is refused:
+ * it is NOT written to stdout, since its content may be
  * unredacted PII; stderr names it by line number and reason only. Exit code:
  * 0 when every line was accepted, 1 when any was refused (or on a rule file
  * error), 2 for usage errors.
@@ -21,10 +26,12 @@
  */
 import { closeSync, createReadStream, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { SealtrailError } from '../core/errors.js';
-import { repairLoneSurrogates } from '../core/record.js';
+import { uuidv7 } from '../core/uuid.js';
+import { FORMAT_NAMES, type FormatName, type LineFormat } from '../sidecar/formats/format.js';
+import { formatFor } from '../sidecar/formats/for-source.js';
 import { openForReading } from '../fs/read-file.js';
-import { loadRuleset } from '../sidecar/redact/index.js';
+import { decodeLine, eventToRecord } from '../sidecar/line-events.js';
+import { loadRuleset, type Ruleset } from '../sidecar/redact/index.js';
 import { LineSplitter } from '../sidecar/sources/file-lines.js';
 import type { SourceLine } from '../sidecar/sources/types.js';
 import { readPseudonymKeyOptions } from './pseudonym-keys.js';
@@ -38,19 +45,9 @@ const OUT_CHUNK = 256 * 1024;
 /** at most this many refused lines are reported one by one; the rest are counted */
 const MAX_REPORTED = 1000;
 
-/**
- * The engine API from docs/redaction.md. Declared here so this command
- * compiles against the engine both before and after `ctx` was added (a
- * function with fewer parameters is assignable to this type).
- */
-interface RedactingRuleset {
-  readonly hash: string;
-  readonly ruleIds: readonly string[];
-  redact(value: unknown, hits?: Record<string, number>, ctx?: { tenant?: string }): unknown;
-}
-
 export interface RedactStats {
   lines: number;
+  /** events written (a line may hold several) */
   written: number;
   refused: number;
   blank: number;
@@ -66,9 +63,15 @@ export async function redactCommand(argv: string[]): Promise<number> {
       'pseudonym-key': { type: 'string', multiple: true },
       explain: { type: 'boolean' },
       tenant: { type: 'string' },
+      format: { type: 'string' },
+      mapping: { type: 'string' },
     },
     true,
   );
+  const formatName = (values.format ?? (values.mapping !== undefined ? 'mapped' : 'auto')) as FormatName;
+  if (!FORMAT_NAMES.includes(formatName)) throw new UsageError(`--format ${values.format}: expected one of ${FORMAT_NAMES.join(', ')}`);
+  if (formatName === 'mapped' && values.mapping === undefined) throw new UsageError('--format mapped needs --mapping PRESET|FILE');
+  if (formatName !== 'mapped' && values.mapping !== undefined) throw new UsageError(`--mapping applies to --format mapped only (not ${formatName})`);
   const rules = values.rules ?? [];
   if (rules.length === 0) throw new UsageError('redact needs --rules FILE (repeatable)');
   for (const f of rules) if (!existsSync(f)) throw new UsageError(`--rules ${f}: no such file`);
@@ -82,11 +85,13 @@ export async function redactCommand(argv: string[]): Promise<number> {
     inputFd = openForReading(inputPath, 'INPUT');
   }
 
-  let ruleset: RedactingRuleset;
+  let ruleset: Ruleset;
+  let format: LineFormat;
   try {
     const pseudonymKeys = readPseudonymKeyOptions(values['pseudonym-key']);
-    // A bad rule file is a ConfigError naming file:line:col; main prints it and exits 1.
+    // A bad rule or mapping file is a ConfigError naming file:line:col; main prints it and exits 1.
     ruleset = loadRuleset(rules, { pseudonymKeys });
+    format = formatName === 'mapped' ? formatFor({ format: 'mapped', mapping: values.mapping! }, process.cwd()) : formatFor({ format: formatName }, process.cwd());
   } catch (err) {
     if (inputFd !== undefined) closeSync(inputFd);
     throw err;
@@ -95,7 +100,7 @@ export async function redactCommand(argv: string[]): Promise<number> {
   const input: Readable =
     inputFd === undefined ? process.stdin : createReadStream(inputPath!, { fd: inputFd, highWaterMark: 1024 * 1024 });
   const out = new StdoutWriter(process.stdout);
-  const stats = await redactStream(input, ruleset, {
+  const stats = await redactStream(input, ruleset, format, {
     tenant: values.tenant,
     write: (s) => out.write(s),
     stopped: () => out.broken,
@@ -129,7 +134,7 @@ interface StreamHooks {
 }
 
 /** Split, parse, redact and write; resolves with the counts once the input ends. */
-async function redactStream(input: Readable, ruleset: RedactingRuleset, hooks: StreamHooks): Promise<RedactStats> {
+async function redactStream(input: Readable, ruleset: Ruleset, format: LineFormat, hooks: StreamHooks): Promise<RedactStats> {
   const stats: RedactStats = { lines: 0, written: 0, refused: 0, blank: 0, hits: {}, reasons: {} };
   const splitter = new LineSplitter(REDACT_MAX_LINE_BYTES);
   let pending: string[] = [];
@@ -147,42 +152,39 @@ async function redactStream(input: Readable, ruleset: RedactingRuleset, hooks: S
       refuse(line.error.code, describeSourceError(line));
       return true;
     }
-    const text = line.text ?? '';
-    if (text.trim().length === 0) {
+    const decoded = decodeLine(line, format);
+    if (decoded === 'blank' || ('events' in decoded && decoded.events.length === 0)) {
       stats.blank++;
       return true;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // V8's SyntaxError quotes the input: keep only a fixed message.
-      refuse('json_invalid', 'line is not valid JSON');
+    if ('failure' in decoded) {
+      refuse(decoded.failure.code, describe(decoded.failure));
       return true;
     }
-    const hits: Record<string, number> = {};
-    let redacted: unknown;
-    try {
-      const clean = repairLoneSurrogates(parsed, text).value;
-      const tenant = hooks.tenant ?? tenantOf(clean);
-      redacted = ruleset.redact(clean, hits, tenant === undefined ? {} : { tenant });
-    } catch (err) {
-      if (err instanceof SealtrailError) {
-        // Engine errors name limits, never data (docs/redaction.md).
-        refuse(err.code, err.message);
+    // All of a line's events, or none: a sidecar commits them together.
+    const out: string[] = [];
+    const lineHits: Record<string, number> = {};
+    for (const { event, path } of decoded.events) {
+      const now = Date.now();
+      const made = eventToRecord(event, ruleset, { id: uuidv7(now), stream: 'sealtrail-redact', seq: 0, receivedAt: new Date(now).toISOString(), source: 'redact' }, {
+        text: decoded.text,
+        repaired: decoded.repaired,
+        ...(hooks.tenant !== undefined ? { tenant: hooks.tenant } : {}),
+      });
+      if ('failure' in made) {
+        const f = made.failure;
+        refuse(f.code, describe({ ...f, field: path === '' ? f.field : f.field === undefined ? path : `${path}.${f.field}` }));
         return true;
       }
-      throw err;
+      out.push(JSON.stringify(made.redacted), '\n');
+      for (const [rule, n] of Object.entries(made.hits)) countInto(lineHits, rule, n);
     }
-    const json = JSON.stringify(redacted);
-    if (json === undefined) {
-      refuse('json_invalid', 'line is not a JSON value');
-      return true;
+    for (const [rule, n] of Object.entries(lineHits)) countInto(stats.hits, rule, n);
+    for (const piece of out) {
+      pending.push(piece);
+      pendingLength += piece.length;
     }
-    for (const [rule, n] of Object.entries(hits)) countInto(stats.hits, rule, n);
-    pending.push(json, '\n');
-    pendingLength += json.length + 1;
-    stats.written++;
+    stats.written += out.length / 2;
     return true;
   };
 
@@ -220,11 +222,9 @@ function describeSourceError(line: SourceLine): string {
   }
 }
 
-/** The record's own tenant (top-level `tenant` string), as the sidecar would see it. */
-function tenantOf(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const t = (value as Record<string, unknown>).tenant;
-  return typeof t === 'string' ? t : undefined;
+/** A refusal's message, with the field at fault when it is not already named. */
+function describe(f: { message: string; field?: string }): string {
+  return f.field !== undefined && !f.message.includes(f.field) ? `${f.message} (at ${f.field})` : f.message;
 }
 
 function countInto(hits: Record<string, number>, rule: string, n: number): void {
@@ -244,7 +244,7 @@ export function explain(ruleset: { hash: string; ruleIds: readonly string[] }, s
     .join(', ');
   return (
     `ruleset  ${ruleset.hash}\n` +
-    `lines    ${stats.lines} read, ${stats.written} written, ${stats.refused} refused${reasons ? ` (${reasons})` : ''}, ${stats.blank} blank\n` +
+    `lines    ${stats.lines} read, ${stats.written} event(s) written, ${stats.refused} refused${reasons ? ` (${reasons})` : ''}, ${stats.blank} blank\n` +
     `${'rule'.padEnd(width)}  hits\n` +
     rows.map((r) => `${r}\n`).join('') +
     `${'total'.padEnd(width)}  ${total}\n`

@@ -29,15 +29,18 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
 export const USAGE = `usage: sealtrail <command> [options]
 
 commands:
-  dev                         collector + sidecar on an embedded default (state in ./.sealtrail/)
+  dev       [--dir D] [--collector-listen A] [--telemetry-listen A] [--otlp-listen A]
+                              collector + sidecar on an embedded default (state in ./.sealtrail/): tails
+                              .sealtrail/traces/*.jsonl and takes OTLP/HTTP on 127.0.0.1:4318
   sidecar   --config FILE     run the sidecar
   collector --config FILE     run the collector
   migrate   --config FILE     apply the collector store's pending migrations and exit (postgres: migrate_url)
   validate  --config FILE | --rules FILE... [--pseudonym-key ID=FILE]...
                               check a config file and the rule and key files it names, or rule files alone
-  redact    --rules FILE... [--pseudonym-key ID=FILE]... [--explain] [--tenant T] [INPUT]
-                              redact JSONL from INPUT or stdin to stdout; lines refused (not JSON, not UTF-8,
-                              over 1 MiB, too deep) are named on stderr and never written; exit 1 if any
+  redact    --rules FILE... [--pseudonym-key ID=FILE]... [--format F [--mapping M]] [--explain] [--tenant T] [INPUT]
+                              redact JSONL from INPUT or stdin to stdout, one line per event, as a sidecar
+                              with that format (default auto) would; lines a sidecar would quarantine are
+                              named on stderr and never written; exit 1 if any
   keygen    [--name N] [--out DIR] [--hmac]
                               create a signed-note Ed25519 key pair (N.skey, N.vkey) and, with --hmac, hmac.key
   token-hash [--generate]     SHA-256 of a query API token read from stdin (for collector.auth.tokens);
@@ -52,6 +55,9 @@ commands:
                               write an evidence bundle (records, proofs, checkpoints, keys, manifest)
   query     --url URL [--token TOKEN] [FILTERS] [--order asc|desc] [--limit N] [--cursor C] [--all] [--proof]
                               GET /v1/audit as JSONL on stdout; --all follows cursors to the end
+  quarantine --db FILE [--source ID] [--reason R] [--limit N] [--json]
+                              lines a sidecar refused at ingest, from its buffer: when, source, position,
+                              reason, field at fault, whether reported upstream (never the line's bytes)
   report    --url URL [--token TOKEN] | --db FILE  --from TIME --to TIME [--format json|html] [--out FILE]
             [--bucket SECONDS] [--silence SECONDS] [--verify ingest|full]
                               compliance report of a period (counts, denials, approvals, streams, checkpoint

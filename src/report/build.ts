@@ -28,6 +28,20 @@ export const REPORT_LIMITS = {
 } as const;
 
 export const HEARTBEAT_EVENT = 'heartbeat';
+/** A sidecar's report of the lines it refused (src/sidecar/seal/rejections.ts). */
+export const INGEST_REJECTED_EVENT = 'ingest_rejected';
+
+/** `details.counts` of an ingest_rejected record; anything malformed counts for nothing rather than failing the report. */
+function refusalCounts(details: unknown): { source: string; reason: string; count: number }[] {
+  const counts = (details as { counts?: unknown } | null)?.counts;
+  if (!Array.isArray(counts)) return [];
+  return counts.flatMap((c: unknown) => {
+    const { source, reason, count } = (c ?? {}) as Record<string, unknown>;
+    return typeof source === 'string' && typeof reason === 'string' && Number.isSafeInteger(count) && (count as number) > 0
+      ? [{ source, reason, count: count as number }]
+      : [];
+  });
+}
 const DENIED = new Set(['denied']);
 const FAILED = new Set(['failure', 'error']);
 const APPROVAL_EVENTS = new Set(['approval_requested', 'approval_granted', 'approval_denied']);
@@ -65,15 +79,15 @@ class Counter {
   private nulls = 0;
   private overflow = 0;
 
-  add(value: string | null): void {
+  add(value: string | null, by = 1): void {
     if (value === null) {
-      this.nulls += 1;
+      this.nulls += by;
       return;
     }
     const n = this.counts.get(value);
-    if (n !== undefined) this.counts.set(value, n + 1);
-    else if (this.counts.size < REPORT_LIMITS.trackedValues) this.counts.set(value, 1);
-    else this.overflow += 1;
+    if (n !== undefined) this.counts.set(value, n + by);
+    else if (this.counts.size < REPORT_LIMITS.trackedValues) this.counts.set(value, by);
+    else this.overflow += by;
   }
 
   get distinct(): number {
@@ -150,6 +164,10 @@ export async function buildReport(
     model: new Counter(),
     tool: new Counter(),
   };
+  // What sidecars refused at ingest, from their ingest_rejected records: lines by source and reason.
+  const refusedBy = new Counter();
+  let refusedLines = 0;
+  let refusalReports = 0;
   const approvalEvents = new Counter();
   const approvalStatus = new Counter();
   const denied: ActionEntry[] = [];
@@ -178,6 +196,14 @@ export async function buildReport(
     counts.tenant.add(tenant);
     counts.model.add(modelKey(rec.model));
     counts.tool.add(tool);
+
+    if (eventType === INGEST_REJECTED_EVENT && rec.source === 'sealtrail') {
+      refusalReports += 1;
+      for (const c of refusalCounts(rec.details)) {
+        refusedLines += c.count;
+        refusedBy.add(`${r.stream} · ${c.source} · ${c.reason}`, c.count);
+      }
+    }
 
     const b = buckets[Math.floor((r.timeKey - fromKey) / bucketMicros)];
     if (b) {
@@ -351,6 +377,7 @@ export async function buildReport(
       tool: counts.tool.table(),
     },
     denied_and_failed: { total: nDenied + nFailed, items: denied, more: nDenied + nFailed - denied.length },
+    ingest_rejected: { reports: refusalReports, lines: refusedLines, by_source_reason: refusedBy.table() },
     approvals: {
       total: nApprovals,
       by_event_type: approvalEvents.table(),

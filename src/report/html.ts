@@ -66,14 +66,14 @@ function card(label: string, n: number, cls = ''): string {
   return `<div class="card${cls ? ` ${cls}` : ''}"><div class="n">${num(n)}</div><div class="l">${esc(label)}</div></div>`;
 }
 
-function countTable(title: string, t: CountTable): string {
+function countTable(title: string, t: CountTable, unit = 'records'): string {
   const rows = t.top.map((e) => `<tr><td>${val(e.value)}</td><td class="num">${num(e.count)}</td></tr>`).join('');
   const other =
     t.other_count > 0
       ? `<tr><td class="none">other values</td><td class="num">${num(t.other_count)}</td></tr>`
       : '';
   const body = rows || other ? rows + other : '<tr><td colspan="2" class="none">no records</td></tr>';
-  return `<div><h3>${esc(title)} <span class="note">(${num(t.distinct)} distinct)</span></h3><table><thead><tr><th>${esc(title)}</th><th>records</th></tr></thead><tbody>${body}</tbody></table></div>`;
+  return `<div><h3>${esc(title)} <span class="note">(${num(t.distinct)} distinct)</span></h3><table><thead><tr><th>${esc(title)}</th><th>${esc(unit)}</th></tr></thead><tbody>${body}</tbody></table></div>`;
 }
 
 function more(n: number): string {
@@ -224,6 +224,7 @@ export function renderHtml(report: Report): string {
     card('denied actions', t.denied, t.denied ? 'warn' : ''),
     card('failed actions', t.failed, t.failed ? 'warn' : ''),
     card('approval events', t.approvals),
+    card('lines refused at ingest', report.ingest_rejected.lines, report.ingest_rejected.lines ? 'warn' : ''),
     card('silent periods', t.silent_periods, t.silent_periods ? 'warn' : ''),
     card('streams not fully anchored', unanchored, unanchored ? 'bad' : ''),
     `</div>`,
@@ -247,6 +248,9 @@ export function renderHtml(report: Report): string {
     `<h2>Denied and failed actions (${num(report.denied_and_failed.total)})</h2>`,
     actionsTable(report.denied_and_failed.items),
     more(report.denied_and_failed.more),
+    `<h2>Refused at ingest (${num(report.ingest_rejected.lines)} line(s))</h2>`,
+    `<p class="note">Lines a sidecar could not turn into records, from its ${num(report.ingest_rejected.reports)} ingest_rejected record(s); the lines stay where the agent wrote them (see the runbook, "Records refused at ingest").</p>`,
+    countTable('stream · source · reason', report.ingest_rejected.by_source_reason, 'lines'),
     `<h2>Approvals (${num(report.approvals.total)})</h2><div class="grid">`,
     countTable('approval event', report.approvals.by_event_type),
     countTable('approval status', report.approvals.by_status),

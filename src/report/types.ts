@@ -172,6 +172,8 @@ export interface Report {
     tool: CountTable;
   };
   denied_and_failed: { total: number; items: ActionEntry[]; more: number };
+  /** lines sidecars refused at ingest, from their ingest_rejected records; key "stream · source · reason", counts are lines */
+  ingest_rejected: { reports: number; lines: number; by_source_reason: CountTable };
   approvals: {
     total: number;
     by_event_type: CountTable;

@@ -128,6 +128,28 @@ describe('buildReport', () => {
     expect(r.chart.buckets[3]!.start).toBe(iso(T0 + 1_800_000));
   });
 
+  it('sums the lines sidecars refused at ingest by stream, source and reason, and shows them in the page', async () => {
+    const refusal = (counts: unknown) => ({ event_type: 'ingest_rejected', source: 'sealtrail', outcome: 'failure', details: { rejected: 3, counts } });
+    const records = [
+      rec('a', 0, 0, T0 + 60_000, refusal([{ source: 'traces', reason: 'record_invalid', count: 2 }, { source: 'otlp', reason: 'format_mismatch', count: 1 }])),
+      rec('a', 1, 0, T0 + 120_000, refusal([{ source: 'traces', reason: 'record_invalid', count: 5 }])),
+      // forged by an agent (its source is not the sidecar's) or malformed: counted for nothing
+      rec('a', 2, 0, T0 + 180_000, { ...refusal([{ source: 'traces', reason: 'x', count: 1000 }]), source: 'traces' }),
+      rec('a', 3, 0, T0 + 240_000, refusal([{ source: 'traces', reason: 'y', count: -4 }, 'junk', null, { source: 1, reason: 'z', count: 1 }])),
+      rec('a', 4, 0, T0 + 300_000, refusal('not an array')),
+    ];
+    const r = await buildReport(records, [{ stream: 'a', treeSize: 5, lastCheckpointSize: 5, lastCheckpointAt: iso(T0) }], opts);
+    expect(r.ingest_rejected.reports).toBe(4);
+    expect(r.ingest_rejected.lines).toBe(8);
+    expect(r.ingest_rejected.by_source_reason.top).toEqual([
+      { value: 'a · traces · record_invalid', count: 7 },
+      { value: 'a · otlp · format_mismatch', count: 1 },
+    ]);
+    const html = renderHtml(r);
+    expect(html).toContain('Refused at ingest (8 line(s))');
+    expect(html).toContain('a · traces · record_invalid');
+  });
+
   it('ignores records outside the period and accepts an async source', async () => {
     const { records, streams } = fixture();
     async function* gen() {
