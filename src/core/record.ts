@@ -1,4 +1,5 @@
 import { MAX_DEPTH } from './canonical.js';
+import { defineKey } from './own-key.js';
 import { InputError } from './errors.js';
 import { normaliseTime } from './time.js';
 import {
@@ -197,13 +198,6 @@ export function buildRecord(event: AuditEvent, fields: SidecarFields): AuditReco
   return r;
 }
 
-/**
- * Adds an own data property. Plain assignment of "__proto__" (a legal JSON
- * key) would set the prototype instead and silently lose the member.
- */
-function defineKey(o: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true });
-}
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
@@ -247,20 +241,24 @@ export function wellFormed(value: unknown, depth = 0, counter: Repairs = { lone_
     }
     return out ?? value;
   }
-  let changed = false;
-  const out: Record<string, unknown> = {};
+  // The copy is made only once something needs repair: most input needs none.
+  let out: Record<string, unknown> | undefined;
   let broken: Array<[string, unknown]> | undefined;
-  for (const [k, v] of Object.entries(value)) {
+  const keys = Object.keys(value);
+  const src = value as Record<string, unknown>;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = src[k];
     if (!k.isWellFormed()) {
       (broken ??= []).push([k, v]);
+      if (!out) out = copyOf(src, keys, i);
       continue;
     }
     const v2 = wellFormed(v, depth + 1, counter);
-    if (v2 !== v) changed = true;
-    defineKey(out, k, v2);
+    if (v2 !== v && !out) out = copyOf(src, keys, i);
+    if (out) defineKey(out, k, v2);
   }
-  if (broken) {
-    changed = true;
+  if (broken && out) {
     for (const [k, v] of broken) {
       const repaired = repairString(k, counter);
       let name = repaired;
@@ -269,7 +267,17 @@ export function wellFormed(value: unknown, depth = 0, counter: Repairs = { lone_
       defineKey(out, name, wellFormed(v, depth + 1, counter));
     }
   }
-  return changed ? out : value;
+  return out ?? value;
+}
+
+/** A fresh object with the first `n` members of `src` (keys well-formed, values unchanged so far). */
+function copyOf(src: Record<string, unknown>, keys: string[], n: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    if (k.isWellFormed()) defineKey(out, k, src[k]);
+  }
+  return out;
 }
 
 function repairString(s: string, counter: Repairs): string {

@@ -34,7 +34,7 @@ export interface DecodedLine {
  * Parses (unless the source already decoded the value), repairs lone
  * surrogates and decodes by format. Blank text gives `'blank'`.
  */
-export function decodeLine(line: { text?: string; value?: unknown }, format: LineFormat): DecodedLine | 'blank' | { failure: LineFailure } {
+export function decodeLine(line: { text?: string; value?: unknown; wellFormed?: true }, format: LineFormat): DecodedLine | 'blank' | { failure: LineFailure } {
   let parsed: unknown;
   const text = line.value === undefined ? (line.text ?? '') : undefined;
   if (text === undefined) {
@@ -54,7 +54,7 @@ export function decodeLine(line: { text?: string; value?: unknown }, format: Lin
     if (text !== undefined) ({ value: clean, repaired } = repairLoneSurrogates(parsed, text));
     else {
       repaired = { lone_surrogates: 0, keys_renamed: 0 };
-      clean = wellFormed(parsed, 0, repaired);
+      clean = line.wellFormed ? parsed : wellFormed(parsed, 0, repaired);
     }
     const events = format.decode(clean);
     const same = text !== undefined && clean === parsed && events.length === 1 && events[0]!.event === parsed;

@@ -209,7 +209,7 @@ export function createOtlpHandler(opts: OtlpHandlerOptions): OtlpHandler {
       try {
         const events = decodeBody(sig, body, encoding, opts.maxItems);
         summary.items = events.length;
-        lines = eventLines(events);
+        lines = eventLines(events, encoding);
       } catch (err) {
         if (err instanceof OtlpRefusal) return quarantine(err, body.length);
         throw err;

@@ -149,9 +149,13 @@ function withField(err: InputError): string {
   return err.field && !err.message.includes(err.field) ? `${err.message} (at ${err.field})` : err.message;
 }
 
-/** One line per event, placed by its index in the request. */
-export function eventLines(events: readonly DecodedEvent[]): IngestLine[] {
-  return events.map((e, i) => ({ offset: i, length: 0, value: e.event }));
+/**
+ * One line per event, placed by its index in the request. A protobuf body's
+ * strings were decoded from strict UTF-8 and cannot hold a lone surrogate; a
+ * JSON body's can (a \ud800 escape), so ingest checks those.
+ */
+export function eventLines(events: readonly DecodedEvent[], encoding: OtlpEncoding): IngestLine[] {
+  return events.map((e, i) => (encoding === 'protobuf' ? { offset: i, length: 0, value: e.event, wellFormed: true } : { offset: i, length: 0, value: e.event }));
 }
 
 /**

@@ -25,6 +25,12 @@ export interface SourceLine<Code extends string = SourceLineErrorCode> {
    * Never set together with `text`.
    */
   value?: unknown;
+  /**
+   * Every string in `value` is known to be well-formed UTF-16 (it was
+   * decoded from UTF-8, as protobuf strings are), so ingest need not walk
+   * it for lone surrogates.
+   */
+  wellFormed?: true;
   error?: { code: Code; message: string };
 }
 

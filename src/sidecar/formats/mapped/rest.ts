@@ -15,6 +15,7 @@
  *   costs nothing here. Objects built are plain with own data properties
  *   ("__proto__" stays a key).
  */
+import { defineKey } from '../../../core/own-key.js';
 import type { Segment } from './paths.js';
 import { isPlainObject } from './values.js';
 
@@ -52,7 +53,7 @@ function rest(value: unknown, node: Node): unknown {
     const child = node.children.get(k);
     const r = child ? rest(value[k], child) : value[k];
     if (r === undefined) continue;
-    Object.defineProperty(out, k, { value: r, writable: true, enumerable: true, configurable: true });
+    defineKey(out, k, r);
     kept++;
   }
   return kept === 0 ? undefined : out;

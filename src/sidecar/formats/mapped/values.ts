@@ -13,6 +13,7 @@
  *   through floating point, so 1700000000.123456789 s is 1700000000123 ms
  *   with lossy set, and a numeric string of 19 digits keeps every digit.
  */
+import { defineKey } from '../../../core/own-key.js';
 import { MAX_TIME_MS, MIN_TIME_MS, parseRfc3339, toUtcTimestamp } from '../../../core/time.js';
 
 export const TIME_UNITS = ['auto', 'rfc3339', 'epoch_s', 'epoch_ms', 'epoch_us', 'epoch_ns'] as const;
@@ -143,5 +144,5 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function defineFree(o: Record<string, unknown>, key: string, value: unknown): void {
   let name = key;
   for (let n = 2; Object.hasOwn(o, name); n++) name = `${key}#${n}`;
-  Object.defineProperty(o, name, { value, writable: true, enumerable: true, configurable: true });
+  defineKey(o, name, value);
 }

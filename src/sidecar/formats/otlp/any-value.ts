@@ -31,10 +31,9 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Adds an own data property: plain assignment of "__proto__" would set the prototype instead. */
-export function defineKey(o: object, key: string, value: unknown): void {
-  Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true });
-}
+import { defineKey } from '../../../core/own-key.js';
+
+export { defineKey };
 
 /** An attribute list (KeyValue[]) in order, values converted; absent -> []. */
 export function attributeList(list: unknown, path: string): Attribute[] {
