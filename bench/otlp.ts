@@ -1,0 +1,232 @@
+/**
+ * OTLP receiver benchmark: GenAI spans sent by OTLP/HTTP (protobuf and JSON)
+ * to a real sidecar process, measured until every span is a record in its
+ * durable buffer; and, for comparison, the same spans as trace-file lines
+ * (sealtrail's own shape, and OTLP/JSON lines) tailed by a file source.
+ * Each variant runs in a fresh sidecar process; its CPU time is read from
+ * /proc (user + system), so the client's work is not counted. Shipping
+ * points at a closed port: only the path into the buffer is measured.
+ *
+ *   npm run bench:otlp      (BENCH_SPANS=N, BENCH_BATCH=spans per request, BENCH_INFLIGHT=requests at once)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { createHmacKeyFile, createSigningKeyFiles } from '../src/keyfiles.js';
+import { otlpEvents } from '../src/sidecar/formats/otlp/index.js';
+import { otlpTypes } from '../src/sidecar/formats/otlp/proto.js';
+import type { OtlpRequest } from '../src/sidecar/formats/otlp/types.js';
+
+const N = Number(process.env.BENCH_SPANS ?? 100_000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 512);
+const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 2);
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
+const CLK_TCK = 100;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const hex = (n: number, len: number): string => (n * 2654435761 + len).toString(16).padStart(len, '0').slice(-len);
+const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+const int = (key: string, v: number) => ({ key, value: { intValue: String(v) } });
+
+/** An execute_tool span as an instrumented agent sends it (about the size of the pipeline benchmark's event), ids as hex. */
+function span(n: number): Record<string, unknown> {
+  const start = BigInt(Date.UTC(2026, 10, 22)) * 1_000_000n + BigInt(n) * 1_000_000n;
+  return {
+    traceId: hex(n, 32),
+    spanId: hex(n + 1, 16),
+    parentSpanId: hex(n + 2, 16),
+    name: 'execute_tool claims.search',
+    kind: 1,
+    startTimeUnixNano: start.toString(),
+    endTimeUnixNano: (start + BigInt(1_000_000 * (n % 900))).toString(),
+    attributes: [
+      str('gen_ai.operation.name', 'execute_tool'),
+      str('gen_ai.tool.name', 'claims.search'),
+      str('gen_ai.tool.call.id', `call-${n}`),
+      str('gen_ai.tool.call.arguments', JSON.stringify({ claim_id: `CLM-${100000 + n}`, query: `status of claim for member ${n % 5000}, contact jane.doe${n % 97}@example.com` })),
+      str('gen_ai.provider.name', 'anthropic'),
+      str('gen_ai.request.model', 'claude-sonnet'),
+      str('gen_ai.agent.id', 'agent-7'),
+      str('gen_ai.agent.name', 'claims-assistant'),
+      str('gen_ai.conversation.id', `sess-${n % 300}`),
+      str('enduser.id', `user-${n % 1000}`),
+      int('gen_ai.usage.input_tokens', 120 + (n % 400)),
+    ],
+    status: n % 20 === 0 ? { code: 2, message: 'denied by policy' } : { code: 1 },
+  };
+}
+
+function requestOf(from: number, count: number): OtlpRequest {
+  const spans = [];
+  for (let n = from; n < from + count; n++) spans.push(span(n));
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [str('service.name', 'claims-agent'), str('k8s.pod.name', 'claims-agent-7d9f8-abcde'), str('tenant.id', 'acme-health')] },
+        scopeSpans: [{ scope: { name: 'opentelemetry.instrumentation.genai', version: '0.1.0' }, spans }],
+      },
+    ],
+  } as unknown as OtlpRequest;
+}
+
+/** The same request with ids as bytes, encoded by protobufjs from the vendored definitions. */
+function protobufOf(req: OtlpRequest): Uint8Array {
+  const idsToBytes = (v: unknown, key?: string): unknown => {
+    if (Array.isArray(v)) return v.map((x) => idsToBytes(x));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, idsToBytes(x, k)]));
+    if (typeof v === 'string' && (key === 'traceId' || key === 'spanId' || key === 'parentSpanId')) return Buffer.from(v, 'hex');
+    return v;
+  };
+  const t = otlpTypes().traceRequest;
+  return t.encode(t.fromObject(idsToBytes(req) as Record<string, unknown>)).finish();
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function ingested(tport: number, source: string): Promise<number> {
+  const res = await request(`http://127.0.0.1:${tport}/metrics`);
+  const text = await res.body.text();
+  const m = new RegExp(`^sealtrail_records_ingested_total\\{source="${source}"\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+interface Result {
+  name: string;
+  seconds: number;
+  cpu: number;
+  rss: number;
+}
+
+type Variant = { name: string; source: string; kind: 'otlp'; encoding: 'protobuf' | 'json' } | { name: string; source: string; kind: 'file'; format: 'sealtrail' | 'otlp-json'; lines: string };
+
+async function runVariant(dir: string, keys: string, v: Variant, bodies: { protobuf: Uint8Array[]; json: string[] }): Promise<Result> {
+  const work = mkdtempSync(join(dir, `${v.source}-`));
+  const traces = join(work, 'traces');
+  mkdirSync(traces);
+  const [oport, tport] = [await freePort(), await freePort()];
+  const source =
+    v.kind === 'otlp'
+      ? `{ id: ${v.source}, type: otlp, listen: "127.0.0.1:${oport}" }`
+      : `{ id: ${v.source}, type: file, include: ["${join(traces, '*.jsonl')}"], format: ${v.format} }`;
+  const config = join(work, 'sidecar.yaml');
+  writeFileSync(
+    config,
+    `sidecar:
+  stream: { name: bench-otlp }
+  data_dir: ${join(work, 'data')}
+  sources: [${source}]
+  redaction: { rules: [${RULES}] }
+  keys: { signing_key_file: ${join(keys, 'bench.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
+  ship: { url: "http://127.0.0.1:${await freePort()}", backoff_max: 30s }
+  buffer: { max_records: ${Math.max(N * 2, 1_000_000)} }
+  telemetry: { listen: 127.0.0.1:${tport} }
+`,
+  );
+  const log = openSync(join(work, 'sidecar.log'), 'w');
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: ['ignore', 'ignore', log], env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'error' } });
+  const pid = child.pid!;
+  for (;;) {
+    try {
+      await ingested(tport, v.source);
+      if (v.kind === 'otlp') await request(`http://127.0.0.1:${oport}/`).then((r) => r.body.dump());
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const cpu0 = cpuSeconds(pid);
+  const t0 = process.hrtime.bigint();
+  if (v.kind === 'otlp') {
+    const list = v.encoding === 'protobuf' ? bodies.protobuf : bodies.json;
+    const type = v.encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json';
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < list.length) {
+        const body = list[next++]!;
+        for (;;) {
+          const res = await request(`http://127.0.0.1:${oport}/v1/traces`, { method: 'POST', headers: { 'content-type': type }, body });
+          await res.body.dump();
+          if (res.statusCode === 200) break;
+          if (res.statusCode !== 503) throw new Error(`the receiver answered ${res.statusCode}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: INFLIGHT }, worker));
+  } else {
+    const staged = join(work, 'agent.jsonl');
+    writeFileSync(staged, v.lines);
+    renameSync(staged, join(traces, 'agent.jsonl'));
+  }
+  while ((await ingested(tport, v.source)) < N) await new Promise((r) => setTimeout(r, 20));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = cpuSeconds(pid) - cpu0;
+  const rss = peakRssMiB(pid);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  return { name: v.name, seconds, cpu, rss };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-bench-otlp-'));
+  const keys = join(dir, 'keys');
+  createSigningKeyFiles(join(keys, 'bench.skey'), join(keys, 'bench.vkey'), 'bench');
+  createHmacKeyFile(join(keys, 'hmac.key'));
+
+  const requests: OtlpRequest[] = [];
+  for (let from = 0; from < N; from += BATCH) requests.push(requestOf(from, Math.min(BATCH, N - from)));
+  const bodies = { protobuf: requests.map(protobufOf), json: requests.map((r) => JSON.stringify(r)) };
+  // The same spans as sealtrail events (what the receiver makes of them), one per line, and as OTLP/JSON lines.
+  const sealtrailLines = requests.flatMap((r) => otlpEvents('traces', r).map((e) => JSON.stringify(e.event))).join('\n') + '\n';
+  const otlpLines = bodies.json.join('\n') + '\n';
+  const mib = (n: number): string => (n / 1024 / 1024).toFixed(1);
+
+  const variants: Variant[] = [
+    { name: 'OTLP/HTTP protobuf', source: 'otlp_pb', kind: 'otlp', encoding: 'protobuf' },
+    { name: 'OTLP/HTTP JSON', source: 'otlp_json', kind: 'otlp', encoding: 'json' },
+    { name: 'file, sealtrail lines', source: 'file_sealtrail', kind: 'file', format: 'sealtrail', lines: sealtrailLines },
+    { name: 'file, OTLP/JSON lines', source: 'file_otlp', kind: 'file', format: 'otlp-json', lines: otlpLines },
+  ];
+  const results: Result[] = [];
+  for (const v of variants) results.push(await runVariant(dir, keys, v, bodies));
+  rmSync(dir, { recursive: true, force: true });
+
+  const base = results.find((r) => r.name === 'file, sealtrail lines')!;
+  const lines = [
+    `bench:otlp — ${N.toLocaleString('en-US')} GenAI spans (execute_tool, one email each), ${BATCH} spans per request, ${INFLIGHT} requests in flight, pii-basic rules, into the sidecar's durable buffer`,
+    `  input: protobuf ${mib(bodies.protobuf.reduce((n, b) => n + b.length, 0))} MiB, JSON ${mib(Buffer.byteLength(otlpLines))} MiB, sealtrail lines ${mib(Buffer.byteLength(sealtrailLines))} MiB`,
+    ...results.map(
+      (r) =>
+        `  ${r.name.padEnd(22)} ${Math.round(N / r.seconds).toLocaleString('en-US').padStart(8)} spans/s   ${Math.round(N / r.cpu).toLocaleString('en-US').padStart(8)} records per CPU-second (${r.cpu.toFixed(2)} CPU s, ${(N / r.cpu / (N / base.cpu)).toFixed(2)}x the file source)   peak RSS ${r.rss.toFixed(1)} MiB`,
+    ),
+    `  rerun: npm run bench:otlp`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:otlp failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
