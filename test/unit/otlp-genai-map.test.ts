@@ -390,3 +390,13 @@ describe('otlpEvents: tool arguments', () => {
     expect(otlpEvents('traces', req)[0]!.event.tool).toEqual({ name: 'f', arguments: { city: 'Paris' } });
   });
 });
+
+describe('tool arguments holding a lone-surrogate escape', () => {
+  it('stay the text they were sent as, so the record can be written; a surrogate pair escape is parsed', async () => {
+    const { parseJsonText } = await import('../../src/sidecar/formats/otlp/genai.js');
+    const lone = '{"q":"\\ud800 a@b.example"}';
+    expect(parseJsonText(lone)).toBe(lone);
+    expect(parseJsonText('{"q":"\\ud83d\\ude00"}')).toEqual({ q: '\u{1F600}' });
+    expect(parseJsonText('{"\\udc00":1}')).toBe('{"\\udc00":1}');
+  });
+});

@@ -223,7 +223,20 @@ export function parseJsonText(v: Json): Json {
     return v;
   }
   if (typeof parsed !== 'object' || parsed === null || jsonDepth(parsed, MAX_PARSED_DEPTH) > MAX_PARSED_DEPTH) return v;
+  // A \ud800 escape in the text parses to a lone surrogate, which no record
+  // can hold (RFC 8785), and ingest's repair runs before formats: such text
+  // stays the (well-formed) text it was sent as.
+  if (SURROGATE_ESCAPE.test(v) && !wellFormedJson(parsed)) return v;
   return parsed as Json;
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+function wellFormedJson(v: unknown): boolean {
+  if (typeof v === 'string') return v.isWellFormed();
+  if (typeof v !== 'object' || v === null) return true;
+  if (Array.isArray(v)) return v.every(wellFormedJson);
+  return Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormedJson(x));
 }
 
 /** Container depth of a parsed JSON value, counting stops once past `limit`. */
