@@ -127,7 +127,7 @@ describe('AuditBuffer.open', () => {
     }
   });
 
-  it('runs in WAL mode and records schema versions 1 and 2 in schema_migrations', () => {
+  it('runs in WAL mode and records schema versions 1 to 3 in schema_migrations', () => {
     const b = openBuffer();
     expect(b.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(b.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
@@ -135,11 +135,12 @@ describe('AuditBuffer.open', () => {
     expect(rows).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'record wire bytes' },
+      { version: 3, name: 'quarantine field' },
     ]);
-    expect(Math.max(...MIGRATIONS.map((m) => m.version))).toBe(2);
+    expect(Math.max(...MIGRATIONS.map((m) => m.version))).toBe(3);
     b.close();
     const b2 = openBuffer();
-    expect(b2.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 2 });
+    expect(b2.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 3 });
   });
 
   it('upgrades a version 1 buffer: its records seal within the body limit by their canonical size bound', () => {
@@ -167,7 +168,7 @@ describe('AuditBuffer.open', () => {
     const path = tmp.file('buffer.db');
     AuditBuffer.open(path, { newStreamId: () => 'old' }).close();
     const d = rawDb(path);
-    d.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, 'future', '2030-01-01T00:00:00Z')").run();
+    d.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'future', '2030-01-01T00:00:00Z')").run();
     d.close();
     let caught: unknown;
     try {
@@ -178,7 +179,7 @@ describe('AuditBuffer.open', () => {
     expect(caught).toBeInstanceOf(BufferError);
     expect((caught as BufferError).code).toBe('schema_too_new');
     const d2 = rawDb(path);
-    expect(d2.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 3 });
+    expect(d2.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 4 });
   });
 
   it('starts an empty buffer at seq 0 with the genesis MAC', () => {
@@ -386,10 +387,10 @@ describe('append-only triggers (raw SQL on the same file)', () => {
     expect(() => b.db.prepare("UPDATE meta SET value = 'x'").run()).toThrow(/append-only/);
   });
 
-  it('quarantine has no column that could hold line content', () => {
+  it('quarantine has no column that could hold line content (field holds a member path, never a value)', () => {
     const b = openBuffer();
     const cols = (b.db.prepare('PRAGMA table_info(quarantine)').all() as Array<{ name: string }>).map((c) => c.name);
-    expect(cols.sort()).toEqual(['at', 'file_key', 'id', 'length', 'message', 'offset', 'path', 'reason', 'source'].sort());
+    expect(cols.sort()).toEqual(['at', 'field', 'file_key', 'id', 'length', 'message', 'offset', 'path', 'reason', 'source'].sort());
   });
 });
 

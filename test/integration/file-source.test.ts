@@ -420,7 +420,6 @@ describe('positions', () => {
       script,
       `import fs from 'node:fs';
 import { FileSource } from ${JSON.stringify(path.join(root, 'src/sidecar/sources/file-source.ts'))};
-import { sleep } from '../harness/wait.js';
 const log = process.env.COMMIT_LOG;
 const store = new Map();
 if (fs.existsSync(log)) {
@@ -434,7 +433,7 @@ const s = new FileSource({
   sink: async (c) => {
     fs.appendFileSync(log, JSON.stringify({ position: c.position, lines: c.lines.map((l) => l.text) }) + '\\n');
     store.set(c.position.key, c.position);
-    await sleep(2);
+    await new Promise((r) => setTimeout(r, 2));
   },
 });
 await s.start();
