@@ -1,5 +1,5 @@
 import { MAX_DEPTH } from './canonical.js';
-import { defineKey } from './own-key.js';
+import { defineFree, defineKey } from './own-key.js';
 import { InputError } from './errors.js';
 import { normaliseTime } from './time.js';
 import {
@@ -259,12 +259,10 @@ export function wellFormed(value: unknown, depth = 0, counter: Repairs = { lone_
     if (out) defineKey(out, k, v2);
   }
   if (broken && out) {
+    const next = new Map<string, number>();
     for (const [k, v] of broken) {
       const repaired = repairString(k, counter);
-      let name = repaired;
-      for (let n = 2; Object.hasOwn(out, name); n++) name = `${repaired}#${n}`;
-      if (name !== repaired) counter.keys_renamed++;
-      defineKey(out, name, wellFormed(v, depth + 1, counter));
+      if (defineFree(out, repaired, wellFormed(v, depth + 1, counter), next) !== repaired) counter.keys_renamed++;
     }
   }
   return out ?? value;

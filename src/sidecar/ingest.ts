@@ -104,7 +104,7 @@ export class Ingest {
         continue;
       }
       if ('failure' in decoded) {
-        reject(line, decoded.failure);
+        reject(line, under(line.path ?? '', decoded.failure));
         continue;
       }
       // A line is one unit: all its events become records, or none do.
@@ -118,8 +118,7 @@ export class Ingest {
         const id = uuidv7(receivedMs);
         const r = eventToRecord(event, ruleset, { id, stream, seq: seq + made.length, receivedAt, source: chunk.source }, decoded);
         if ('failure' in r) {
-          failed = r.failure;
-          if (path !== '') failed.field = failed.field !== undefined ? `${path}.${failed.field}` : path;
+          failed = under(path !== '' ? path : (line.path ?? ''), r.failure);
           break;
         }
         const leaf = leafHashOfText(r.canonical);
@@ -133,7 +132,7 @@ export class Ingest {
       }
       for (const [rule, n] of Object.entries(lineHits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
       result.lines.push(made.length === 1 ? { seq } : { seq, records: made.length });
-      records.push(...made);
+      for (const r of made) records.push(r);
       seq += made.length;
       prevMac = mac;
     }
@@ -142,4 +141,10 @@ export class Ingest {
     result.firstSeq = records[0]?.seq;
     return result;
   }
+}
+
+/** A failure whose field is named under `path`, where the event sat in its line or request. */
+function under(path: string, f: LineFailure): LineFailure {
+  if (path === '') return f;
+  return { ...f, field: f.field !== undefined && f.field !== '' ? `${path}.${f.field}` : path };
 }

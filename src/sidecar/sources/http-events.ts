@@ -181,10 +181,14 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
         const rejected: Array<{ index: number; line: number; code: string }> = [];
         let firstSeq: number | null = null;
         let lastSeq: number | null = null;
+        let records = 0;
         outcomes.forEach((o, index) => {
           if ('seq' in o) {
+            // An event in a format that makes several records (an OTLP/JSON request) takes several seqs.
+            const n = o.records ?? 1;
             firstSeq ??= o.seq;
-            lastSeq = o.seq;
+            lastSeq = o.seq + n - 1;
+            records += n;
             summary.accepted++;
           } else if ('error' in o) {
             // The code only: Ingest's message may name members of the event.
@@ -192,7 +196,7 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
           }
         });
         summary.rejected = rejected.length;
-        send(202, { request_id: summary.requestId, accepted: summary.accepted, first_seq: firstSeq, last_seq: lastSeq, rejected });
+        send(202, { request_id: summary.requestId, accepted: summary.accepted, records, first_seq: firstSeq, last_seq: lastSeq, rejected });
       })
       .catch((err: unknown) => {
         if (err instanceof BodyAborted) return;

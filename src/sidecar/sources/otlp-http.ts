@@ -198,7 +198,10 @@ export function createOtlpHandler(opts: OtlpHandlerOptions): OtlpHandler {
       if (inFlight >= maxInFlight) return refuse(refusals.busy(maxInFlight));
       summary.requestId = uuidv7();
       const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > opts.maxBodyBytes) return quarantine(refusals.tooLarge(opts.maxBodyBytes), declared);
+      // Refused from the header alone, before a byte of the body: answered and
+      // counted (http_requests_total) but not quarantined, or anyone who can
+      // reach the port could grow the append-only quarantine table for free.
+      if (declared > opts.maxBodyBytes) return refuse(refusals.tooLarge(opts.maxBodyBytes));
     } catch (err) {
       return unexpected(err);
     }

@@ -155,7 +155,7 @@ function withField(err: InputError): string {
  * JSON body's can (a \ud800 escape), so ingest checks those.
  */
 export function eventLines(events: readonly DecodedEvent[], encoding: OtlpEncoding): IngestLine[] {
-  return events.map((e, i) => (encoding === 'protobuf' ? { offset: i, length: 0, value: e.event, wellFormed: true } : { offset: i, length: 0, value: e.event }));
+  return events.map((e, i) => (encoding === 'protobuf' ? { offset: i, length: 0, value: e.event, wellFormed: true, path: e.path } : { offset: i, length: 0, value: e.event, path: e.path }));
 }
 
 /**

@@ -105,11 +105,15 @@ export class Connection {
         // The commit happened, but what became of this line is unknown: never claim it was stored.
         out += errorLine(n, 'outcome_missing', `the outcome of line ${n} is unknown`);
       } else if ('seq' in o) {
-        out += `{"ack":${n},"seq":${o.seq}}\n`;
+        // A line in a format that makes several records (OTLP/JSON) took seq … seq+records-1.
+        out += o.records === undefined ? `{"ack":${n},"seq":${o.seq}}\n` : `{"ack":${n},"seq":${o.seq},"records":${o.records}}\n`;
       } else if ('error' in o) {
         out += errorLine(n, o.error.code, o.error.message);
+      } else {
+        // Blank lines never reach the sink, so this line was of its format but held no
+        // event (an OTLP request without spans): answered, so a client counting answers does not wait.
+        out += `{"ack":${n},"records":0}\n`;
       }
-      // { blank: true }: no response, as for blank lines filtered before the sink.
     }
     // The callback re-checks reading once this is flushed: 'drain' alone is not enough,
     // it only fires after write() returned false, i.e. above the socket's own high-water mark.

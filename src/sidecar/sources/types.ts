@@ -31,6 +31,8 @@ export interface SourceLine<Code extends string = SourceLineErrorCode> {
    * it for lone surrogates.
    */
   wellFormed?: true;
+  /** where `value` sat in what the source decoded (`resourceSpans[0].scopeSpans[0].spans[3]`): refusals name their field under it */
+  path?: string;
   error?: { code: Code; message: string };
 }
 

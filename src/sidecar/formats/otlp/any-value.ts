@@ -31,7 +31,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-import { defineKey } from '../../../core/own-key.js';
+import { defineFree, defineKey } from '../../../core/own-key.js';
 
 export { defineKey };
 
@@ -54,11 +54,8 @@ export function attributeList(list: unknown, path: string): Attribute[] {
 /** Attributes as one object; a repeated key takes the next free "<key>#n". */
 export function attributesObject(attrs: readonly Attribute[]): Record<string, Json> {
   const out: Record<string, Json> = {};
-  for (const { key, value } of attrs) {
-    let name = key;
-    for (let n = 2; Object.hasOwn(out, name); n++) name = `${key}#${n}`;
-    defineKey(out, name, value);
-  }
+  const next = new Map<string, number>();
+  for (const { key, value } of attrs) defineFree(out, key, value, next);
   return out;
 }
 

@@ -4,9 +4,13 @@
  * shape error, format_mismatch by path), timestamps, ids, and the
  * resource and scope every event carries in its details.
  *
- * Every event gets objects of its own (nothing is shared between events,
- * so whatever ingest does to one record cannot reach another), and OTLP's
- * defaults (empty strings, zero counts, empty lists) are left out.
+ * The resource and scope details are built once per scope list and shared
+ * by its events: copying them into every span made memory grow with
+ * attributes × spans, so a small request with thousands of resource
+ * attributes could exhaust it. Sharing is safe because nothing downstream
+ * mutates an event's members (redaction returns new objects where it
+ * changes something; normalisation copies references into a new event).
+ * OTLP's defaults (empty strings, zero counts, empty lists) are left out.
  */
 import { attributeList, attributesObject, isPlainObject, type Attribute } from './any-value.js';
 import { mismatch } from './json-input.js';
@@ -122,6 +126,8 @@ export interface Envelope {
   scopeSchemaUrl: string | undefined;
   /** the resource's attributes, for mappings that look at them (tenant.id) */
   resourceAttributes: Attribute[];
+  /** envelopeDetails' result, built on first use */
+  details?: Record<string, unknown>;
 }
 
 export function envelope(
@@ -143,8 +149,14 @@ export function envelope(
   };
 }
 
-/** details.resource (its attributes), details.scope and their kin, newly built for one event. */
+/** details.resource (its attributes), details.scope and their kin: built once per envelope, shared by its events. */
 export function envelopeDetails(env: Envelope, details: Record<string, unknown>): void {
+  const shared = (env.details ??= buildEnvelopeDetails(env));
+  for (const k of Object.keys(shared)) details[k] = shared[k];
+}
+
+function buildEnvelopeDetails(env: Envelope): Record<string, unknown> {
+  const details: Record<string, unknown> = {};
   const r = env.resource;
   if (r) {
     put(details, 'resource', attributesObject(attributeList(r.attributes, `${env.resourcePath}.attributes`)));
@@ -163,6 +175,7 @@ export function envelopeDetails(env: Envelope, details: Record<string, unknown>)
   }
   put(scope, 'schema_url', env.scopeSchemaUrl);
   put(details, 'scope', scope);
+  return details;
 }
 
 function entityRef(ref: unknown, path: string): Record<string, unknown> {

@@ -34,11 +34,34 @@ function signalOf(value: Record<string, unknown>): OtlpSignal {
   throw mismatch('', 'not an OTLP/JSON export request: expected an array resourceSpans or resourceLogs');
 }
 
+/**
+ * Spans or log records one line may hold, as a cloudevents batch or a
+ * mapped line: a line is committed as one unit, so an unbounded one could
+ * hold the event loop (and a source's retries) for as long as it likes.
+ * An OpenTelemetry Collector's file exporter writes batches of hundreds.
+ */
+export const MAX_ITEMS_PER_LINE = 10_000;
+
 export const otlpJsonFormat: LineFormat = {
   name: 'otlp-json',
   decode(value: unknown): DecodedEvent[] {
     if (!isPlainObject(value)) throw new InputError('record_not_object', 'an otlp-json line must hold one JSON object', '');
     const signal = signalOf(value);
-    return otlpEvents(signal, otlpJsonToForm(signal, value));
+    const form = otlpJsonToForm(signal, value);
+    if (countItems(signal, form) > MAX_ITEMS_PER_LINE) {
+      throw new InputError('record_invalid', `more than ${MAX_ITEMS_PER_LINE} ${signal === 'traces' ? 'spans' : 'log records'} in one line`, '');
+    }
+    return otlpEvents(signal, form);
   },
 };
+
+function countItems(signal: OtlpSignal, form: unknown): number {
+  const [top, scoped, items] = signal === 'traces' ? ['resourceSpans', 'scopeSpans', 'spans'] : ['resourceLogs', 'scopeLogs', 'logRecords'];
+  let n = 0;
+  for (const c of list((form as Record<string, unknown>)[top])) for (const s of list(c?.[scoped])) n += list(s?.[items]).length;
+  return n;
+}
+
+function list(v: unknown): Array<Record<string, unknown> | undefined> {
+  return Array.isArray(v) ? (v as Array<Record<string, unknown> | undefined>) : [];
+}
