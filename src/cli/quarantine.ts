@@ -106,7 +106,9 @@ function reported(db: Database.Database): number {
 function toJson(r: Row, reportedThrough: number): Record<string, unknown> {
   const out: Record<string, unknown> = { at: r.at, source: r.source, reason: r.reason };
   if (r.field !== null) out.field = r.field;
-  Object.assign(out, { path: r.path, file_key: r.file_key, offset: r.offset, length: r.length, message: r.message, reported: r.id <= reportedThrough });
+  Object.assign(out, { path: r.path, file_key: r.file_key, offset: r.offset, length: r.length, message: r.message });
+  // The sidecar's own rows are never reported upstream (a report of a report could loop).
+  if (r.source !== RESERVED_SOURCE_ID) out.reported = r.id <= reportedThrough;
   return out;
 }
 
@@ -114,7 +116,7 @@ function table(rows: Row[], reportedThrough: number): string {
   if (rows.length === 0) return 'no quarantined lines\n';
   const head = ['AT', 'SOURCE', 'REASON', 'FIELD', 'WHERE', 'REPORTED', 'MESSAGE'];
   const body = rows.map((r) =>
-    [r.at, r.source, r.reason, r.field ?? '-', `${r.path} @${r.offset}+${r.length}`, r.id <= reportedThrough ? 'yes' : 'no', r.message].map(printable),
+    [r.at, r.source, r.reason, r.field ?? '-', `${r.path} @${r.offset}+${r.length}`, reportedText(r, reportedThrough), r.message].map(printable),
   );
   // Every column but the last is padded; the message runs to the end of the line.
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -122,7 +124,19 @@ function table(rows: Row[], reportedThrough: number): string {
   return `${[line(head), ...body.map(line)].join('\n')}\n`;
 }
 
-/** A file name may hold control characters; a terminal must not act on them. */
+/**
+ * A file name may hold control characters, line separators or bidi
+ * overrides (U+202E turns the rest of a line around): a terminal must not
+ * act on them, so they are shown as escapes.
+ */
 function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+function reportedText(r: Row, reportedThrough: number): string {
+  if (r.source === RESERVED_SOURCE_ID) return '-';
+  return r.id <= reportedThrough ? 'yes' : 'no';
 }

@@ -4,6 +4,7 @@ import { SealtrailError } from '../core/errors.js';
 import { collectorOptionsFromConfig } from '../collector/from-config.js';
 import { StreamKeys } from '../collector/stream-keys.js';
 import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
+import { formatFor } from '../sidecar/formats/for-source.js';
 import { loadRuleset } from '../sidecar/redact/index.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 import { validateRulesCommand } from './validate-rules.js';
@@ -31,7 +32,17 @@ export async function validateCommand(argv: string[]): Promise<number> {
     const rs = loadRuleset(cfg.sidecar.redaction.rules, {
       pseudonymKeys: readPseudonymKeys(cfg.sidecar.redaction.pseudonym_keys),
     });
-    lines.push(`sidecar: ${cfg.sidecar.sources.length} source(s), ${rs.ruleIds.length} redaction rule(s), ruleset ${rs.hash}`);
+    // Mapping files are read now, as the sidecar reads them at start: a broken one names its file:line:col.
+    let mappings = 0;
+    for (const src of cfg.sidecar.sources) {
+      if (src.type !== 'otlp' && src.format === 'mapped') {
+        formatFor(src, process.cwd());
+        mappings++;
+      }
+    }
+    lines.push(
+      `sidecar: ${cfg.sidecar.sources.length} source(s), ${mappings ? `${mappings} mapping(s), ` : ''}${rs.ruleIds.length} redaction rule(s), ruleset ${rs.hash}`,
+    );
     readSigningKey(cfg.sidecar.keys.signing_key_file);
     readHmacKey(cfg.sidecar.keys.hmac_key_file);
   }

@@ -14,7 +14,7 @@ export const SIDECAR_DEFAULTS = {
   /** file sources: recognise sealtrail, OTLP/JSON and CloudEvents lines one by one */
   file_format: 'auto',
   otlp_listen: '127.0.0.1:4318',
-  otlp_max_body_bytes: 16 * MiB,
+  otlp_max_body_bytes: 8 * MiB,
   otlp_max_items: 100_000,
   hmac_key_id: 'k1',
   seal_max_records: 1000,

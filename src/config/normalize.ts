@@ -17,6 +17,7 @@ import type {
   TokenConfig,
 } from './types.js';
 import { normalizeSources } from './normalize-sources.js';
+import { splitHostPort } from './units.js';
 import {
   DAY,
   HOUR,
@@ -99,7 +100,20 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
     },
   };
   if (ship.token !== undefined) out.ship.token = ship.token;
+  out.sources.forEach((s, i) => {
+    if (s.type === 'otlp' && sameSocket(s.listen, out.telemetry.listen)) {
+      fail(ctx, 'config_schema', at('sources', i, raw.sources[i]?.listen === undefined ? 'type' : 'listen'), `listens where telemetry.listen (${out.telemetry.listen}) does; give one of them another port`);
+    }
+  });
   return out;
+}
+
+/** Whether two listen addresses would take the same port: the same host, or either binds every address. */
+function sameSocket(a: string, b: string): boolean {
+  const x = splitHostPort(a);
+  const y = splitHostPort(b);
+  const any = (h: string): boolean => h === '0.0.0.0' || h === '::';
+  return x.port === y.port && x.port !== 0 && (x.host === y.host || any(x.host) || any(y.host));
 }
 
 function checkHttpUrl(ctx: NormalizeContext, path: DataPath, value: string): void {

@@ -20,7 +20,7 @@ export type StartAt = 'beginning' | 'end';
  */
 export type SourceFormatConfig =
   | { format: 'sealtrail' | 'otlp-json' | 'cloudevents' | 'auto'; mapping?: undefined }
-  /** `mapping`: a preset name from config/mappings/ or a YAML file (resolved against the config file's directory) */
+  /** `mapping`: a preset name from config/mappings/ or a YAML file (a relative path resolves against the working directory, like every path in the config) */
   | { format: 'mapped'; mapping: string };
 
 export type FileSourceConfig = FileSourceFields & SourceFormatConfig;
@@ -67,7 +67,7 @@ export interface OtlpSourceConfig {
   type: 'otlp';
   /** host:port; default 127.0.0.1:4318 */
   listen: string;
-  /** bytes of a request body after decompression; default 16 MiB */
+  /** bytes of a request body after decompression; default 8 MiB (decoding can take tens of times a body's size in memory) */
   max_body_bytes: number;
   /** spans or log records in one request; default 100,000 */
   max_items: number;

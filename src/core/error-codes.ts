@@ -197,6 +197,24 @@ export type EventsCode =
   | 'busy'
   | 'commit_failed';
 
+/**
+ * OtlpRefusal (sidecar/sources/otlp-request.ts): what the OTLP receiver
+ * answers with; the data refusals also become quarantine reasons.
+ */
+export type OtlpCode =
+  | InputCode
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'content_type_unsupported'
+  | 'content_encoding_unsupported'
+  | 'body_too_large'
+  | 'gzip_invalid'
+  | 'shutting_down'
+  | 'buffer_full'
+  | 'busy'
+  | 'commit_failed'
+  | 'internal_error';
+
 /** HttpError: what an HTTP error body of either listener may say. */
 export type HttpCode = BatchCode | ApiCode | EventsCode;
 

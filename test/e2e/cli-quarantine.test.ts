@@ -29,7 +29,7 @@ beforeAll(() => {
     return l;
   });
   // A hostile file name: a terminal must not act on its control characters.
-  const path = '/var/log/agent\u001b[31m.jsonl';
+  const path = '/var/log/agent\u001b[31m\u202e.jsonl';
   ingest.ingest({ source: 'traces', path, fileKey: '1:2', lines: ingestLines, position: { source: 'traces', key: '1:2', path, offset, fingerprint: 'fp' } });
   buffer.close();
 });
@@ -43,11 +43,12 @@ describe('sealtrail quarantine --db', () => {
     const rows = r.stdout.trim().split('\n');
     expect(rows).toHaveLength(4);
     expect(rows[0]).toMatch(/^AT\s+SOURCE\s+REASON\s+FIELD\s+WHERE\s+REPORTED\s+MESSAGE$/);
-    expect(rows[1]).toMatch(/traces\s+record_invalid\s+time\s+\/var\/log\/agent\\x1b\[31m\.jsonl @\d+\+\d+\s+no\s+field time: not an RFC 3339 timestamp/);
+    expect(rows[1]).toMatch(/traces\s+record_invalid\s+time\s+\/var\/log\/agent\\x1b\[31m\\u202e\.jsonl @\d+\+\d+\s+no\s+field time: not an RFC 3339 timestamp/);
     expect(rows[2]).toMatch(/record_invalid\s+seq\s/);
     expect(rows[3]).toMatch(/json_invalid\s+-\s/);
     expect(r.stdout).not.toContain(CANARY);
     expect(r.stdout).not.toContain('\u001b');
+    expect(r.stdout).not.toContain('\u202e');
   });
 
   it('--json gives one object per line, filters by reason and source, and --limit bounds the rows', async () => {

@@ -97,6 +97,24 @@ collector:
     const r2 = await runCli(['validate', '--config', cfg2]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain(`${rules}:3:`);
+
+    // a mapping file is read as the sidecar reads it at start: a broken one is named at its line
+    const mapping = join(dir, 'broken-mapping.yaml');
+    writeFileSync(mapping, 'format: mapped\nversion: 1\nrules:\n  - fields:\n      event_type: { path: a }\n      no_such_field: { path: b }\n');
+    const cfg3 = join(dir, 'badmapping.yaml');
+    const withMapping = (m: string): string => `sidecar:
+  sources: [{ id: t, type: file, include: ["${dir}/*.jsonl"], format: mapped, mapping: "${m}" }]
+  keys: { signing_key_file: ${dir}/pod-a.skey, hmac_key_file: ${dir}/hmac.key }
+  ship: { url: "http://127.0.0.1:7470" }
+`;
+    writeFileSync(cfg3, withMapping(mapping));
+    const r3 = await runCli(['validate', '--config', cfg3]);
+    expect(r3.code).toBe(1);
+    expect(r3.stderr).toMatch(new RegExp(`${mapping.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:`));
+    expect(r3.stderr).not.toMatch(/internal error|\n\s+at /);
+    writeFileSync(cfg3, withMapping('agentmesh'));
+    const ok3 = await runCli(['validate', '--config', cfg3]);
+    expect([ok3.code, ok3.stdout]).toEqual([0, expect.stringContaining('1 mapping(s)')]);
   });
 
   it('validate and the programs refuse binary garbage and missing files clearly', async () => {

@@ -650,9 +650,9 @@ describe('source formats and the otlp source', () => {
     expectError(() => parse('    - { id: f, type: file, include: [/a], format: mapped, mapping: "" }\n'), 'config_schema');
   });
 
-  it('an otlp source fills its defaults: 127.0.0.1:4318, 16 MiB decoded bodies, 100,000 items', () => {
+  it('an otlp source fills its defaults: 127.0.0.1:4318, 8 MiB decoded bodies, 100,000 items', () => {
     const cfg = parse('    - { id: o, type: otlp }\n');
-    expect(cfg.sources[0]).toEqual({ id: 'o', type: 'otlp', listen: '127.0.0.1:4318', max_body_bytes: 16 * 1024 * 1024, max_items: 100_000, http: HTTP_DEFAULTS });
+    expect(cfg.sources[0]).toEqual({ id: 'o', type: 'otlp', listen: '127.0.0.1:4318', max_body_bytes: 8 * 1024 * 1024, max_items: 100_000, http: HTTP_DEFAULTS });
     const set = parse('    - { id: o, type: otlp, listen: "0.0.0.0:14318", max_body_bytes: 1MiB, max_items: 10, http: { request_timeout: 15s } }\n');
     expect(set.sources[0]).toMatchObject({ listen: '0.0.0.0:14318', max_body_bytes: 1024 * 1024, max_items: 10, http: { request_timeout: 15_000 } });
   });
@@ -663,6 +663,8 @@ describe('source formats and the otlp source', () => {
     expectError(() => parse('    - { id: o, type: otlp, max_items: 0 }\n'), 'config_schema', 3, 39);
     const two = expectError(() => parse('    - { id: a, type: otlp }\n    - { id: b, type: otlp, listen: 127.0.0.1:4318 }\n'), 'config_schema', 4, 36);
     expect(two.message).toMatch(/sources\[0\] listens on 127.0.0.1:4318 already/);
+    const clash = expectError(() => parse('    - { id: o, type: otlp, listen: "0.0.0.0:9470" }\n'), 'config_schema', 3, 36);
+    expect(clash.message).toMatch(/listens where telemetry.listen \(127.0.0.1:9470\) does/);
   });
 });
 

@@ -207,3 +207,45 @@ describe('format: otlp-json refusals', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
+
+describe('otlp-json lines: hostile sizes', () => {
+  it('names 40,000 repeats of one attribute key in linear time, keeping every value', async () => {
+    const { otlpJsonFormat } = await import('../../src/sidecar/formats/otlp/index.js');
+    const attributes = Array.from({ length: 40_000 }, (_, i) => ({ key: 'a', value: { intValue: i } }));
+    const line = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name: 's', attributes }] }] }] };
+    // (searching from #2 for every repeat took over a minute for this line; the test's timeout catches a return to that)
+    const [e] = otlpJsonFormat.decode(line);
+    const attrs = (e!.event.details as { attributes: Record<string, number> }).attributes;
+    expect(Object.keys(attrs)).toHaveLength(40_000);
+    expect(attrs['a']).toBe(0);
+    expect(attrs['a#40000']).toBe(39_999);
+  }, 30_000);
+
+  it('shares one resource and scope object among the spans of a scope list instead of copying it into each', async () => {
+    const { otlpJsonFormat } = await import('../../src/sidecar/formats/otlp/index.js');
+    const resource = { attributes: Array.from({ length: 5_000 }, (_, i) => ({ key: `r${i}`, value: { stringValue: 'v' } })) };
+    const spans = Array.from({ length: 5_000 }, (_, i) => ({ traceId: '5b8efff798038103d269b633813fc60c', spanId: (0x1000 + i).toString(16).padStart(16, '0'), name: 's' }));
+    const events = otlpJsonFormat.decode({ resourceSpans: [{ resource, scopeSpans: [{ scope: { name: 'x' }, spans }] }] });
+    expect(events).toHaveLength(5_000);
+    const d = events.map((e) => e.event.details as { resource: object; scope: object });
+    expect(Object.keys(d[0]!.resource)).toHaveLength(5_000);
+    expect(d[4_999]!.resource).toBe(d[0]!.resource);
+    expect(d[4_999]!.scope).toBe(d[0]!.scope);
+  });
+
+  it('refuses a line of more than 10,000 spans as one record_invalid, before mapping them', async () => {
+    const { otlpJsonFormat } = await import('../../src/sidecar/formats/otlp/index.js');
+    const spans = Array.from({ length: 10_001 }, () => ({}));
+    const err = (() => {
+      try {
+        otlpJsonFormat.decode({ resourceSpans: [{ scopeSpans: [{ spans }] }] });
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+      return undefined;
+    })();
+    expect(err?.code).toBe('record_invalid');
+    expect(err?.message).toMatch(/more than 10000 spans in one line/);
+    expect(otlpJsonFormat.decode({ resourceSpans: [{ scopeSpans: [{ spans: spans.slice(1) }] }] })).toHaveLength(10_000);
+  });
+});

@@ -11,7 +11,7 @@ import { loadMapping } from './mapped/index.js';
 import { otlpJsonFormat } from './otlp/index.js';
 import { sealtrailFormat } from './sealtrail.js';
 
-/** `baseDir`: where a relative mapping path is resolved (the config file's directory). */
+/** `baseDir`: where a relative mapping path is resolved (the working directory, like every path in the config). */
 export function formatFor(cfg: SourceFormatConfig, baseDir: string): LineFormat {
   switch (cfg.format) {
     case 'sealtrail':

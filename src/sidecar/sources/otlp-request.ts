@@ -12,6 +12,7 @@
  * - A request is one unit: either every span / log record becomes a line,
  *   or the request is refused whole (a malformed body, too many items).
  */
+import type { OtlpCode } from '../../core/error-codes.js';
 import { InputError } from '../../core/errors.js';
 import { mediaTypeOf } from '../../http-body.js';
 import type { DecodedEvent } from '../formats/format.js';
@@ -41,7 +42,7 @@ export type RetryHint = 'full' | 'soon';
 export class OtlpRefusal extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: OtlpCode,
     message: string,
     readonly rpc: number,
     readonly quarantine = false,
