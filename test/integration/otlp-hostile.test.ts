@@ -9,15 +9,11 @@ import { gzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../../src/http-limits.js';
-import { AuditBuffer } from '../../src/sidecar/buffer/buffer.js';
-import { Ingest } from '../../src/sidecar/ingest.js';
-import { EMPTY_RULESET } from '../../src/sidecar/redact/index.js';
-import type { OtlpRequestSummary } from '../../src/sidecar/sources/otlp-http.js';
-import { OtlpSource, type OtlpSourceOptions } from '../../src/sidecar/sources/otlp-source.js';
+import { type HttpLimits } from '../../src/http-limits.js';
+import { type OtlpSourceOptions } from '../../src/sidecar/sources/otlp-source.js';
 import { ROOT } from '../helpers/procs.js';
 import { rawConnect } from '../helpers/raw-http.js';
-import { HMAC_KEY, KEY_ID, tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
+import { otlpEnvs, type OtlpEnv } from '../helpers/otlp-env.js';
 
 const root = new protobuf.Root();
 root.resolvePath = (_o, target) => join(ROOT, 'proto', target);
@@ -63,45 +59,17 @@ function tracesPb(spans: Array<Record<string, unknown>>): Buffer {
   }
 }
 
-interface Env {
-  tmp: TempDir;
-  buffer: AuditBuffer;
-  source: OtlpSource;
-  url: string;
-  summaries: OtlpRequestSummary[];
-  errors: Error[];
+type Env = OtlpEnv & {
   /** good requests sent by stillServes() */
   good: number;
 }
 
-const envs: Env[] = [];
-afterEach(async () => {
-  for (const env of envs.splice(0)) {
-    await env.source.close();
-    env.buffer.close();
-    env.tmp.cleanup();
-  }
-});
+const envs = otlpEnvs({ name: 'otlp-hostile', maxBodyBytes: 1024 * 1024, maxItems: 100_000 });
+afterEach(() => envs.cleanup());
 
 async function startEnv(o: Partial<OtlpSourceOptions> = {}, http: Partial<HttpLimits> = {}): Promise<Env> {
-  const tmp = tempDir('sealtrail-otlp-hostile-');
-  const buffer = AuditBuffer.open(tmp.file('buffer.db'), { newStreamId: () => 'hostile-stream' });
-  const ingest = new Ingest(buffer, { hmacKey: HMAC_KEY, keyId: KEY_ID, ruleset: () => EMPTY_RULESET });
-  const env = { tmp, buffer, summaries: [], errors: [], good: 0 } as unknown as Env;
-  env.source = new OtlpSource({
-    id: 'otel',
-    listen: '127.0.0.1:0',
-    maxBodyBytes: 1024 * 1024,
-    maxItems: 100_000,
-    http: { ...DEFAULT_HTTP_LIMITS, ...http },
-    sink: (lines, meta) => ingest.ingest({ source: 'otel', path: meta.path, fileKey: `otlp:${meta.requestId}`, lines }).lines,
-    onResponse: (s) => env.summaries.push(s),
-    onError: (e) => env.errors.push(e),
-    ...o,
-  });
-  envs.push(env);
-  await env.source.start();
-  env.url = `http://127.0.0.1:${env.source.port}`;
+  const env = (await envs.start(o, http)) as Env;
+  env.good = 0;
   return env;
 }
 

@@ -10,61 +10,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
-import { DEFAULT_HTTP_LIMITS } from '../../src/http-limits.js';
 import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
 import { createLogger } from '../../src/log.js';
-import { AuditBuffer } from '../../src/sidecar/buffer/buffer.js';
-import { Ingest } from '../../src/sidecar/ingest.js';
-import { EMPTY_RULESET } from '../../src/sidecar/redact/index.js';
 import { startSidecar } from '../../src/sidecar/sidecar.js';
-import type { OtlpRequestSummary } from '../../src/sidecar/sources/otlp-http.js';
 import { OtlpSource, type OtlpSourceOptions } from '../../src/sidecar/sources/otlp-source.js';
 import { freePort, procOf, ROOT } from '../helpers/procs.js';
-import { HMAC_KEY, KEY_ID, tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
+import { otlpEnvs, type OtlpEnv } from '../helpers/otlp-env.js';
+import { tempDir } from '../helpers/sidecar-fixtures.js';
 
 const SCRIPT = fileURLToPath(new URL('../fixtures/otlp-sdk/export.mjs', import.meta.url));
 const SUCCESS = 0;
 const FAILED = 1;
 
-interface Env {
-  tmp: TempDir;
-  buffer: AuditBuffer;
-  source: OtlpSource;
-  base: string;
-  summaries: OtlpRequestSummary[];
-  errors: Error[];
-}
+type Env = OtlpEnv;
 
-const envs: Env[] = [];
-afterEach(async () => {
-  for (const env of envs.splice(0)) {
-    await env.source.close();
-    env.buffer.close();
-    env.tmp.cleanup();
-  }
-});
-
-async function startEnv(o: Partial<OtlpSourceOptions> = {}): Promise<Env> {
-  const tmp = tempDir('sealtrail-otlp-sdk-');
-  const buffer = AuditBuffer.open(tmp.file('buffer.db'), { newStreamId: () => 'sdk-stream' });
-  const ingest = new Ingest(buffer, { hmacKey: HMAC_KEY, keyId: KEY_ID, ruleset: () => EMPTY_RULESET });
-  const env = { tmp, buffer, summaries: [], errors: [] } as unknown as Env;
-  env.source = new OtlpSource({
-    id: 'otel',
-    listen: '127.0.0.1:0',
-    maxBodyBytes: 16 * 1024 * 1024,
-    maxItems: 100_000,
-    http: { ...DEFAULT_HTTP_LIMITS },
-    sink: (lines, meta) => ingest.ingest({ source: 'otel', path: meta.path, fileKey: `otlp:${meta.requestId}`, lines }).lines,
-    onResponse: (s) => env.summaries.push(s),
-    onError: (e) => env.errors.push(e),
-    ...o,
-  });
-  envs.push(env);
-  await env.source.start();
-  env.base = `http://127.0.0.1:${env.source.port}`;
-  return env;
-}
+const envs = otlpEnvs({ name: 'otlp-sdk', maxBodyBytes: 16 * 1024 * 1024, maxItems: 100_000 });
+afterEach(() => envs.cleanup());
+const startEnv = (o: Partial<OtlpSourceOptions> = {}): Promise<Env> => envs.start(o);
 
 interface ExportResult {
   code: number;
@@ -181,7 +143,7 @@ describe('otlp source with the OpenTelemetry JS SDK exporters', () => {
     for (const compression of ['none', 'gzip'] as const) {
       it(`${protocol === 'proto' ? 'http/protobuf' : 'http/json'}, compression ${compression}: SUCCESS, every mapped field stored`, async () => {
         const env = await startEnv();
-        const out = await runExporter({ base: env.base, protocol, compression, signals: ['traces', 'logs'] });
+        const out = await runExporter({ base: env.url, protocol, compression, signals: ['traces', 'logs'] });
         checkTraces(env, out);
         checkLogs(env, out);
         const enc = protocol === 'proto' ? 'protobuf' : 'json';
@@ -199,7 +161,7 @@ describe('otlp source with the OpenTelemetry JS SDK exporters', () => {
   it('the exporter honours Retry-After on 503 while the buffer is full, and succeeds once it is not', async () => {
     const env = await startEnv({ retryAfterFullSeconds: 1 });
     env.source.pause();
-    const running = runExporter({ base: env.base, protocol: 'proto', compression: 'gzip', signals: ['traces'] });
+    const running = runExporter({ base: env.url, protocol: 'proto', compression: 'gzip', signals: ['traces'] });
     // resumed once the exporter has been refused at least once
     const until = Date.now() + 15_000;
     while (!env.summaries.some((s) => s.status === 503) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -215,7 +177,7 @@ describe('otlp source with the OpenTelemetry JS SDK exporters', () => {
 
   it('a request refused for its data (too many items) is a FAILED export, not retried, and leaves one quarantine row', async () => {
     const env = await startEnv({ maxItems: 3 });
-    const out = await runExporter({ base: env.base, protocol: 'json', compression: 'none', signals: ['traces'] });
+    const out = await runExporter({ base: env.url, protocol: 'json', compression: 'none', signals: ['traces'] });
     expect(out.traces!.result.code).toBe(FAILED);
     expect(env.summaries).toHaveLength(1);
     expect(env.summaries[0]).toMatchObject({ status: 400, code: 'otlp_too_many_items' });

@@ -13,14 +13,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SealtrailError } from '../../src/core/errors.js';
 import { DEFAULT_HTTP_LIMITS } from '../../src/http-limits.js';
 import { AuditBuffer } from '../../src/sidecar/buffer/buffer.js';
-import { Ingest, type IngestLine } from '../../src/sidecar/ingest.js';
-import { EMPTY_RULESET } from '../../src/sidecar/redact/index.js';
-import type { OtlpRequestMeta, OtlpRequestSummary } from '../../src/sidecar/sources/otlp-http.js';
+import { Ingest } from '../../src/sidecar/ingest.js';
 import { OtlpSource, type OtlpSourceOptions } from '../../src/sidecar/sources/otlp-source.js';
 import { codeOf } from '../helpers/errors.js';
 import { rawConnect } from '../helpers/raw-http.js';
 import { ROOT } from '../helpers/procs.js';
-import { HMAC_KEY, KEY_ID, tempDir, type TempDir } from '../helpers/sidecar-fixtures.js';
+import { otlpEnvs, type OtlpEnv } from '../helpers/otlp-env.js';
 
 // ---- OTLP messages, independently of src/ ----------------------------------
 
@@ -80,57 +78,11 @@ function logsJson(n: number): Record<string, unknown> {
 
 // ---- environment -------------------------------------------------------------
 
-interface Env {
-  tmp: TempDir;
-  buffer: AuditBuffer;
-  source: OtlpSource;
-  url: string;
-  errors: Error[];
-  summaries: OtlpRequestSummary[];
-  metas: OtlpRequestMeta[];
-  /** the sink throws on its next n calls */
-  failSink: number;
-  sinkLines: IngestLine[][];
-}
+type Env = OtlpEnv;
 
-const envs: Env[] = [];
-afterEach(async () => {
-  for (const env of envs.splice(0)) {
-    await env.source.close();
-    env.buffer.close();
-    env.tmp.cleanup();
-  }
-});
-
-async function startEnv(o: Partial<OtlpSourceOptions> = {}): Promise<Env> {
-  const tmp = tempDir('sealtrail-otlp-');
-  const buffer = AuditBuffer.open(tmp.file('buffer.db'), { newStreamId: () => 'otlp-stream' });
-  const ingest = new Ingest(buffer, { hmacKey: HMAC_KEY, keyId: KEY_ID, ruleset: () => EMPTY_RULESET });
-  const env = { tmp, buffer, errors: [], summaries: [], metas: [], failSink: 0, sinkLines: [] } as unknown as Env;
-  env.source = new OtlpSource({
-    id: 'otel',
-    listen: '127.0.0.1:0',
-    maxBodyBytes: 1024 * 1024,
-    maxItems: 1000,
-    http: { ...DEFAULT_HTTP_LIMITS },
-    sink: (lines, meta) => {
-      env.sinkLines.push(lines);
-      env.metas.push(meta);
-      if (env.failSink > 0) {
-        env.failSink--;
-        throw new Error('database or disk is full');
-      }
-      return ingest.ingest({ source: 'otel', path: meta.path, fileKey: `otlp:${meta.requestId}`, lines }).lines;
-    },
-    onError: (err) => env.errors.push(err),
-    onResponse: (s) => env.summaries.push(s),
-    ...o,
-  });
-  envs.push(env);
-  await env.source.start();
-  env.url = `http://127.0.0.1:${env.source.port}`;
-  return env;
-}
+const envs = otlpEnvs({ name: 'otlp', maxBodyBytes: 1024 * 1024, maxItems: 1000 });
+afterEach(() => envs.cleanup());
+const startEnv = (o: Partial<OtlpSourceOptions> = {}): Promise<Env> => envs.start(o);
 
 type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
 
