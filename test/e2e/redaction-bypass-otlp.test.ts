@@ -44,6 +44,7 @@ import Database from 'better-sqlite3';
 import protobuf from 'protobufjs';
 import type { Type } from 'protobufjs';
 import { request } from 'undici';
+import { B64URL, ESCAPE_ALL, FULL_WIDTH_ASCII, FULL_WIDTH_DIGIT, luhnComplete, PERCENT_ALL } from '../helpers/pii-encodings.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otlpTypes } from '../../src/sidecar/formats/otlp/proto.js';
 import { getJson, makeDeployment, queryAll, type Deployment } from '../helpers/deployment.js';
@@ -131,25 +132,6 @@ function nestedObject(levels: number, leaf: Record<string, unknown>): Record<str
 
 // ------------------------------------------------------------------ corpus (the cases of redaction-bypass.test.ts)
 
-const FULL_WIDTH_DIGIT = (s: string): string => s.replace(/[0-9]/g, (d) => String.fromCharCode(0xff10 + Number(d)));
-const FULL_WIDTH_ASCII = (s: string): string =>
-  [...s].map((c) => (c >= '!' && c <= '~' ? String.fromCharCode(c.charCodeAt(0) - 0x21 + 0xff01) : c)).join('');
-const ESCAPE_ALL = (s: string): string => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
-const PERCENT_ALL = (s: string): string => [...Buffer.from(s)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
-const B64URL = (b: Buffer): string => b.toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-
-function luhnComplete(digits15: string): string {
-  let sum = 0;
-  for (let i = 0; i < digits15.length; i++) {
-    let d = Number(digits15[digits15.length - 1 - i]);
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return digits15 + String((10 - (sum % 10)) % 10);
-}
 
 /** Unique canary tokens (the case number inside, so even a partial base64 form names the case). */
 const tok = (n: number): string => `zq${String(n).padStart(2, '0')}canary${String(n).padStart(2, '0')}zq`;

@@ -17,6 +17,7 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { B64URL, ESCAPE_ALL, FULL_WIDTH_ASCII, FULL_WIDTH_DIGIT, luhnComplete, PERCENT_ALL } from '../helpers/pii-encodings.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryAll, type Deployment } from '../helpers/deployment.js';
 import { runCli, stop, type Proc } from '../helpers/procs.js';
@@ -48,25 +49,6 @@ interface Case {
   expect: 'record' | string;
 }
 
-const FULL_WIDTH_DIGIT = (s: string): string => s.replace(/[0-9]/g, (d) => String.fromCharCode(0xff10 + Number(d)));
-const FULL_WIDTH_ASCII = (s: string): string =>
-  [...s].map((c) => (c >= '!' && c <= '~' ? String.fromCharCode(c.charCodeAt(0) - 0x21 + 0xff01) : c)).join('');
-const ESCAPE_ALL = (s: string): string => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
-const PERCENT_ALL = (s: string): string => [...Buffer.from(s)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
-const B64URL = (b: Buffer): string => b.toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-
-function luhnComplete(digits15: string): string {
-  let sum = 0;
-  for (let i = 0; i < digits15.length; i++) {
-    let d = Number(digits15[digits15.length - 1 - i]);
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return digits15 + String((10 - (sum % 10)) % 10);
-}
 
 /** Every line is a normal agent event; `details` carries the case id and a visible marker. */
 function eventLine(id: string, extra: { details?: Record<string, unknown>; args?: Record<string, unknown> }, raw: Record<string, string> = {}): Buffer {
