@@ -100,6 +100,25 @@ describe('copytruncate', () => {
     expect(h.notices.some((n) => n.includes('copy'))).toBe(true);
   });
 
+  it('with the copy seen half-written after the truncation: decided once it is whole, nothing read twice', async () => {
+    const { h, f, s } = await following();
+    const whole = fs.readFileSync(f);
+    // the truncation is seen first, then a copy holding only its first 300 bytes (under 2 x 256: too short to tell)
+    fs.truncateSync(f, 0);
+    fs.appendFileSync(f, recs('b', 0, 10, 20));
+    await waitFor('10 more lines', () => h.got.length >= 210, 30_000, 10);
+    fs.writeFileSync(`${f}.1`, whole.subarray(0, 300));
+    await waitFor('the copy seen', () => s.files().some((x) => x.path === `${f}.1`), 30_000, 10);
+    await sleep(100);
+    fs.appendFileSync(`${f}.1`, whole.subarray(300));
+    fs.appendFileSync(f, recs('b', 10, 1, 20));
+    await waitFor('211 lines', () => h.got.length >= 211, 30_000, 10);
+    await sleep(800);
+    await s.drain(Date.now() + 5000);
+    expectExactlyOnce(idsOf(h), [...range('a', 0, 200), ...range('b', 0, 11)]);
+    expect(h.got.filter((g) => g.path === `${f}.1`)).toEqual([]);
+  });
+
   it('with the copy in the glob and the reader behind: the unread rest comes from the copy, once', async () => {
     const { h, f, s } = await following(50, { maxChunkLines: 10 });
     // the buffer is full: the source reads nothing while 150 more lines arrive and the file is rotated

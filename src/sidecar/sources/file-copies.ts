@@ -15,7 +15,10 @@
  * it stops being a byte-for-byte prefix of the original (then it is read
  * from the original's last committed position it still holds, or from 0 if
  * none). Files under 2 x 256 bytes, and positions within the first line,
- * never make a copy: an identical short file or header line is read.
+ * never make a copy: an identical short file or header line is read. A
+ * file that turns up under 2 x 256 bytes with a name related to an identity
+ * whose reading just ended is held until it grows past that or stays
+ * unchanged for rotate_wait: a copy seen half-written is decided whole.
  * Not covered: a copy older than every position the original's reader
  * committed since the last restart is read from 0 (duplicates, never loss).
  *
@@ -82,6 +85,13 @@ export class FileCopies {
       if (!relatedName(p, e.path)) continue;
       const at = await copyOffset(fh, size, e.marks);
       if (at !== undefined) return { offset: at, of: e };
+      // Too short to hold a position: maybe a copy still being written
+      // (logrotate copies, then truncates, and a reader can see the copy
+      // half-written after the truncation). Held until it is quiet or long
+      // enough to tell: read at once, its first lines would be read twice.
+      if (size <= FINGERPRINT_BYTES + WINDOW_BYTES) {
+        return { hold: { of: e.key, gen: e.gen, verified: 0, size, quietSince: Date.now() }, like: `${e.path} (${e.key})` };
+      }
     }
     const head = await readHead(fh, Math.min(size, FINGERPRINT_BYTES));
     for (const g of tails.values()) {
@@ -120,7 +130,9 @@ export class FileCopies {
     if (st.size < hold.verified) hold.verified = 0;
     const g = tails.get(hold.of);
     if (!g || g.gen !== hold.gen) {
-      // The original's identity ended: resume where its reading ended, if this is its copy.
+      // The original's identity ended: resume where its reading ended, if this is its copy,
+      // once that can be told (the copy may still be being written).
+      if (st.size <= FINGERPRINT_BYTES + WINDOW_BYTES && now - hold.quietSince < this.opts.rotateWaitMs) return false;
       const e = this.ended.find((x) => x.key === hold.of && x.gen === hold.gen);
       const at = e ? await copyOffset(tail.fh, st.size, e.marks) : undefined;
       if (at === undefined) this.opts.life.notice(`${tail.path} (${tail.key}): not a copy of the file it started like, reading from 0`);
