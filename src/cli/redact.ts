@@ -30,7 +30,7 @@ import { uuidv7 } from '../core/uuid.js';
 import { FORMAT_NAMES, type FormatName, type LineFormat } from '../sidecar/formats/format.js';
 import { formatFor } from '../sidecar/formats/for-source.js';
 import { openForReading } from '../fs/read-file.js';
-import { decodeLine, eventToRecord } from '../sidecar/line-events.js';
+import { decodeLine, eventToRecord, under } from '../sidecar/line-events.js';
 import { loadRuleset, type Ruleset } from '../sidecar/redact/index.js';
 import { LineSplitter } from '../sidecar/sources/file-lines.js';
 import type { SourceLine } from '../sidecar/sources/types.js';
@@ -163,6 +163,7 @@ async function redactStream(input: Readable, ruleset: Ruleset, format: LineForma
     }
     // All of a line's events, or none: a sidecar commits them together.
     const out: string[] = [];
+    let outLength = 0;
     const lineHits: Record<string, number> = {};
     for (const { event, path } of decoded.events) {
       const now = Date.now();
@@ -172,19 +173,18 @@ async function redactStream(input: Readable, ruleset: Ruleset, format: LineForma
         ...(hooks.tenant !== undefined ? { tenant: hooks.tenant } : {}),
       });
       if ('failure' in made) {
-        const f = made.failure;
-        refuse(f.code, describe({ ...f, field: path === '' ? f.field : f.field === undefined ? path : `${path}.${f.field}` }));
+        refuse(made.failure.code, describe(under(path, made.failure)));
         return true;
       }
-      out.push(JSON.stringify(made.redacted), '\n');
+      const json = `${JSON.stringify(made.redacted)}\n`;
+      out.push(json);
+      outLength += json.length;
       for (const [rule, n] of Object.entries(made.hits)) countInto(lineHits, rule, n);
     }
     for (const [rule, n] of Object.entries(lineHits)) countInto(stats.hits, rule, n);
-    for (const piece of out) {
-      pending.push(piece);
-      pendingLength += piece.length;
-    }
-    stats.written += out.length / 2;
+    for (const piece of out) pending.push(piece);
+    pendingLength += outLength;
+    stats.written += out.length;
     return true;
   };
 

@@ -4,7 +4,7 @@ import { uuidv7 } from '../core/uuid.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
 import type { LineFormat } from './formats/format.js';
 import { sealtrailFormat } from './formats/sealtrail.js';
-import { decodeLine, eventToRecord, type LineFailure } from './line-events.js';
+import { decodeLine, eventToRecord, under, type LineFailure } from './line-events.js';
 import type { Ruleset } from './redact/index.js';
 import type { IngestLine, LineOutcome } from './sources/types.js';
 
@@ -141,10 +141,4 @@ export class Ingest {
     result.firstSeq = records[0]?.seq;
     return result;
   }
-}
-
-/** A failure whose field is named under `path`, where the event sat in its line or request. */
-function under(path: string, f: LineFailure): LineFailure {
-  if (path === '') return f;
-  return { ...f, field: f.field !== undefined && f.field !== '' ? `${path}.${f.field}` : path };
 }

@@ -126,3 +126,9 @@ export function failureOf(err: unknown): LineFailure {
   const name = err instanceof Error ? err.name : typeof err;
   return { code: 'record_failed', message: `line could not be turned into a record (${name})` };
 }
+
+/** A failure whose field is named under `path`, where the event sat in its line or request. */
+export function under(path: string, f: LineFailure): LineFailure {
+  if (path === '') return f;
+  return { ...f, field: f.field !== undefined && f.field !== '' ? `${path}.${f.field}` : path };
+}

@@ -18,7 +18,6 @@
  * - Events are plain objects built with own data properties only (a
  *   "__proto__" key from the input must stay a key, see core/record.ts).
  */
-import type { InputError } from '../../core/errors.js';
 
 /** The names `format:` takes in a source's config. `mapped` also takes a mapping file. */
 export const FORMAT_NAMES = ['sealtrail', 'otlp-json', 'cloudevents', 'mapped', 'auto'] as const;
@@ -42,6 +41,3 @@ export interface LineFormat {
    */
   decode(value: unknown): DecodedEvent[];
 }
-
-/** The type decode() throws, for documentation: codes are record_not_object, format_mismatch, mapping_failed, record_invalid. */
-export type FormatError = InputError;
