@@ -215,13 +215,16 @@ describe('preset langchain', () => {
   it('maps tools, models, sessions and the run tree', () => {
     const [chain, llm, tool, failed, retriever, embedding] = events;
     expect(chain!.action).toBe('AgentExecutor');
-    expect(chain!.session_id).toBe('support-bot-prod');
+    // session_name is LangSmith's project; the conversation is the thread named in metadata
+    expect(chain!.session_id).toBe('conv-20260302-0007');
+    expect(chain!.details?.['project']).toBe('support-bot-prod');
     expect(chain!.span_id).toBe('1ef3c6a0-5b7e-4d2a-9c1f-0a2b3c4d5e6f');
     expect(llm!.model).toEqual({ name: 'gpt-4o-mini', provider: 'openai' });
     expect(llm!.details?.['parent_run_id']).toBe('1ef3c6a0-5b7e-4d2a-9c1f-0a2b3c4d5e6f');
     expect(tool!.tool).toEqual({ name: 'refund_status', arguments: { input: "{'order_id': '551902'}" } });
     expect(failed!.details?.['error']).toBe('OperationalError: database is locked');
-    expect(failed!.session_id).toBe('7c3d2e1f-0a9b-4c8d-8e7f-6a5b4c3d2e1f');
+    expect(failed!.session_id).toBeUndefined();
+    expect(failed!.details?.['project_id']).toBe('7c3d2e1f-0a9b-4c8d-8e7f-6a5b4c3d2e1f');
     expect(retriever!.resource).toEqual({ type: 'retriever', id: 'VectorStoreRetriever' });
     expect(embedding!.model).toEqual({ name: 'text-embedding-3-small' });
   });
