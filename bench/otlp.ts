@@ -7,7 +7,11 @@
  * /proc (user + system), so the client's work is not counted. Shipping
  * points at a closed port: only the path into the buffer is measured.
  *
- *   npm run bench:otlp      (BENCH_SPANS=N, BENCH_BATCH=spans per request, BENCH_INFLIGHT=requests at once)
+ * The variants run BENCH_ROUNDS times, in a rotated order each round, and
+ * the medians are reported: this machine's speed drifts by more than the
+ * differences measured.
+ *
+ *   npm run bench:otlp      (BENCH_SPANS=N, BENCH_BATCH=spans per request, BENCH_INFLIGHT=requests at once, BENCH_ROUNDS=rounds)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +28,7 @@ import type { OtlpRequest } from '../src/sidecar/formats/otlp/types.js';
 const N = Number(process.env.BENCH_SPANS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 512);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
 const CLK_TCK = 100;
@@ -209,18 +214,35 @@ async function main(): Promise<void> {
     { name: 'file, sealtrail lines', source: 'file_sealtrail', kind: 'file', format: 'sealtrail', lines: sealtrailLines },
     { name: 'file, OTLP/JSON lines', source: 'file_otlp', kind: 'file', format: 'otlp-json', lines: otlpLines },
   ];
-  const results: Result[] = [];
-  for (const v of variants) results.push(await runVariant(dir, keys, v, bodies));
+  const rounds: Result[][] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
+    const results: Result[] = [];
+    for (const v of order) results.push(await runVariant(dir, keys, v, bodies));
+    rounds.push(results);
+  }
   rmSync(dir, { recursive: true, force: true });
 
-  const base = results.find((r) => r.name === 'file, sealtrail lines')!;
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const of = (name: string): Result[] => rounds.map((rs) => rs.find((r) => r.name === name)!);
+  /** this variant's records per CPU-second over the other's, per round, median */
+  const ratio = (name: string, base: string): number => median(rounds.map((_, i) => of(base)[i]!.cpu / of(name)[i]!.cpu));
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const lines = [
-    `bench:otlp — ${N.toLocaleString('en-US')} GenAI spans (execute_tool, one email each), ${BATCH} spans per request, ${INFLIGHT} requests in flight, pii-basic rules, into the sidecar's durable buffer`,
+    `bench:otlp — ${N.toLocaleString('en-US')} GenAI spans (execute_tool, one email each), ${BATCH} spans per request, ${INFLIGHT} requests in flight, pii-basic rules, into the sidecar's durable buffer; medians of ${ROUNDS} rounds`,
     `  input: protobuf ${mib(bodies.protobuf.reduce((n, b) => n + b.length, 0))} MiB, JSON ${mib(Buffer.byteLength(otlpLines))} MiB, sealtrail lines ${mib(Buffer.byteLength(sealtrailLines))} MiB`,
-    ...results.map(
-      (r) =>
-        `  ${r.name.padEnd(22)} ${Math.round(N / r.seconds).toLocaleString('en-US').padStart(8)} spans/s   ${Math.round(N / r.cpu).toLocaleString('en-US').padStart(8)} records per CPU-second (${r.cpu.toFixed(2)} CPU s, ${(N / r.cpu / (N / base.cpu)).toFixed(2)}x the file source)   peak RSS ${r.rss.toFixed(1)} MiB`,
-    ),
+    ...variants.map((v) => {
+      const rs = of(v.name);
+      const perCpu = median(rs.map((r) => N / r.cpu));
+      return `  ${v.name.padEnd(22)} ${fmt(median(rs.map((r) => N / r.seconds))).padStart(8)} spans/s   ${fmt(perCpu).padStart(8)} records per CPU-second (${median(rs.map((r) => r.cpu)).toFixed(2)} CPU s)   peak RSS ${Math.max(...rs.map((r) => r.rss)).toFixed(1)} MiB`;
+    }),
+    `  records per CPU-second, per-round ratio (median):`,
+    `    OTLP/HTTP protobuf / file, sealtrail lines  ${ratio('OTLP/HTTP protobuf', 'file, sealtrail lines').toFixed(2)}x`,
+    `    OTLP/HTTP JSON     / file, sealtrail lines  ${ratio('OTLP/HTTP JSON', 'file, sealtrail lines').toFixed(2)}x`,
+    `    OTLP/HTTP JSON     / file, OTLP/JSON lines  ${ratio('OTLP/HTTP JSON', 'file, OTLP/JSON lines').toFixed(2)}x   (the same JSON text, one request per line)`,
     `  rerun: npm run bench:otlp`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -279,11 +279,13 @@ export type OptionsCode = 'collector_options_invalid' | 'telemetry_options_inval
 /**
  * Errors thrown as a plain SealtrailError: bad options, a listener that
  * cannot bind, a stream id collectors reserve, a chain MAC of the wrong size,
- * a database `report --db` cannot read.
+ * a database `report --db` cannot read, an installation missing the OTLP
+ * definitions it ships with.
  */
 export type PlainCode =
   | OptionsCode
   | 'listen_failed'
+  | 'package_incomplete'
   | 'stream_reserved'
   | 'chain_invalid'
   | 'db_unreadable';

@@ -13,12 +13,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
-import {
-  decodeOtlpRequest,
-  otlpEvents,
-  type OtlpLogsRequest,
-  type OtlpTracesRequest,
-} from '../../src/sidecar/formats/otlp/index.js';
+import { decodeOtlpRequest, otlpEvents } from '../../src/sidecar/formats/otlp/index.js';
 import { thrown } from '../helpers/errors.js';
 import { ROOT } from '../helpers/procs.js';
 
@@ -103,42 +98,34 @@ function sdkSpans() {
 }
 
 describe('decodeOtlpRequest: requests the OpenTelemetry JS SDK serialised', () => {
-  it('decodes the SDK protobuf and OTLP/JSON encodings of the same spans to the same form', () => {
+  it('maps the SDK protobuf and OTLP/JSON encodings of the same spans to the same events', () => {
     const { spans, parent, child } = sdkSpans();
-    const fromPb = decodeOtlpRequest('traces', ProtobufTraceSerializer.serializeRequest(spans)!, 'protobuf') as OtlpTracesRequest;
-    const fromJson = decodeOtlpRequest('traces', JsonTraceSerializer.serializeRequest(spans)!, 'json') as OtlpTracesRequest;
+    const fromPb = otlpEvents('traces', decodeOtlpRequest('traces', ProtobufTraceSerializer.serializeRequest(spans)!, 'protobuf'));
+    const fromJson = otlpEvents('traces', decodeOtlpRequest('traces', JsonTraceSerializer.serializeRequest(spans)!, 'json'));
     expect(fromJson).toEqual(fromPb);
+    expect(fromPb.map((e) => e.path)).toEqual(['resourceSpans[0].scopeSpans[0].spans[0]', 'resourceSpans[0].scopeSpans[0].spans[1]']);
 
-    const rs = fromPb.resourceSpans![0]!;
-    expect(rs.resource!.attributes).toEqual([
-      { key: 'service.name', value: { stringValue: 'support-agent' } },
-      { key: 'k8s.pod.name', value: { stringValue: 'agent-0' } },
-    ]);
-    expect(rs.scopeSpans![0]!.scope).toEqual({ name: 'agent-sdk', version: '3.1.0' });
-    const [c, p] = rs.scopeSpans![0]!.spans!;
-    expect(c!.traceId).toBe(child.spanContext().traceId);
-    expect(c!.spanId).toBe(child.spanContext().spanId);
-    expect(c!.parentSpanId).toBe(parent.spanContext().spanId);
-    expect(c!.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(c!.kind).toBe(3);
-    expect(c!.startTimeUnixNano).toBe('1760000001000000005');
-    expect(c!.endTimeUnixNano).toBe('1760000002000000000');
-    expect(c!.status).toEqual({ code: 2, message: 'boom' });
-    expect(c!.attributes).toContainEqual({ key: 'big', value: { intValue: '1152921504606846976' } });
-    expect(c!.attributes).toContainEqual({ key: 'flag', value: { boolValue: false } });
-    expect(c!.attributes).toContainEqual({ key: 'ratio', value: { doubleValue: 0.5 } });
-    expect(c!.events).toEqual([
-      { timeUnixNano: '1760000001000000007', name: 'gen_ai.content.prompt', attributes: [{ key: 'gen_ai.prompt', value: { stringValue: 'hello' } }] },
-    ]);
-    expect(c!.links![0]!.spanId).toBe(parent.spanContext().spanId);
-    expect(p!.parentSpanId).toBeUndefined();
-    expect(otlpEvents('traces', fromPb).map((e) => e.path)).toEqual([
-      'resourceSpans[0].scopeSpans[0].spans[0]',
-      'resourceSpans[0].scopeSpans[0].spans[1]',
-    ]);
+    const [c, p] = fromPb.map((e) => e.event as Record<string, unknown> & { details: Record<string, unknown> });
+    expect(c!.details.resource).toEqual({ 'service.name': 'support-agent', 'k8s.pod.name': 'agent-0' });
+    expect(c!.details.scope).toEqual({ name: 'agent-sdk', version: '3.1.0' });
+    expect(c!.trace_id).toBe(child.spanContext().traceId);
+    expect(c!.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(c!.span_id).toBe(child.spanContext().spanId);
+    expect(c!.details.parent_span_id).toBe(parent.spanContext().spanId);
+    expect(c!.details.span_kind).toBe('client');
+    expect(c!.time).toBe('2025-10-09T08:53:21.000Z');
+    expect(c!.details.start_time).toBe('2025-10-09T08:53:21.000000005Z');
+    expect(c!.details.end_time).toBe('2025-10-09T08:53:22.000000000Z');
+    expect(c!.details.duration).toBe('0.999999995s');
+    expect(c!.outcome).toBe('error');
+    expect(c!.details).toMatchObject({ status_code: 'error', status_message: 'boom' });
+    expect(c!.details.attributes).toMatchObject({ big: '1152921504606846976', flag: false, ratio: 0.5 });
+    expect(c!.details.events).toEqual([{ name: 'gen_ai.content.prompt', time: '2025-10-09T08:53:21.000000007Z', attributes: { 'gen_ai.prompt': 'hello' } }]);
+    expect((c!.details.links as Array<Record<string, unknown>>)[0]!.span_id).toBe(parent.spanContext().spanId);
+    expect(p!.details.parent_span_id).toBeUndefined();
   });
 
-  it('decodes the SDK protobuf and OTLP/JSON encodings of the same log records to the same form', async () => {
+  it('maps the SDK protobuf and OTLP/JSON encodings of the same log records to the same events', async () => {
     const exporter = new InMemoryLogRecordExporter();
     const provider = new LoggerProvider({
       resource: resourceFromAttributes({ 'service.name': 'support-agent' }),
@@ -156,15 +143,16 @@ describe('decodeOtlpRequest: requests the OpenTelemetry JS SDK serialised', () =
     });
     await provider.forceFlush();
     const records = exporter.getFinishedLogRecords();
-    const fromPb = decodeOtlpRequest('logs', ProtobufLogsSerializer.serializeRequest(records)!, 'protobuf') as OtlpLogsRequest;
-    const fromJson = decodeOtlpRequest('logs', JsonLogsSerializer.serializeRequest(records)!, 'json') as OtlpLogsRequest;
+    const fromPb = otlpEvents('logs', decodeOtlpRequest('logs', ProtobufLogsSerializer.serializeRequest(records)!, 'protobuf'));
+    const fromJson = otlpEvents('logs', decodeOtlpRequest('logs', JsonLogsSerializer.serializeRequest(records)!, 'json'));
     expect(fromJson).toEqual(fromPb);
-    const rec = fromPb.resourceLogs![0]!.scopeLogs![0]!.logRecords![0]!;
-    expect(rec.eventName).toBe('gen_ai.client.inference.operation.details');
-    expect(rec.timeUnixNano).toBe('1760000005000000250');
-    expect(rec.observedTimeUnixNano).toBe('1760000005000000999');
-    expect(rec.severityNumber).toBe(9);
-    expect(rec.body!.kvlistValue!.values).toContainEqual({ key: 'raw', value: { bytesValue: 'AQL/' } });
+    const rec = fromPb[0]!.event as Record<string, unknown> & { details: Record<string, unknown> };
+    expect(rec.event_type).toBe('gen_ai.client.inference.operation.details');
+    expect(rec.time).toBe('2025-10-09T08:53:25.000Z');
+    expect(rec.details.time).toBe('2025-10-09T08:53:25.000000250Z');
+    expect(rec.details.observed_time).toBe('2025-10-09T08:53:25.000000999Z');
+    expect(rec.details.severity_number).toBe(9);
+    expect(rec.details.body).toMatchObject({ raw: 'AQL/' });
   });
 });
 
@@ -249,6 +237,31 @@ describe('decodeOtlpRequest: values of every kind', () => {
     expect(otlpEvents('logs', decodeOtlpRequest('logs', logs, 'protobuf'))[0]!.event).toEqual({ event_type: 'log', details: { severity_number: -9 } });
   });
 
+  it('reads a JSON body with a leading byte order mark, and refuses one that is not UTF-8 without quoting it', () => {
+    const text = JSON.stringify(spanRequest({ attributes: [{ key: 'a', value: { stringValue: 'é' } }] }));
+    const withBom = new Uint8Array([0xef, 0xbb, 0xbf, ...enc.encode(text)]);
+    const [event] = otlpEvents('traces', decodeOtlpRequest('traces', withBom, 'json'));
+    expect((event!.event.details as Record<string, unknown>).attributes).toEqual({ a: 'é' });
+    // a lone continuation byte inside a string, and a truncated two-byte sequence at the end
+    for (const bad of [enc.encode(text.replace('é', '\\u00e9')).map((b, i, all) => (i === all.indexOf(0x5c) ? 0x80 : b)), new Uint8Array([...enc.encode(text), 0xc3])]) {
+      const err = refuse(() => decodeOtlpRequest('traces', bad, 'json'));
+      expect(err.code).toBe('format_mismatch');
+      expect(err.message).toBe('the body is not valid UTF-8');
+    }
+  });
+
+  it('keeps the member read last when a protobuf AnyValue carries two (protobuf\'s rule for a oneof on the wire)', () => {
+    const AnyValue = root.lookupType('opentelemetry.proto.common.v1.AnyValue');
+    // built by hand, as no encoder would: a length-delimited field is tag, length, bytes
+    const field = (no: number, bytes: Uint8Array): Buffer => Buffer.concat([Buffer.from([(no << 3) | 2, bytes.length]), bytes]);
+    const value = Buffer.concat([AnyValue.encode({ stringValue: CANARY }).finish(), AnyValue.encode({ intValue: 5 }).finish()]);
+    const kv = Buffer.concat([field(1, enc.encode('k')), field(2, value)]);
+    const span = Buffer.concat([field(5, enc.encode('two')), field(9, kv)]);
+    const body = field(1, field(2, field(2, span)));
+    const [event] = otlpEvents('traces', decodeOtlpRequest('traces', body, 'protobuf'));
+    expect((event!.event.details as Record<string, unknown>).attributes).toEqual({ k: 5 });
+  });
+
   it('takes an empty body as an empty request', () => {
     expect(otlpEvents('traces', decodeOtlpRequest('traces', new Uint8Array(0), 'protobuf'))).toEqual([]);
     expect(otlpEvents('logs', decodeOtlpRequest('logs', enc.encode('{}'), 'json'))).toEqual([]);
@@ -309,7 +322,8 @@ describe('decodeOtlpRequest: AnyValue depth', () => {
     expect(e1.code).toBe('record_invalid');
     expect(e1.field).toBe(deepPath(PREFIX, 65));
     const asBytes = { resourceSpans: [{ scopeSpans: [{ spans: [{ name: 'op', attributes: [{ key: 'deep', value: nestedKvlist(65) }] }] }] }] };
-    const e2 = refuse(() => decodeOtlpRequest('traces', pb(TraceRequest, asBytes), 'protobuf'));
+    // protobuf ids and depth are checked as the message is mapped (the receiver does both in one step)
+    const e2 = refuse(() => otlpEvents('traces', decodeOtlpRequest('traces', pb(TraceRequest, asBytes), 'protobuf')));
     expect(e2.code).toBe('record_invalid');
     expect(e2.field).toBe(deepPath(PREFIX, 65));
   });
@@ -432,10 +446,11 @@ describe('decodeOtlpRequest: refusals name the member by path and quote nothing'
     const body = pb(TraceRequest, {
       resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from(TRACE, 'hex'), spanId: Buffer.from('0102', 'hex') }] }] }],
     });
-    const err = refuse(() => decodeOtlpRequest('traces', body, 'protobuf'));
+    const err = refuse(() => otlpEvents('traces', decodeOtlpRequest('traces', body, 'protobuf')));
     expect(err.code).toBe('format_mismatch');
     expect(err.field).toBe('resourceSpans[0].scopeSpans[0].spans[0].spanId');
+    expect(err.message).toContain('expected 8 bytes or none');
     const logs = pb(LogsRequest, { resourceLogs: [{ scopeLogs: [{ logRecords: [{ traceId: Buffer.alloc(15, 1) }] }] }] });
-    expect(refuse(() => decodeOtlpRequest('logs', logs, 'protobuf')).field).toBe('resourceLogs[0].scopeLogs[0].logRecords[0].traceId');
+    expect(refuse(() => otlpEvents('logs', decodeOtlpRequest('logs', logs, 'protobuf'))).field).toBe('resourceLogs[0].scopeLogs[0].logRecords[0].traceId');
   });
 });

@@ -4,8 +4,10 @@
  * otlp-http.ts under the lifecycle every source shares.
  *
  * Contracts:
- * - start() binds the port; an address that cannot be bound is a typed
- *   `listen_failed` error naming the source and the address.
+ * - start() loads the OTLP definitions (`package_incomplete` when the
+ *   installation lacks them) and binds the port; an address that cannot be
+ *   bound is a typed `listen_failed` error naming the source and the
+ *   address.
  * - paused: every request is answered 503 `buffer_full` with Retry-After
  *   and nothing is read.
  * - from the moment drain() is called (synchronously) every request is
@@ -23,6 +25,7 @@ import { splitHostPort } from '../../config/units.js';
 import { SealtrailError } from '../../core/errors.js';
 import { capConnections, httpServerOptions, resolveHttpLimits, type HttpLimits } from '../../http-limits.js';
 import { listenError } from '../../listen-error.js';
+import { otlpTypes } from '../formats/otlp/proto.js';
 import { createOtlpHandler, type OtlpRequestSummary, type OtlpSink } from './otlp-http.js';
 import { positiveInt, SourceLifecycle, type Deadline, type Source, type SourceReporting } from './source.js';
 
@@ -101,6 +104,9 @@ export class OtlpSource implements Source {
   }
 
   async start(): Promise<void> {
+    // The definitions are read now, not on the first request: an incomplete
+    // installation fails at start, and no request waits for the load.
+    otlpTypes();
     this.life.start();
     const life = this.life;
     const handler = createOtlpHandler({

@@ -12,12 +12,12 @@
  * changes something; normalisation copies references into a new event).
  * OTLP's defaults (empty strings, zero counts, empty lists) are left out.
  */
-import { attributeList, attributesObject, isPlainObject, type Attribute } from './any-value.js';
+import { attributeList, attributesObject, isLong, isPlainObject, type Attribute } from './any-value.js';
+import { isZero, nanosFromDecimal, nanosFromNumber, nanosFromWords, type Nanos } from './nanos.js';
 import { mismatch } from './json-input.js';
 
 const HEX = /^(?:[0-9a-fA-F]{2}){1,32}$/;
 const DECIMAL = /^\d{1,20}$/;
-const NS_PER_MS = 1_000_000n;
 const SPAN_KINDS = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 
 /** Sets o[key] unless the value is absent or one of OTLP's empty defaults. */
@@ -61,55 +61,42 @@ export function intAt(o: Record<string, unknown>, key: string, path: string): nu
   return v;
 }
 
-/** An id as lowercase hex (at most 32 bytes; OTLP's are 16 and 8); empty means absent. */
+/** Byte lengths of the id members (Span, Span.Link, LogRecord): what a decoded message's bytes must hold. */
+const ID_LENGTHS: Readonly<Record<string, number>> = { traceId: 16, spanId: 8, parentSpanId: 8 };
+
+/**
+ * An id as lowercase hex; empty means absent. A decoded message holds
+ * bytes, which must have the id's length (OTLP: 16 and 8); the OTLP/JSON
+ * form holds hex of at most 32 bytes.
+ */
 export function idAt(o: Record<string, unknown>, key: string, path: string): string | undefined {
-  const v = stringAt(o, key, path);
-  if (v === undefined) return undefined;
-  if (!HEX.test(v)) throw mismatch(`${path}.${key}`, 'expected hexadecimal digits');
-  return v.toLowerCase();
+  const v = o[key];
+  // protobufjs's default for unset bytes is an empty array, not a Uint8Array
+  if (Array.isArray(v) && v.length === 0) return undefined;
+  if (v instanceof Uint8Array) {
+    if (v.length === 0) return undefined;
+    const length = ID_LENGTHS[key];
+    if (length !== undefined && v.length !== length) throw mismatch(`${path}.${key}`, `expected ${length} bytes or none`);
+    return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+  }
+  const s = stringAt(o, key, path);
+  if (s === undefined) return undefined;
+  if (!HEX.test(s)) throw mismatch(`${path}.${key}`, 'expected hexadecimal digits');
+  return s.toLowerCase();
 }
 
-/** A *UnixNano member as a bigint; 0 (unset) -> undefined. */
-export function nanosAt(o: Record<string, unknown>, key: string, path: string): bigint | undefined {
+/** A *UnixNano member; 0 (unset) -> undefined. */
+export function nanosAt(o: Record<string, unknown>, key: string, path: string): Nanos | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  let n: bigint;
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) n = BigInt(v);
-  else if (typeof v === 'string' && DECIMAL.test(v)) n = BigInt(v);
+  let t: Nanos | undefined;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) t = nanosFromNumber(v);
+  else if (typeof v === 'string' && DECIMAL.test(v)) {
+    t = nanosFromDecimal(v);
+    if (t === undefined) throw mismatch(`${path}.${key}`, 'out of range for a 64-bit timestamp');
+  } else if (isLong(v)) t = nanosFromWords(v.low, v.high);
   else throw mismatch(`${path}.${key}`, 'expected nanoseconds since the epoch (a non-negative integer)');
-  if (n >= 2n ** 64n) throw mismatch(`${path}.${key}`, 'out of range for a 64-bit timestamp');
-  return n === 0n ? undefined : n;
-}
-
-/**
- * RFC 3339 UTC with milliseconds (what the record keeps); the nanoseconds
- * stay in details. Any fixed64 falls before the year 2555, so this always
- * yields a time the record accepts.
- */
-export function rfc3339(nanos: bigint): string {
-  return new Date(Number(nanos / NS_PER_MS)).toISOString();
-}
-
-/**
- * RFC 3339 UTC with all nine digits: how details keep OTLP's nanoseconds.
- * Not a bare decimal string: redaction rules read 10- to 19-digit strings
- * as phone or card numbers and would redact a timestamp.
- */
-export function rfc3339Nanos(nanos: bigint): string {
-  const ms = rfc3339(nanos);
-  return `${ms.slice(0, -4)}${(nanos % 1_000_000_000n).toString().padStart(9, '0')}Z`;
-}
-
-/**
- * A duration as protobuf's JSON form of google.protobuf.Duration: seconds
- * with nine decimals and an "s" ("8.876543211s"), exact at any length. Not
- * a number: redaction rules read numbers as text too, and a 10-digit count
- * of nanoseconds looks like a phone number.
- */
-export function durationText(ns: bigint): string {
-  const sign = ns < 0n ? '-' : '';
-  const abs = ns < 0n ? -ns : ns;
-  return `${sign}${abs / 1_000_000_000n}.${(abs % 1_000_000_000n).toString().padStart(9, '0')}s`;
+  return isZero(t) ? undefined : t;
 }
 
 export function spanKindName(kind: number): string | number {

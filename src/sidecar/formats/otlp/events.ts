@@ -1,6 +1,7 @@
 /**
- * otlpEvents: a decoded OTLP request (the OTLP/JSON form, types.ts) -> one
- * event per span or log record, in request order, each with its path
+ * otlpEvents: a decoded OTLP request (what decodeOtlpRequest returns, or
+ * the OTLP/JSON form built by hand: types.ts) -> one event per span or log
+ * record, in request order, each with its path
  * (`resourceSpans[0].scopeSpans[1].spans[2]`). A request of the wrong shape
  * throws InputError naming the member by path; a span or record whose own
  * values cannot fill a field is still mapped, with those values in details.
@@ -10,7 +11,7 @@ import { arrayAt, envelope } from './common.js';
 import { mismatch } from './json-input.js';
 import { mapLogRecord } from './log-map.js';
 import { mapSpan } from './span-map.js';
-import type { OtlpRequest, OtlpSignal } from './types.js';
+import type { OtlpDecoded, OtlpRequest, OtlpSignal } from './types.js';
 import type { DecodedEvent } from '../format.js';
 
 const LAYOUT = {
@@ -18,7 +19,7 @@ const LAYOUT = {
   logs: { top: 'resourceLogs', scoped: 'scopeLogs', items: 'logRecords', map: mapLogRecord },
 } as const;
 
-export function otlpEvents(signal: OtlpSignal, request: OtlpRequest): DecodedEvent[] {
+export function otlpEvents(signal: OtlpSignal, request: OtlpRequest | OtlpDecoded): DecodedEvent[] {
   const layout = LAYOUT[signal];
   if (!isPlainObject(request)) throw mismatch('', `expected an OTLP ${signal} request object`);
   const out: DecodedEvent[] = [];

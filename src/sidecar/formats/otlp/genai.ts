@@ -62,6 +62,11 @@ const USAGE: ReadonlyArray<readonly [string, string]> = [
   ['gen_ai.usage.reasoning.output_tokens', 'reasoning_output_tokens'],
 ];
 
+/** Every attribute key mapGenAi looks at, each with its slot. */
+const MAPPED_KEYS: ReadonlyMap<string, number> = new Map([...Object.values(ATTR), ...USAGE.map(([key]) => key)].map((key, i) => [key, i]));
+
+const FIRST = new Int32Array(MAPPED_KEYS.size);
+
 const MAX_EVENT_TYPE = 128;
 const MAX_FIELD = 65_536;
 /** Deepest JSON text parsed into tool.arguments / tool.result; deeper text stays a string. */
@@ -98,29 +103,33 @@ export interface GenAiFields {
  * the resource itself is kept whole elsewhere.
  */
 export function mapGenAi(attrs: readonly Attribute[], resourceAttrs: readonly Attribute[]): GenAiFields {
-  const first = new Map<string, number>();
-  attrs.forEach((a, i) => {
-    if (!first.has(a.key)) first.set(a.key, i);
-  });
-  const taken = new Set<number>();
+  // where each mapped key first occurs: one pass over the attributes into a
+  // reused array, instead of a Map of every key per span (mapGenAi never
+  // re-enters itself, so one scratch array serves every call)
+  const first = FIRST.fill(-1);
+  for (let i = 0; i < attrs.length; i++) {
+    const slot = MAPPED_KEYS.get(attrs[i]!.key);
+    if (slot !== undefined && first[slot] === -1) first[slot] = i;
+  }
+  // indices taken into a field; a plain array: allocating a typed array per span cost more than it saved
+  const taken: boolean[] = [];
+  const indexOf = (key: string): number => first[MAPPED_KEYS.get(key)!]!;
   const peek = (key: string): Json | undefined => {
-    const i = first.get(key);
-    return i === undefined ? undefined : attrs[i]!.value;
+    const i = indexOf(key);
+    return i === -1 ? undefined : attrs[i]!.value;
   };
   const take = (key: string): void => {
-    const i = first.get(key);
-    if (i !== undefined) taken.add(i);
+    const i = indexOf(key);
+    if (i !== -1) taken[i] = true;
   };
-  /** The first of `keys` with a usable string, taken. */
-  const takeString = (...keys: string[]): string | undefined => {
-    for (const key of keys) {
-      const s = fieldString(peek(key));
-      if (s !== undefined) {
-        take(key);
-        return s;
-      }
+  /** The first of `key` and `older` with a usable string, taken. */
+  const takeString = (key: string, older?: string): string | undefined => {
+    const s = fieldString(peek(key));
+    if (s !== undefined) {
+      take(key);
+      return s;
     }
-    return undefined;
+    return older === undefined ? undefined : takeString(older);
   };
 
   const out: GenAiFields = { fields: {}, rest: [] };
@@ -195,15 +204,18 @@ export function mapGenAi(attrs: readonly Attribute[], resourceAttrs: readonly At
     (out.usage ??= {})[member] = v;
   }
 
-  out.rest = attrs.filter((_, i) => !taken.has(i));
+  out.rest = attrs.filter((_, i) => taken[i] !== true);
   return out;
 }
 
 /** The object without its undefined members, or undefined when none is left. */
 function compact(o: Record<string, string | undefined>): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
-  return Object.keys(out).length ? out : undefined;
+  let out: Record<string, string> | undefined;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined) (out ??= {})[k] = v;
+  }
+  return out;
 }
 
 /**

@@ -62,20 +62,27 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Member name (camelCase and snake_case) -> field, per type. */
-const lookups = new WeakMap<Type, Map<string, Field>>();
+interface TypeInfo {
+  /** member name (camelCase and snake_case) -> field */
+  fields: Map<string, Field>;
+  /** AnyValue, whose nesting is limited; read once: Type#fullName is rebuilt on every read */
+  isAnyValue: boolean;
+}
 
-function fieldsOf(type: Type): Map<string, Field> {
-  let map = lookups.get(type);
-  if (!map) {
-    map = new Map();
+const infos = new WeakMap<Type, TypeInfo>();
+
+function infoOf(type: Type): TypeInfo {
+  let info = infos.get(type);
+  if (!info) {
+    const fields = new Map<string, Field>();
     for (const f of type.fieldsArray) {
-      map.set(f.name, f);
-      map.set(f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), f);
+      fields.set(f.name, f);
+      fields.set(f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), f);
     }
-    lookups.set(type, map);
+    info = { fields, isAnyValue: type.fullName === ANY_VALUE };
+    infos.set(type, info);
   }
-  return map;
+  return info;
 }
 
 /** The request as fromObject takes it; throws InputError naming the first member that is wrong. */
@@ -86,8 +93,8 @@ export function jsonToProtoObject(type: Type, value: unknown): Record<string, un
 function message(type: Type, value: unknown, path: string, anyDepth: number): Record<string, unknown> {
   if (!isPlainObject(value)) throw mismatch(path, `expected an object (${type.name})`);
   let depth = anyDepth;
-  if (type.fullName === ANY_VALUE && ++depth > MAX_ANY_DEPTH) throw tooDeep(path);
-  const fields = fieldsOf(type);
+  const { fields, isAnyValue } = infoOf(type);
+  if (isAnyValue && ++depth > MAX_ANY_DEPTH) throw tooDeep(path);
   const out: Record<string, unknown> = {};
   let oneofMember: string | undefined;
   for (const key of Object.keys(value)) {

@@ -8,7 +8,7 @@
 import { InputError } from '../../../core/errors.js';
 import type { DecodedEvent, LineFormat } from '../format.js';
 import { isPlainObject } from './any-value.js';
-import { otlpJsonToForm } from './decode.js';
+import { otlpJsonRequest } from './decode.js';
 import { otlpEvents } from './events.js';
 import { mismatch } from './json-input.js';
 import type { OtlpSignal } from './types.js';
@@ -47,7 +47,7 @@ export const otlpJsonFormat: LineFormat = {
   decode(value: unknown): DecodedEvent[] {
     if (!isPlainObject(value)) throw new InputError('record_not_object', 'an otlp-json line must hold one JSON object', '');
     const signal = signalOf(value);
-    const form = otlpJsonToForm(signal, value);
+    const form = otlpJsonRequest(signal, value);
     if (countItems(signal, form) > MAX_ITEMS_PER_LINE) {
       throw new InputError('record_invalid', `more than ${MAX_ITEMS_PER_LINE} ${signal === 'traces' ? 'spans' : 'log records'} in one line`, '');
     }

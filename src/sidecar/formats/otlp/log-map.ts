@@ -12,7 +12,8 @@
  * - severity, body (as JSON), attributes, resource, scope in details.
  */
 import { anyValueToJson, attributeList, attributesObject, isPlainObject } from './any-value.js';
-import { envelopeDetails, idAt, intAt, nanosAt, put, rfc3339, rfc3339Nanos, stringAt, type Envelope } from './common.js';
+import { envelopeDetails, idAt, intAt, nanosAt, put, stringAt, type Envelope } from './common.js';
+import { rfc3339, rfc3339Nanos } from './nanos.js';
 import { ATTR, fieldString, mapGenAi } from './genai.js';
 import { mismatch } from './json-input.js';
 
@@ -42,7 +43,8 @@ export function mapLogRecord(rec: unknown, path: string, env: Envelope): Record<
 
   const event: Record<string, unknown> = { event_type: eventType ?? 'log' };
   const at = time ?? observed;
-  if (at !== undefined) event.time = rfc3339(at);
+  const atMs = at !== undefined ? rfc3339(at) : undefined;
+  if (atMs !== undefined) event.time = atMs;
   Object.assign(event, gen.fields);
   if (gen.errorType !== undefined) event.outcome = 'error';
   put(event, 'trace_id', idAt(rec, 'traceId', path));
@@ -50,7 +52,7 @@ export function mapLogRecord(rec: unknown, path: string, env: Envelope): Record<
 
   const details: Record<string, unknown> = {};
   if (eventName !== undefined && eventType === undefined) details.event_name = eventName;
-  if (time !== undefined) details.time = rfc3339Nanos(time);
+  if (time !== undefined) details.time = rfc3339Nanos(time, atMs);
   if (observed !== undefined) details.observed_time = rfc3339Nanos(observed);
   put(details, 'severity_number', intAt(rec, 'severityNumber', path));
   put(details, 'severity_text', stringAt(rec, 'severityText', path));

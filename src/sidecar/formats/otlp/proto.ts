@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { Root, Type } from 'protobufjs';
+import { SealtrailError } from '../../../core/errors.js';
 
 /** Enough for AnyValue nested MAX_ANY_DEPTH deep (three messages a level) inside a span event. */
 const RECURSION_LIMIT = 256;
@@ -53,7 +54,10 @@ function protoDir(): string {
     if (parent === dir) break;
     dir = parent;
   }
-  throw new Error('the OTLP definitions (proto/opentelemetry/proto) were not found above the sealtrail module directory; the package is incomplete');
+  throw new SealtrailError(
+    'package_incomplete',
+    'the OTLP definitions (proto/opentelemetry/proto) were not found above the sealtrail module directory; the package is incomplete: reinstall sealtrail',
+  );
 }
 
 function load(): OtlpTypes {

@@ -12,7 +12,8 @@
  *   resource, scope, status message, span name and kind.
  */
 import { attributeList, attributesObject, isPlainObject } from './any-value.js';
-import { envelopeDetails, idAt, intAt, nanosAt, objectAt, put, rfc3339, rfc3339Nanos, durationText, spanKindName, stringAt, arrayAt, type Envelope } from './common.js';
+import { envelopeDetails, idAt, intAt, nanosAt, objectAt, put, spanKindName, stringAt, arrayAt, type Envelope } from './common.js';
+import { durationText, rfc3339, rfc3339Nanos } from './nanos.js';
 import { eventTypeForOperation, mapGenAi } from './genai.js';
 import { mismatch } from './json-input.js';
 
@@ -33,7 +34,8 @@ export function mapSpan(span: unknown, path: string, env: Envelope): Record<stri
   const event: Record<string, unknown> = {
     event_type: gen.operation !== undefined ? eventTypeForOperation(gen.operation) : 'span',
   };
-  if (start !== undefined) event.time = rfc3339(start);
+  const startMs = start !== undefined ? rfc3339(start) : undefined;
+  if (startMs !== undefined) event.time = startMs;
   Object.assign(event, gen.fields);
   if (statusCode === STATUS_ERROR || gen.errorType !== undefined) event.outcome = 'error';
   else if (statusCode === STATUS_OK || statusCode === STATUS_UNSET) event.outcome = 'success';
@@ -47,9 +49,9 @@ export function mapSpan(span: unknown, path: string, env: Envelope): Record<stri
   put(details, 'parent_span_id', idAt(span, 'parentSpanId', path));
   put(details, 'trace_state', stringAt(span, 'traceState', path));
   put(details, 'flags', intAt(span, 'flags', path));
-  if (start !== undefined) details.start_time = rfc3339Nanos(start);
+  if (start !== undefined) details.start_time = rfc3339Nanos(start, startMs);
   if (end !== undefined) details.end_time = rfc3339Nanos(end);
-  if (start !== undefined && end !== undefined) details.duration = durationText(end - start);
+  if (start !== undefined && end !== undefined) details.duration = durationText(end, start);
   if (statusCode !== STATUS_UNSET) details.status_code = STATUS_NAMES[statusCode] ?? statusCode;
   put(details, 'status_message', statusMessage);
   if (gen.errorType !== undefined) details.error_type = gen.errorType;

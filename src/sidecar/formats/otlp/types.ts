@@ -1,13 +1,17 @@
 /**
- * The OTLP/JSON form of an export request, as decodeOtlpRequest returns it
- * and otlpEvents takes it: lowerCamelCase member names, trace and span ids
- * as lowercase hex, 64-bit integers as decimal strings, enums as numbers,
- * bytes as base64, OTLP's default values (empty strings, zeros, empty
- * lists) left out.
- *
- * otlpEvents also accepts what a caller built by hand in this shape, so a
- * 64-bit integer may be a number there too.
+ * The OTLP/JSON form of an export request: what otlpEvents takes from a
+ * caller that builds a request by hand (a benchmark, a test):
+ * lowerCamelCase member names, trace and span ids as lowercase hex, 64-bit
+ * integers as decimal strings or numbers, enums as numbers, bytes as
+ * base64. Requests from the wire reach otlpEvents as decodeOtlpRequest
+ * returns them (OtlpDecoded) instead.
  */
+
+/**
+ * What decodeOtlpRequest returns and otlpEvents reads: a protobufjs message
+ * or a checked OTLP/JSON object, not meant to be read member by member.
+ */
+export type OtlpDecoded = object;
 
 /** A 64-bit integer: a decimal string (as decoded) or a number. */
 export type OtlpInt64 = string | number;
