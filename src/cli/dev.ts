@@ -28,7 +28,8 @@ function adminToken(dir: string): { token: string; from: string } {
 
 /**
  * `npm start`: collector and sidecar in one process on an embedded default,
- * all state under ./.sealtrail/. Ctrl-C drains the sidecar (seal and ship what
+ * all state under ./.sealtrail/. The sidecar takes trace files, OTLP/HTTP
+ * and the Unix socket ./.sealtrail/events.sock. Ctrl-C drains the sidecar (seal and ship what
  * was read), then stops the collector, and exits 0.
  */
 export async function devCommand(argv: string[]): Promise<number> {
@@ -37,8 +38,11 @@ export async function devCommand(argv: string[]): Promise<number> {
     'collector-listen': { type: 'string', default: '127.0.0.1:7470' },
     'telemetry-listen': { type: 'string', default: '127.0.0.1:9470' },
     'otlp-listen': { type: 'string', default: '127.0.0.1:4318' },
+    socket: { type: 'string' },
   });
   const dir = values.dir!;
+  // Where an agent's AuditClient connects (docs/client.md); under --dir unless given.
+  const socket = values.socket ?? join(dir, 'events.sock');
   const keys = join(dir, 'keys');
   for (const d of [dir, keys, join(dir, 'traces')]) mkdirPrivate(d, '--dir');
   const files = {
@@ -70,6 +74,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     sources: [
       { id: 'traces', type: 'file', include: [join(dir, 'traces', '*.jsonl')] },
       { id: 'otlp', type: 'otlp', listen: values['otlp-listen']! },
+      { id: 'socket', type: 'socket', path: socket },
     ],
     redaction: { rules: [join(PACKAGE_ROOT, 'config', 'redaction', 'pii-basic.yaml')] },
     keys: { signing_key_file: files.skey, hmac_key_file: files.hmac, hmac_key_id: 'k1' },
@@ -96,6 +101,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  collector     ${url}   (store ${collectorCfg.store.path})`,
       `  sidecar       stream ${sidecar.stream}, tailing ${join(dir, 'traces', '*.jsonl')} (sealtrail, OTLP/JSON or CloudEvents lines)`,
       `  otlp          http://${values['otlp-listen']!}   (OTLP/HTTP: /v1/traces, /v1/logs; protobuf or JSON)`,
+      `  socket        ${socket}   (NDJSON events, each answered once durable: new AuditClient({ socket }) from sealtrail/client)`,
       `  telemetry     ${sidecar.telemetryUrl}/metrics  /healthz  /readyz`,
       `  verifier key  ${files.vkey}`,
       `  admin token   ${token}   (from ${from})`,

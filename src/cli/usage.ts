@@ -29,7 +29,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
 export const USAGE = `usage: sealtrail <command> [options]
 
 commands:
-  dev       [--dir D] [--collector-listen A] [--telemetry-listen A] [--otlp-listen A]
+  dev       [--dir D] [--collector-listen A] [--telemetry-listen A] [--otlp-listen A] [--socket P]
                               collector + sidecar on an embedded default (state in ./.sealtrail/): tails
                               .sealtrail/traces/*.jsonl and takes OTLP/HTTP on 127.0.0.1:4318
   sidecar   --config FILE     run the sidecar

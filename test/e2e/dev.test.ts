@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getJson } from '../helpers/deployment.js';
 import { freePort, runCli, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
+import { SocketClient } from '../helpers/socket-client.js';
 
 describe('sealtrail dev (what npm start runs)', () => {
   let p: Proc | undefined;
@@ -71,6 +72,22 @@ describe('sealtrail dev (what npm start runs)', () => {
       return body.items?.length === 2 && more.body.items?.length === 1 && chat.body.items?.length === 1 ? [...body.items, ...chat.body.items] : undefined;
     }, 30_000);
     expect(others.map((i: { record: { source: string } }) => i.record.source).sort()).toEqual(['otlp', 'traces', 'traces']);
+
+    // ... and the Unix socket an AuditClient connects to, each line answered once durable
+    const sock = join(cwd, '.sealtrail', 'events.sock');
+    expect(p.stdout()).toContain(join('.sealtrail', 'events.sock'));
+    expect(statSync(sock).isSocket()).toBe(true);
+    expect(statSync(sock).mode & 0o777).toBe(0o600);
+    const client = await SocketClient.connect(sock);
+    await client.sendLines([JSON.stringify({ event_type: 'decision_made', actor: { id: 'agent-7', type: 'agent' }, outcome: 'success' })]);
+    await client.waitAnswers(1);
+    expect(client.acks.get(1)).toEqual(expect.any(Number));
+    await client.end();
+    const decided = await waitFor('the socket event at the collector', async () => {
+      const { body } = await getJson(`http://127.0.0.1:${cport}/v1/audit?event_type=decision_made`, token);
+      return body.items?.length === 1 ? body.items : undefined;
+    }, 30_000);
+    expect(decided[0].record.source).toBe('socket');
 
     const verify = await runCli(['verify', '--url', `http://127.0.0.1:${cport}`], { cwd });
     expect(verify.code).toBe(0);
