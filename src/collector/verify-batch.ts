@@ -10,6 +10,7 @@ import { timeKey } from '../core/time-key.js';
 import type { SealedBatch } from '../core/types.js';
 import { batchDigest, isParsedBatch, malformedBatch, parseBatch, type BatchLimits, type ParsedBatch } from '../core/wire-batch.js';
 import type { AppendBatchInput, NewRecord, StreamState } from './store/types.js';
+import { isPlainObject } from '../core/plain-object.js';
 
 /**
  * Pure verification of a sealed batch against the stored head of its stream:
@@ -62,10 +63,6 @@ export function appendInputOf(v: VerifiedBatch, receivedAt = new Date().toISOStr
     records: v.records,
     newState: v.newState,
   };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   type AuditRecord,
   type RedactionProvenance,
 } from './types.js';
+import { isPlainObject } from './plain-object.js';
 
 /**
  * Normaliser for sealtrail's input shape (docs/events.md): one JSON object
@@ -27,6 +28,7 @@ import {
 const MAX_STRING = 64 * 1024;
 const SIDECAR_FIELDS = new Set(['id', 'stream', 'seq', 'received_at', 'source', 'redaction']);
 const KNOWN_FIELDS = new Set([
+  'event_id',
   'time',
   'event_type',
   'tenant',
@@ -46,6 +48,22 @@ const KNOWN_FIELDS = new Set([
   'details',
 ]);
 
+/** RFC 9562 text form, any version; what a client writes in event_id. */
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * The client's idempotency id (`event_id`), lowercased; undefined when the
+ * event has none. A UUID and nothing else: it is read before redaction (a
+ * resend must match its first send whatever the rules do), so it must not
+ * be able to carry free text.
+ */
+export function eventIdOf(raw: Record<string, unknown>): string | undefined {
+  const v = raw.event_id;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || !UUID.test(v)) throw invalid('event_id', 'must be a UUID (8-4-4-4-12 hexadecimal digits), as a client generates for each event');
+  return v.toLowerCase();
+}
+
 function invalid(field: string, what: string): InputError {
   return new InputError('record_invalid', `field ${field}: ${what}`, field);
 }
@@ -56,10 +74,6 @@ function invalid(field: string, what: string): InputError {
  */
 function memberPath(field: string, key: string): string {
   return /^[A-Za-z0-9_-]{1,64}$/.test(key) ? `${field}.${key}` : `${field}.<unnamed>`;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function str(v: unknown, field: string, required = false): string | undefined {
@@ -115,6 +129,8 @@ export function normaliseEvent(raw: unknown, receivedAt: string): AuditEvent {
 
   const tenant = str(raw.tenant, 'tenant');
   if (tenant !== undefined) event.tenant = tenant;
+  const eventId = eventIdOf(raw);
+  if (eventId !== undefined) event.event_id = eventId;
 
   for (const k of SIDECAR_FIELDS) {
     if (Object.hasOwn(raw, k)) throw invalid(k, 'is set by the sidecar and cannot come from the input; rename it or move it under details');
@@ -197,7 +213,6 @@ export function buildRecord(event: AuditEvent, fields: SidecarFields): AuditReco
   r.redaction = fields.redaction;
   return r;
 }
-
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 

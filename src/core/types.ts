@@ -23,6 +23,8 @@ export interface RedactionProvenance {
 type Extra = { [member: string]: unknown };
 
 export interface AuditEvent {
+  /** the client's idempotency id (a UUID, lowercase): a resent event with the same id is stored once */
+  event_id?: string;
   time: string;
   event_type: string;
   tenant?: string;

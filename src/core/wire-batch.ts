@@ -4,6 +4,7 @@ import { HttpError } from './errors.js';
 import type { SealedBatch, WireRecord } from './types.js';
 import { KEY_ID, STREAM_ID } from './wire-ids.js';
 import { DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_RECORD_BYTES, MAX_NOTE_CHARS, MAX_VKEY_CHARS, recordTooLong } from './wire-limits.js';
+import { isPlainObject } from './plain-object.js';
 
 /**
  * The sealed batch as it travels (POST /v1/batches): its shape and its
@@ -60,10 +61,6 @@ const parsedBatches = new WeakSet<object>();
 /** True for an object parseBatch returned, which need not be parsed again. */
 export function isParsedBatch(v: unknown): v is ParsedBatch {
   return typeof v === 'object' && v !== null && parsedBatches.has(v);
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function isIndex(v: unknown): v is number {

@@ -86,6 +86,7 @@ export class CommitPath {
     metrics.linesRead.inc({ source }, lines);
     if (r.records) metrics.recordsIngested.inc({ source }, r.records);
     if (r.blank) metrics.linesBlank.inc({ source }, r.blank);
+    if (r.duplicates) metrics.eventsDuplicate.inc({ source }, r.duplicates);
     for (const q of r.quarantined) metrics.recordsQuarantined.inc({ source, reason: q.reason });
     for (const [rule, n] of Object.entries(r.hits)) metrics.redactionHits.inc({ rule }, n);
     if (r.quarantined.length) {

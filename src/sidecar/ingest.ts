@@ -1,10 +1,13 @@
 import { chainNext } from '../core/chain.js';
+import { isPlainObject } from '../core/plain-object.js';
+import { eventIdOf } from '../core/record.js';
 import { leafHashOfText } from '../core/merkle.js';
 import { uuidv7 } from '../core/uuid.js';
 import type { AuditBuffer, PositionRow, PreparedRecord, QuarantineRow } from './buffer/buffer.js';
 import type { LineFormat } from './formats/format.js';
 import { sealtrailFormat } from './formats/sealtrail.js';
-import { decodeLine, eventToRecord, under, type LineFailure } from './line-events.js';
+import { decodeLine, eventToRecord, failureOf, under, type LineFailure } from './line-events.js';
+import { eventKey } from './event-key.js';
 import type { Ruleset } from './redact/index.js';
 import type { IngestLine, LineOutcome } from './sources/types.js';
 
@@ -25,6 +28,8 @@ export interface IngestResult {
   records: number;
   quarantined: Array<{ reason: string }>;
   blank: number;
+  /** events not stored because an event with their event_id was (client resends) */
+  duplicates: number;
   hits: Record<string, number>;
   /** seq of the first record written, when any */
   firstSeq: number | undefined;
@@ -59,6 +64,11 @@ export interface IngestOptions {
  * position in one transaction, or none do and the line is quarantined with
  * the reason of the first event that failed.
  *
+ * An event whose event_id a record of the stream already carries (a client
+ * resending what it got no answer for) is not stored again: its line is
+ * answered with the seq of the first send, marked `duplicate`. The id is
+ * read before redaction, so rules cannot make a resend look new.
+ *
  * Nothing committed here can be refused by a collector: the record's time
  * must have a time key (core/time-key.ts, via normaliseEvent) and its size
  * the wire limits (core/wire-limits.ts); a record that breaks them is
@@ -80,9 +90,11 @@ export class Ingest {
     const stream = this.buffer.stream;
     const records: PreparedRecord[] = [];
     const quarantine: QuarantineRow[] = [];
-    const result: IngestResult = { records: 0, quarantined: [], blank: 0, hits: {}, firstSeq: undefined, lines: [] };
+    const result: IngestResult = { records: 0, quarantined: [], blank: 0, duplicates: 0, hits: {}, firstSeq: undefined, lines: [] };
     let seq = cursor.nextSeq;
     let prevMac = cursor.prevMac;
+    /** event keys of the records this chunk makes: a resend within one chunk is a duplicate too */
+    const keysInChunk = new Map<string, number>();
 
     const reject = (line: IngestLine, f: LineFailure): void => {
       const row: QuarantineRow = { source: chunk.source, path: chunk.path, fileKey: chunk.fileKey, offset: line.offset, length: line.length, reason: f.code, message: f.message };
@@ -110,9 +122,26 @@ export class Ingest {
       // A line is one unit: all its events become records, or none do.
       const made: PreparedRecord[] = [];
       const lineHits: Record<string, number> = {};
+      /** seqs earlier sends of this line's events were stored as (by event_id) */
+      const resent: number[] = [];
       let failed: LineFailure | undefined;
       let mac = prevMac;
       for (const { event, path } of decoded.events) {
+        let key: Buffer | undefined;
+        try {
+          const eventId = isPlainObject(event) ? eventIdOf(event) : undefined;
+          if (eventId !== undefined) key = eventKey(this.opts.hmacKey, eventId);
+        } catch (err) {
+          failed = under(path !== '' ? path : (line.path ?? ''), failureOf(err));
+          break;
+        }
+        if (key) {
+          const earlier = keysInChunk.get(key.toString('hex')) ?? this.buffer.seqOfEvent(key);
+          if (earlier !== undefined) {
+            resent.push(earlier);
+            continue;
+          }
+        }
         const receivedMs = Date.now();
         const receivedAt = new Date(receivedMs).toISOString();
         const id = uuidv7(receivedMs);
@@ -123,7 +152,9 @@ export class Ingest {
         }
         const leaf = leafHashOfText(r.canonical);
         mac = chainNext(this.opts.hmacKey, mac, leaf);
-        made.push({ seq: seq + made.length, id, canonical: r.canonical, leaf, mac, keyId: this.opts.keyId, receivedAt, bytes: r.bytes, wireBytes: r.wireBytes });
+        const prepared: PreparedRecord = { seq: seq + made.length, id, canonical: r.canonical, leaf, mac, keyId: this.opts.keyId, receivedAt, bytes: r.bytes, wireBytes: r.wireBytes };
+        if (key) prepared.eventKey = key;
+        made.push(prepared);
         for (const [rule, n] of Object.entries(r.hits)) lineHits[rule] = (lineHits[rule] ?? 0) + n;
       }
       if (failed) {
@@ -131,6 +162,13 @@ export class Ingest {
         continue;
       }
       for (const [rule, n] of Object.entries(lineHits)) result.hits[rule] = (result.hits[rule] ?? 0) + n;
+      result.duplicates += resent.length;
+      if (made.length === 0 && resent.length > 0) {
+        // every event of the line was stored before: answered as it was then
+        result.lines.push({ seq: resent[0]!, duplicate: true });
+        continue;
+      }
+      for (const r of made) if (r.eventKey) keysInChunk.set(r.eventKey.toString('hex'), r.seq);
       result.lines.push(made.length === 1 ? { seq } : { seq, records: made.length });
       for (const r of made) records.push(r);
       seq += made.length;

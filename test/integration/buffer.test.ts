@@ -127,7 +127,7 @@ describe('AuditBuffer.open', () => {
     }
   });
 
-  it('runs in WAL mode and records schema versions 1 to 3 in schema_migrations', () => {
+  it('runs in WAL mode and records schema versions 1 to 4 in schema_migrations', () => {
     const b = openBuffer();
     expect(b.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(b.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
@@ -136,11 +136,12 @@ describe('AuditBuffer.open', () => {
       { version: 1, name: 'initial' },
       { version: 2, name: 'record wire bytes' },
       { version: 3, name: 'quarantine field' },
+      { version: 4, name: 'event ids' },
     ]);
-    expect(Math.max(...MIGRATIONS.map((m) => m.version))).toBe(3);
+    expect(Math.max(...MIGRATIONS.map((m) => m.version))).toBe(4);
     b.close();
     const b2 = openBuffer();
-    expect(b2.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 3 });
+    expect(b2.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 4 });
   });
 
   it('upgrades a version 1 buffer: its records seal within the body limit by their canonical size bound', () => {
@@ -168,7 +169,7 @@ describe('AuditBuffer.open', () => {
     const path = tmp.file('buffer.db');
     AuditBuffer.open(path, { newStreamId: () => 'old' }).close();
     const d = rawDb(path);
-    d.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (4, 'future', '2030-01-01T00:00:00Z')").run();
+    d.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (5, 'future', '2030-01-01T00:00:00Z')").run();
     d.close();
     let caught: unknown;
     try {
@@ -179,7 +180,7 @@ describe('AuditBuffer.open', () => {
     expect(caught).toBeInstanceOf(BufferError);
     expect((caught as BufferError).code).toBe('schema_too_new');
     const d2 = rawDb(path);
-    expect(d2.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 4 });
+    expect(d2.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 5 });
   });
 
   it('starts an empty buffer at seq 0 with the genesis MAC', () => {

@@ -112,7 +112,7 @@ function expectChainFromGenesis(): void {
 describe('Ingest: valid lines', () => {
   it('turns lines into records with contiguous seq and a reproducible MAC chain', () => {
     const r1 = ingest.ingest(chunkOf([ev(0), ev(1), ev(2)]));
-    expect(r1).toEqual({ records: 3, quarantined: [], blank: 0, hits: {}, firstSeq: 0, lines: [{ seq: 0 }, { seq: 1 }, { seq: 2 }] });
+    expect(r1).toEqual({ records: 3, quarantined: [], blank: 0, duplicates: 0, hits: {}, firstSeq: 0, lines: [{ seq: 0 }, { seq: 1 }, { seq: 2 }] });
     const r2 = ingest.ingest(chunkOf([ev(3), ev(4)], 1000));
     expect(r2.firstSeq).toBe(3);
     expect(r2.lines).toEqual([{ seq: 3 }, { seq: 4 }]);
@@ -155,6 +155,7 @@ describe('Ingest: valid lines', () => {
       records: 0,
       quarantined: [{ reason: 'json_invalid' }],
       blank: 1,
+      duplicates: 0,
       hits: {},
       firstSeq: undefined,
       lines: [{ blank: true }, { error: { code: 'json_invalid', message: 'line is not valid JSON' } }],

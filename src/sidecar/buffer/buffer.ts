@@ -22,6 +22,14 @@ export type { BatchRow, ChainCursor, PositionRow, PreparedRecord, QuarantineRow 
 const STREAM_ID = new RegExp(CONFIG_STREAM_ID);
 
 /**
+ * Event ids are remembered for the last this-many records of the stream:
+ * a client resends what it got no answer for as soon as it reconnects, so
+ * a duplicate arrives within seconds, long before a hundred thousand other
+ * records; the table stays a few megabytes.
+ */
+export const EVENT_KEYS_KEPT = 100_000;
+
+/**
  * The sidecar's local SQLite WAL buffer: the only place records live between
  * being read and being acknowledged by the collector.
  *
@@ -32,6 +40,9 @@ const STREAM_ID = new RegExp(CONFIG_STREAM_ID);
  * - Records leave only through ack(), after the collector acknowledged the
  *   batch that holds them; the triggers in migrations.ts refuse any other
  *   deletion or any update.
+ * - A record's event_id key is written in the same transaction as the
+ *   record, so after a crash between commit and answer the resent event is
+ *   found (seqOfEvent) and not stored twice.
  * - The buffer never fills its disk by itself: commit() refuses new records
  *   (error code `buffer_disk_low`, a disk-full error for the sidecar) while
  *   the free space would not let a WAL checkpoint and the acknowledgement of
@@ -69,9 +80,18 @@ export class AuditBuffer {
     rangeSize: Database.Statement;
     oldestRecord: Database.Statement;
     quarantineCount: Database.Statement;
+    insertEventKey: Database.Statement;
+    seqOfEventKey: Database.Statement;
+    pruneEventKeys: Database.Statement;
   };
 
-  private constructor(db: Database.Database, path: string, stream: string, created: boolean) {
+  private constructor(
+    db: Database.Database,
+    path: string,
+    stream: string,
+    created: boolean,
+    private readonly eventKeysKept: number,
+  ) {
     this.db = db;
     this.created = created;
     this.path = path;
@@ -108,6 +128,9 @@ export class AuditBuffer {
       rangeSize: db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b FROM records WHERE seq BETWEEN ? AND ?'),
       oldestRecord: db.prepare('SELECT received_at FROM records ORDER BY seq LIMIT 1'),
       quarantineCount: db.prepare('SELECT COUNT(*) AS n FROM quarantine'),
+      insertEventKey: db.prepare('INSERT INTO event_ids (key, seq) VALUES (?, ?)'),
+      seqOfEventKey: db.prepare('SELECT seq FROM event_ids WHERE key = ?').pluck(),
+      pruneEventKeys: db.prepare('DELETE FROM event_ids WHERE seq < ?'),
     };
 
     const last = db.prepare('SELECT * FROM batches ORDER BY batch DESC LIMIT 1').get() as RawBatch | undefined;
@@ -145,7 +168,7 @@ export class AuditBuffer {
    * stream: `newStreamId` is called only when the file has none yet. If
    * `expectStream` is given it must match the stored id.
    */
-  static open(path: string, opts: { newStreamId: () => string; expectStream?: string }): AuditBuffer {
+  static open(path: string, opts: { newStreamId: () => string; expectStream?: string; eventKeysKept?: number }): AuditBuffer {
     const db = openDatabase(path);
     try {
       migrate(db, MIGRATIONS);
@@ -166,7 +189,7 @@ export class AuditBuffer {
           `buffer ${path} belongs to stream ${row.value}, but the config asks for ${opts.expectStream}; a new stream needs a new buffer`,
         );
       }
-      return new AuditBuffer(db, path, row.value, created);
+      return new AuditBuffer(db, path, row.value, created, opts.eventKeysKept ?? EVENT_KEYS_KEPT);
     } catch (err) {
       db.close();
       throw err;
@@ -204,6 +227,7 @@ export class AuditBuffer {
         bytes += size;
         const wire = r.wireBytes ?? canonicalWireBytes(r.canonical, size);
         this.stmts.insertRecord.run(r.seq, r.id, r.canonical, r.leaf, r.mac, r.keyId, size, wire, r.receivedAt);
+        if (r.eventKey) this.stmts.insertEventKey.run(r.eventKey, r.seq);
       }
       for (const q of quarantine) {
         this.stmts.insertQuarantine.run(q.source, q.path, q.fileKey, q.offset, q.length, q.reason, q.message, now, q.field ?? null);
@@ -365,10 +389,16 @@ export class AuditBuffer {
       freedBytes = r.b;
       this.stmts.deleteRecords.run(row.firstSeq, row.lastSeq);
       this.stmts.deleteSuperseded.run(row.batch);
+      this.stmts.pruneEventKeys.run(row.lastSeq + 1 - this.eventKeysKept);
     })(), true);
     this.recordCount -= freed;
     this.byteCount -= freedBytes;
     this.disk.acked();
+  }
+
+  /** The seq a record with this event key was stored as, while its key is kept (the last EVENT_KEYS_KEPT records, counted at each ack). */
+  seqOfEvent(key: Buffer): number | undefined {
+    return this.stmts.seqOfEventKey.get(key) as number | undefined;
   }
 
   stats(): { records: number; bytes: number; unsealed: number; nextSeq: number; nextBatch: number } {

@@ -127,4 +127,20 @@ BEGIN SELECT RAISE(ABORT, 'append-only: quarantine cannot be deleted'); END;
     // say which field to fix. NULL when no one field is at fault.
     sql: 'ALTER TABLE quarantine ADD COLUMN field TEXT;',
   },
+  {
+    version: 4,
+    name: 'event ids',
+    // The idempotency ids of recent records (event_id, keyed by HMAC so the
+    // buffer holds no client text), so a client resending an event it got
+    // no answer for is answered with the first send's seq instead of
+    // storing it twice. Pruned by seq (AuditBuffer.ack), not append-only:
+    // it proves nothing, it only prevents duplicates.
+    sql: `
+CREATE TABLE event_ids (
+  key BLOB    PRIMARY KEY,
+  seq INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX event_ids_seq ON event_ids (seq);
+`,
+  },
 ];

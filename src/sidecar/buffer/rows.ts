@@ -13,6 +13,8 @@ export interface PreparedRecord {
   bytes?: number;
   /** core/wire-limits.ts canonicalWireBytes of `canonical`, likewise */
   wireBytes?: number;
+  /** the keyed digest of the event's event_id, when it has one (AuditBuffer.seqOfEvent) */
+  eventKey?: Buffer;
 }
 
 export interface PositionRow {

@@ -179,11 +179,16 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
           throw new HttpError(503, 'commit_failed', 'the events could not be stored; nothing was stored; retry later');
         }
         const rejected: Array<{ index: number; line: number; code: string }> = [];
+        const duplicates: Array<{ index: number; seq: number }> = [];
         let firstSeq: number | null = null;
         let lastSeq: number | null = null;
         let records = 0;
         outcomes.forEach((o, index) => {
-          if ('seq' in o) {
+          if ('seq' in o && o.duplicate) {
+            // stored before under the same event_id: accepted, but no new record
+            duplicates.push({ index, seq: o.seq });
+            summary.accepted++;
+          } else if ('seq' in o) {
             // An event in a format that makes several records (an OTLP/JSON request) takes several seqs.
             const n = o.records ?? 1;
             firstSeq ??= o.seq;
@@ -196,7 +201,7 @@ export function createEventsHandler(opts: EventsHandlerOptions): EventsHandler {
           }
         });
         summary.rejected = rejected.length;
-        send(202, { request_id: summary.requestId, accepted: summary.accepted, records, first_seq: firstSeq, last_seq: lastSeq, rejected });
+        send(202, { request_id: summary.requestId, accepted: summary.accepted, records, first_seq: firstSeq, last_seq: lastSeq, rejected, duplicates });
       })
       .catch((err: unknown) => {
         if (err instanceof BodyAborted) return;

@@ -106,7 +106,9 @@ export class Connection {
         out += errorLine(n, 'outcome_missing', `the outcome of line ${n} is unknown`);
       } else if ('seq' in o) {
         // A line in a format that makes several records (OTLP/JSON) took seq … seq+records-1.
-        out += o.records === undefined ? `{"ack":${n},"seq":${o.seq}}\n` : `{"ack":${n},"seq":${o.seq},"records":${o.records}}\n`;
+        // A resent event (same event_id) is answered with the seq it was stored as before.
+        const records = o.records === undefined ? '' : `,"records":${o.records}`;
+        out += `{"ack":${n},"seq":${o.seq}${records}${o.duplicate ? ',"duplicate":true' : ''}}\n`;
       } else if ('error' in o) {
         out += errorLine(n, o.error.code, o.error.message);
       } else {

@@ -45,8 +45,12 @@ export type IngestLine = SourceLine<string>;
  * client is told exactly this.
  */
 export type LineOutcome =
-  /** `records` is present when the line became other than one record (an OTLP/JSON line: one per span), seqs seq … seq+records-1 */
-  | { seq: number; records?: number }
+  /**
+   * `records` is present when the line became other than one record (an
+   * OTLP/JSON line: one per span), seqs seq … seq+records-1; `duplicate`
+   * when its event was stored before (same event_id), as record `seq`
+   */
+  | { seq: number; records?: number; duplicate?: true }
   | { error: { code: string; message: string; field?: string } }
   /** blank, or of its format but holding no event (an OTLP request without spans) */
   | { blank: true };

@@ -7,6 +7,7 @@ export class SidecarMetrics {
   readonly recordsIngested: client.Counter<'source'>;
   readonly recordsQuarantined: client.Counter<'source' | 'reason'>;
   readonly linesBlank: client.Counter<'source'>;
+  readonly eventsDuplicate: client.Counter<'source'>;
   readonly redactionHits: client.Counter<'rule'>;
   readonly bufferRecords: client.Gauge;
   readonly bufferBytes: client.Gauge;
@@ -35,6 +36,12 @@ export class SidecarMetrics {
     this.recordsIngested = new client.Counter({ name: 'sealtrail_records_ingested_total', help: 'Records committed to the local buffer', labelNames: ['source'], registers: r });
     this.recordsQuarantined = new client.Counter({ name: 'sealtrail_records_quarantined_total', help: 'Lines kept in quarantine (by position and reason)', labelNames: ['source', 'reason'], registers: r });
     this.linesBlank = new client.Counter({ name: 'sealtrail_lines_blank_total', help: 'Empty or whitespace-only lines skipped', labelNames: ['source'], registers: r });
+    this.eventsDuplicate = new client.Counter({
+      name: 'sealtrail_events_duplicate_total',
+      help: 'Events not stored again because a record already carries their event_id (client resends)',
+      labelNames: ['source'],
+      registers: r,
+    });
     this.redactionHits = new client.Counter({ name: 'sealtrail_redaction_hits_total', help: 'Redaction replacements by rule', labelNames: ['rule'], registers: r });
     this.bufferRecords = new client.Gauge({ name: 'sealtrail_buffer_records', help: 'Records held in the local buffer', registers: r });
     this.bufferBytes = new client.Gauge({ name: 'sealtrail_buffer_bytes', help: 'Canonical bytes held in the local buffer', registers: r });

@@ -15,6 +15,8 @@
  *   A step into a member that is not the value's own (a "__proto__" or
  *   "constructor" the input does not hold) finds nothing.
  */
+import { isPlainObject } from '../../../core/plain-object.js';
+
 
 export type Segment = string | number;
 
@@ -82,10 +84,6 @@ function bracket(text: string, open: number): { segment: Segment; end: number } 
   const n = Number(m[1]);
   if (n > MAX_INDEX) throw new PathSyntaxError(`index too large at character ${open + 1}`);
   return { segment: n, end: open + m[0].length };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The value at `path` inside `value`, or undefined when a step finds nothing. */

@@ -15,6 +15,9 @@
  */
 import { defineKey } from '../../../core/own-key.js';
 import { MAX_TIME_MS, MIN_TIME_MS, parseRfc3339, toUtcTimestamp } from '../../../core/time.js';
+import { isPlainObject } from '../../../core/plain-object.js';
+
+export { isPlainObject };
 
 export const TIME_UNITS = ['auto', 'rfc3339', 'epoch_s', 'epoch_ms', 'epoch_us', 'epoch_ns'] as const;
 export type TimeUnit = (typeof TIME_UNITS)[number];
@@ -130,10 +133,6 @@ export function scalarText(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   return undefined;
-}
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -31,11 +31,10 @@ export interface Attribute {
 const DECIMAL = /^-?\d{1,20}$/;
 const MEMBERS = ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'] as const;
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 import { defineFree, defineKey } from '../../../core/own-key.js';
+import { isPlainObject } from '../../../core/plain-object.js';
+
+export { isPlainObject };
 
 export { defineKey };
 

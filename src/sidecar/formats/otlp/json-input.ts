@@ -19,6 +19,7 @@ import protobuf from 'protobufjs';
 import type { Field, Type } from 'protobufjs';
 import { InputError } from '../../../core/errors.js';
 import { MAX_ANY_DEPTH } from './types.js';
+import { isPlainObject } from '../../../core/plain-object.js';
 
 /** Hex id members and their byte lengths; the same names in Span, Span.Link and LogRecord. */
 export const ID_BYTES: ReadonlyMap<string, number> = new Map([
@@ -56,10 +57,6 @@ export function tooDeep(path: string): InputError {
 
 function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 interface TypeInfo {
