@@ -268,6 +268,19 @@ export type CollectorRequestCode = RemoteCode | 'usage_url';
 /** ExportError (evidence/build.ts). */
 export type ExportCode = 'collector_bad_answer' | 'export_key_missing' | 'export_dir_not_empty';
 
+/**
+ * ProofCheckError (verify/record-proof.ts): an inclusion or consistency
+ * proof answer of the query API, checked in the reader's own process.
+ */
+export type ProofCheckCode =
+  | 'proof_malformed'
+  | 'verifier_key_invalid'
+  | 'checkpoint_malformed'
+  | 'checkpoint_signature_invalid'
+  | 'checkpoint_origin_mismatch'
+  | 'record_mismatch'
+  | 'proof_invalid';
+
 /** ReportParamError (report/params.ts): the code GET /v1/report answers it with. */
 export type ReportParamCode = 'query_invalid';
 
@@ -293,6 +306,29 @@ export type PlainCode =
 /** UsageError (cli/usage.ts): the CLI's exit 2. */
 export type UsageCode = 'usage';
 
+/** ClientError (src/client/errors.ts): what sealtrail/client rejects an emit or its options with. */
+export type ClientCode =
+  /** an option is missing, of the wrong type or out of range (the message names it) */
+  | 'client_options_invalid'
+  /** emit() after close(), or an emit still pending when close() gave up */
+  | 'client_closed'
+  /** maxQueue events (or maxQueueBytes) are already waiting for their answers */
+  | 'client_queue_full'
+  /** failClosed: no answer within ackTimeoutMs; the event may or may not be stored */
+  | 'client_ack_timeout'
+  /** the event would be refused by the sidecar (checked with the sidecar's own code); not sent */
+  | 'client_event_invalid'
+  /** the serialised event is longer than maxEventBytes; not sent */
+  | 'client_event_too_large'
+  /** the sidecar answered that it did not store the event (its code is in `reason`) */
+  | 'client_event_refused'
+  /** the file transport could not write or fsync the line */
+  | 'client_write_failed'
+  /** close({ timeoutMs }) ran out before every event was answered */
+  | 'client_flush_timeout'
+  /** reaching the sidecar failed (given to onConnectionError only; the client retries) */
+  | 'client_connection_failed';
+
 /** Every code, the bound of SealtrailError's type parameter. */
 export type ErrorCode =
   | ConfigCode
@@ -307,8 +343,10 @@ export type ErrorCode =
   | SourceCode
   | CollectorRequestCode
   | ExportCode
+  | ProofCheckCode
   | ReportParamCode
   | ScanCode
   | UnitCode
   | PlainCode
-  | UsageCode;
+  | UsageCode
+  | ClientCode;
