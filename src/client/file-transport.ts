@@ -47,8 +47,19 @@ export class FileTransport implements Transport {
 
   push(entry: Entry): void {
     this.toWrite.push(entry);
+    this.kick();
+  }
+
+  /**
+   * Starts the writer unless it runs. An emit made as soon as the previous
+   * one resolved is pushed while run() has finished but its promise has not
+   * settled yet: the writer is started again for it here, or its line would
+   * wait for the next emit.
+   */
+  private kick(): void {
     this.running ??= this.run().finally(() => {
       this.running = undefined;
+      if (this.toWrite.length > 0 && !this.closed) this.kick();
     });
   }
 

@@ -23,3 +23,5 @@ export type {
 } from './types.js';
 export { approval, decision, modelCall, toolCall, type EventFields } from './events.js';
 export { ACTOR_TYPES, OUTCOMES, type ActorType, type Outcome } from '../core/types.js';
+export { AuditCollector, RUN_FAILED, type AuditCollectorOptions, type StepEvent } from './collector.js';
+export { defaultStepToEvent, errorDetails, withContext, type EventContext, type EventSink } from './collector-map.js';

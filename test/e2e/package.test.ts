@@ -73,6 +73,17 @@ console.log(JSON.stringify({ client: Object.keys(client), lib: Object.keys(lib),
     expect(broken).not.toBe('loaded');
   });
 
+  it('loads the OpenAI Agents and AI SDK adapters without their frameworks installed (they import types only)', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--input-type=module', '-e', "const a = await import('sealtrail/client/openai-agents'); const b = await import('sealtrail/client/ai-sdk'); console.log(JSON.stringify([Object.keys(a), Object.keys(b)]));"],
+      { cwd: project },
+    );
+    const [agents, aiSdk] = JSON.parse(stdout) as [string[], string[]];
+    expect(agents).toContain('SealtrailTracingProcessor');
+    expect(aiSdk).toContain('aiSdkTelemetry');
+  });
+
   it('type-checks a TypeScript agent against the published declarations', async () => {
     writeFileSync(
       join(project, 'agent.ts'),

@@ -116,6 +116,16 @@ describe('AuditClient file writer', () => {
     await broken.close();
   });
 
+  it('writes emits awaited one after another (each made as soon as the previous resolved)', async () => {
+    const path = join(traces, 'sequential.jsonl');
+    const client = new AuditClient({ file: path });
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await client.emit({ event_type: 'step', details: { i } })).event_id);
+    await client.close();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { event_id: string });
+    expect(lines.map((l) => l.event_id)).toEqual(ids);
+  });
+
   async function startSidecar(): Promise<Proc> {
     const keys = join(dir, 'keys');
     mkdirSync(keys, { recursive: true });

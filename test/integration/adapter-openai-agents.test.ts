@@ -1,0 +1,289 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Agent,
+  Runner,
+  setTraceProcessors,
+  setTracingDisabled,
+  tool as agentsTool,
+  Usage,
+  withGenerationSpan,
+  withResponseSpan,
+  type AgentOutputItem,
+  type InputGuardrail,
+  type Model,
+  type ModelProvider,
+  type ModelRequest,
+  type ModelResponse,
+  type StreamEvent,
+  type TracingProcessor,
+} from '@openai/agents-core';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { SealtrailTracingProcessor } from '../../src/client/adapters/openai-agents.js';
+import { AuditClient } from '../../src/client/index.js';
+import { makeDeployment, startSidecarProc, stop, type Deployment } from '../helpers/deployment.js';
+import type { Proc } from '../helpers/procs.js';
+
+/**
+ * SealtrailTracingProcessor on a real @openai/agents-core 0.14.3 run (only
+ * the models are scripted, as test/helpers/openai-agents-run.ts does),
+ * sending through an AuditClient to a real sidecar's socket source; the
+ * records are read back from the sidecar's buffer (no collector runs, so
+ * nothing is shipped away from it).
+ */
+
+/** A record as the sidecar stored it: the fields these tests read. */
+interface Stored {
+  event_type: string;
+  seq: number;
+  source: string;
+  time: string;
+  trace_id?: string;
+  span_id?: string;
+  session_id?: string;
+  outcome?: string;
+  action?: string;
+  agent?: { id?: string; name?: string };
+  actor?: { id: string; type: string };
+  tool?: { name: string; arguments?: unknown; call_id?: string };
+  model?: { provider?: string; name?: string };
+  policy?: { decision?: string; rule?: string };
+  approval?: { status?: string; approver?: string };
+  details: Record<string, unknown>;
+}
+let d: Deployment;
+let sidecar: Proc | undefined;
+let sock: string;
+
+beforeAll(async () => {
+  d = await makeDeployment({ prefix: 'st-adapter-oai-', extraSources: (dir) => [`{ id: agent, type: socket, path: ${join(dir, 'agent.sock')} }`] });
+  sock = join(d.dir, 'agent.sock');
+  sidecar = await startSidecarProc(d);
+});
+
+afterAll(async () => {
+  setTraceProcessors([]);
+  // SIGKILL: on SIGTERM the sidecar would first try to ship to the collector this test does not run
+  if (sidecar) await stop(sidecar, 'SIGKILL');
+  rmSync(d.dir, { recursive: true, force: true });
+});
+
+function records(): Stored[] {
+  const db = new Database(d.bufferDb, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT canonical FROM records ORDER BY seq').all() as Array<{ canonical: string }>).map((r) => JSON.parse(r.canonical) as Stored);
+  } finally {
+    db.close();
+  }
+}
+
+/** A model as the SDK's OpenAI models write their spans (generation or response); only the answers are canned. */
+class ScriptedModel implements Model {
+  private turn = 0;
+  constructor(
+    private readonly name: string,
+    private readonly api: 'chat_completions' | 'responses',
+    private readonly turns: Array<(request: ModelRequest) => AgentOutputItem[]>,
+  ) {}
+
+  async getResponse(request: ModelRequest): Promise<ModelResponse> {
+    const script = this.turns[this.turn++];
+    if (!script) throw new Error(`${this.name}: no answer scripted for call ${this.turn}`);
+    const output = script(request);
+    const usage = new Usage({ requests: 1, inputTokens: 40, outputTokens: 7, totalTokens: 47 });
+    if (this.api === 'responses') {
+      return withResponseSpan(async (span) => {
+        span.spanData.response_id = `resp_${this.turn}`;
+        span.spanData._response = { id: `resp_${this.turn}`, model: this.name, output, usage: { input_tokens: 40, output_tokens: 7 } };
+        return { usage, output, responseId: `resp_${this.turn}` };
+      });
+    }
+    return withGenerationSpan(async (span) => {
+      span.spanData.model = this.name;
+      span.spanData.usage = { input_tokens: 40, output_tokens: 7 };
+      return { usage, output };
+    });
+  }
+
+  async *getStreamedResponse(): AsyncIterable<StreamEvent> {
+    throw new Error('no streaming in this test');
+  }
+}
+
+interface Run {
+  finalOutput: unknown;
+  refunds: number;
+  /** model_called records of the run stored when lookup_claim ran, after its gate */
+  storedBeforeTool?: number;
+}
+
+/** Triage calls two tools (one fails) and hands off to Billing, whose refund tool needs an approval that is refused. */
+async function runClaims(processor: TracingProcessor, groupId: string, gate?: () => Promise<void>): Promise<Run> {
+  setTracingDisabled(false); // vitest sets NODE_ENV=test, and agents-core then starts with tracing off
+  setTraceProcessors([processor]);
+  const run: Run = { finalOutput: undefined, refunds: 0 };
+  const lookupClaim = agentsTool({
+    name: 'lookup_claim',
+    description: 'Look up a claim',
+    parameters: z.object({ claim_id: z.string() }),
+    execute: async ({ claim_id }) => {
+      if (gate) {
+        // the documented gate: a tool that starts with `await processor.audited()`
+        await gate();
+        run.storedBeforeTool = records().filter((r) => r.session_id === groupId && r.event_type === 'model_called').length;
+      }
+      return `claim ${claim_id}: in review`;
+    },
+  });
+  const sendEmail = agentsTool({
+    name: 'send_email',
+    description: 'Email the claims team',
+    parameters: z.object({ to: z.string() }),
+    execute: async () => {
+      throw new Error('SMTP timeout');
+    },
+  });
+  const issueRefund = agentsTool({
+    name: 'issue_refund',
+    description: 'Refund a claim',
+    parameters: z.object({ claim_id: z.string(), eur: z.number() }),
+    needsApproval: true,
+    execute: async () => {
+      run.refunds++;
+      return 'refunded';
+    },
+  });
+  const noPii: InputGuardrail = { name: 'no_pii_in_input', execute: async () => ({ tripwireTriggered: false, outputInfo: {} }) };
+  const billing = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: 'gpt-4.1-mini', tools: [issueRefund] });
+  const triage = new Agent({ name: 'Triage agent', instructions: 'Route.', model: 'gpt-4o-mini', tools: [lookupClaim, sendEmail], handoffs: [billing], inputGuardrails: [noPii] });
+  const models = new Map<string, Model>([
+    [
+      'gpt-4o-mini',
+      new ScriptedModel('gpt-4o-mini', 'chat_completions', [
+        () => [
+          { type: 'function_call', callId: 'call_lookup', name: 'lookup_claim', arguments: '{"claim_id":"1182"}', status: 'completed' },
+          { type: 'function_call', callId: 'call_mail', name: 'send_email', arguments: '{"to":"claims-team"}', status: 'completed' },
+        ],
+        (request) => {
+          const handoff = request.handoffs.find((h) => h.toolName.toLowerCase().includes('billing'));
+          if (!handoff) throw new Error('no handoff to billing offered');
+          return [{ type: 'function_call', callId: 'call_handoff', name: handoff.toolName, arguments: '{}', status: 'completed' }];
+        },
+      ]),
+    ],
+    [
+      'gpt-4.1-mini',
+      new ScriptedModel('gpt-4.1-mini', 'responses', [
+        () => [{ type: 'function_call', callId: 'call_refund', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":40}', status: 'completed' }],
+        () => [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'The refund was not approved.' }] }],
+      ]),
+    ],
+  ]);
+  const modelProvider: ModelProvider = {
+    getModel(name) {
+      const m = models.get(name ?? '');
+      if (!m) throw new Error(`no model ${String(name)}`);
+      return m;
+    },
+  };
+  const runner = new Runner({ modelProvider, workflowName: 'Claims triage', groupId });
+  let result = await runner.run(triage, 'Where is my claim 1182?');
+  for (const interruption of result.interruptions ?? []) result.state.reject(interruption);
+  result = await runner.run(triage, result.state);
+  run.finalOutput = result.finalOutput;
+  return run;
+}
+
+describe('SealtrailTracingProcessor with @openai/agents-core 0.14.3', () => {
+  it('records tool calls, model calls, agents, the handoff, the guardrail and the refused approval, with trace and group ids', async () => {
+    const client = new AuditClient({ socket: sock });
+    const processor = new SealtrailTracingProcessor({ client, actor: { id: 'user-77', type: 'user' } });
+    const run = await runClaims(processor, 'thread_8812', () => processor.audited());
+    // the model call that asked for the tool was stored before the tool ran
+    expect(run.storedBeforeTool).toBe(1);
+    await processor.forceFlush();
+    await expect(processor.audited()).resolves.toBeUndefined();
+    await client.close();
+    expect(run.finalOutput).toBe('The refund was not approved.');
+    expect(run.refunds).toBe(0);
+    expect(processor.failures).toBe(0);
+
+    const recs = records().filter((r) => r.session_id === 'thread_8812');
+    expect(recs.map((r) => r.event_type).sort()).toEqual([
+      'agent_handoff',
+      'agent_invoked', // Triage
+      'agent_invoked', // Billing
+      'agent_invoked', // Billing again, resumed after the approval was refused
+      'guardrail_checked',
+      'model_called', // gpt-4o-mini, twice
+      'model_called',
+      'model_called', // gpt-4.1-mini, twice
+      'model_called',
+      'tool_invoked', // lookup_claim
+      'tool_invoked', // send_email (failed)
+      'tool_invoked', // issue_refund (refused)
+    ]);
+    // one trace (the resumed run continues it), the group as session, the context's actor on every record
+    const traceId = recs[0]!.trace_id as string;
+    expect(traceId).toMatch(/^trace_[0-9a-f]{32}$/);
+    for (const r of recs) {
+      expect(r).toMatchObject({ trace_id: traceId, actor: { id: 'user-77', type: 'user' }, source: 'agent' });
+      expect(r.span_id).toMatch(/^span_[0-9a-f]{24}$/);
+      expect(r.details.workflow).toBe('Claims triage');
+    }
+    const one = (pred: (r: Stored) => boolean): Stored => {
+      const found = recs.filter(pred);
+      expect(found).toHaveLength(1);
+      return found[0]!;
+    };
+    expect(one((r) => r.tool?.name === 'lookup_claim')).toMatchObject({
+      event_type: 'tool_invoked',
+      outcome: 'success',
+      agent: { name: 'Triage agent' },
+      tool: { arguments: { claim_id: '1182' } },
+      details: { output: 'claim 1182: in review' },
+    });
+    expect(one((r) => r.tool?.name === 'send_email')).toMatchObject({
+      outcome: 'error',
+      agent: { name: 'Triage agent' },
+      details: { error: { message: 'Error running tool (non-fatal)', data: { tool_name: 'send_email' } } },
+    });
+    expect(one((r) => r.tool?.name === 'issue_refund')).toMatchObject({ outcome: 'denied', approval: { status: 'denied' }, agent: { name: 'Billing agent' } });
+    const models = recs.filter((r) => r.event_type === 'model_called');
+    expect(models.map((r) => [r.model?.name, r.agent?.name]).sort()).toEqual([
+      ['gpt-4.1-mini', 'Billing agent'],
+      ['gpt-4.1-mini', 'Billing agent'],
+      ['gpt-4o-mini', 'Triage agent'],
+      ['gpt-4o-mini', 'Triage agent'],
+    ]);
+    for (const m of models) expect(m.details.usage).toEqual({ input_tokens: 40, output_tokens: 7 });
+    expect(models.filter((m) => m.details.response_id !== undefined)).toHaveLength(2);
+    expect(one((r) => r.event_type === 'agent_handoff')).toMatchObject({ agent: { name: 'Triage agent' }, details: { to_agent: 'Billing agent' } });
+    expect(one((r) => r.event_type === 'guardrail_checked')).toMatchObject({ policy: { rule: 'no_pii_in_input', decision: 'passed' }, outcome: 'success' });
+    const triage = one((r) => r.event_type === 'agent_invoked' && r.agent?.name === 'Triage agent');
+    expect(triage.details).toMatchObject({ tools: ['lookup_claim', 'send_email'], handoffs: ['Billing agent'] });
+    // the tool's parent is the SDK's turn span (not recorded), whose parent is the agent's
+    expect(one((r) => r.tool?.name === 'lookup_claim').details.parent_span_id).toMatch(/^span_/);
+    expect(triage.details.parent_span_id).toMatch(/^span_/);
+  });
+
+  it('never fails the run when events cannot be stored: onError, failures, lastError and audited() tell', async () => {
+    const client = new AuditClient({ socket: sock });
+    await client.close();
+    const seen: Array<{ code: unknown; type: string }> = [];
+    const processor = new SealtrailTracingProcessor({ client, onError: (err, event) => seen.push({ code: (err as { code?: unknown }).code, type: event.event_type }) });
+    const run = await runClaims(processor, 'thread_closed');
+    await processor.forceFlush();
+    expect(run.finalOutput).toBe('The refund was not approved.');
+    expect(processor.failures).toBe(12);
+    expect(seen).toHaveLength(12);
+    expect(seen.every((s) => s.code === 'client_closed')).toBe(true);
+    expect(processor.lastError).toMatchObject({ code: 'client_closed' });
+    // audited() reports the first failure once, then only new ones
+    await expect(processor.audited()).rejects.toMatchObject({ code: 'client_closed' });
+    await expect(processor.audited()).resolves.toBeUndefined();
+    expect(records().filter((r) => r.session_id === 'thread_closed')).toEqual([]);
+  });
+});
