@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { AuditClient, AuditCollector } from 'sealtrail/client';
+import { AuditClient, AuditCollector, ClientError } from 'sealtrail/client';
 
 const { values } = parseArgs({
   options: {
@@ -96,7 +96,13 @@ try {
     steps.push(step.type);
     if (step.type === 'final') answer = step.text;
   }
+} catch (err) {
+  // Fail closed: a step that could not be audited was not acted on. Say why in one line, no stack.
+  if (err instanceof ClientError) {
+    process.stderr.write(`refund-bot stopped: ${err.code}: ${err.message}\n`);
+    process.exitCode = 1;
+  } else throw err;
 } finally {
   await client.close({ timeoutMs: ackTimeoutMs }).catch(() => undefined);
 }
-process.stdout.write(`${JSON.stringify({ answer, session_id: values.session, steps })}\n`);
+if (process.exitCode !== 1) process.stdout.write(`${JSON.stringify({ answer, session_id: values.session, steps })}\n`);

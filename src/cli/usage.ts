@@ -31,7 +31,8 @@ export const USAGE = `usage: sealtrail <command> [options]
 commands:
   dev       [--dir D] [--collector-listen A] [--telemetry-listen A] [--otlp-listen A] [--socket P]
                               collector + sidecar on an embedded default (state in ./.sealtrail/): tails
-                              .sealtrail/traces/*.jsonl and takes OTLP/HTTP on 127.0.0.1:4318
+                              .sealtrail/traces/*.jsonl, takes OTLP/HTTP on 127.0.0.1:4318 and NDJSON
+                              events on the socket .sealtrail/events.sock (--socket)
   sidecar   --config FILE     run the sidecar
   collector --config FILE     run the collector
   migrate   --config FILE     apply the collector store's pending migrations and exit (postgres: migrate_url)

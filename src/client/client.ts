@@ -27,6 +27,8 @@ export class AuditClient {
   private readonly queue: PendingQueue;
   private readonly transport: Transport;
   private closing: Promise<void> | undefined;
+  /** connection failure reasons already warned about (when no onConnectionError is set) */
+  private readonly warned = new Set<string>();
 
   /** Throws `client_options_invalid` naming the option. Connects on the first emit, not here. */
   constructor(options: AuditClientOptions) {
@@ -152,8 +154,19 @@ export class AuditClient {
   }
 
   private reportConnectionError(err: ConnectionError, retry: { attempt: number; delayMs: number }): void {
+    const hook = this.opts.onConnectionError;
+    if (!hook) {
+      // Without a hook, each kind of failure is said once as a process
+      // warning: a wrong socket path would otherwise leave emits waiting in
+      // silence while the client retries.
+      if (!this.warned.has(err.reason)) {
+        this.warned.add(err.reason);
+        process.emitWarning(`${err.message} (retrying with backoff; set onConnectionError to handle this)`, { type: 'SealtrailClientWarning', code: err.code });
+      }
+      return;
+    }
     try {
-      this.opts.onConnectionError?.(err, retry);
+      hook(err, retry);
     } catch {
       // A faulty hook must not stop the retries.
     }

@@ -14,6 +14,7 @@
  */
 import { defaultStepToEvent, errorDetails, withContext, type EventContext, type EventSink } from './collector-map.js';
 import type { ClientEvent, EmitResult } from './types.js';
+import { ClientError } from './errors.js';
 
 /** What toEvent may answer: the event for the step, or nothing to pass the step on unaudited. */
 export type StepEvent = ClientEvent | null | undefined;
@@ -55,7 +56,7 @@ export class AuditCollector<S = unknown> {
 
   constructor(options: AuditCollectorOptions<S>) {
     const { client, toEvent, errorMessage, onError, ...ctx } = options;
-    if (typeof client?.emit !== 'function') throw new TypeError('AuditCollector: option client must have an emit() method (an AuditClient)');
+    if (typeof client?.emit !== 'function') throw new ClientError('client_options_invalid', 'AuditCollector: option client must have an emit() method (an AuditClient)');
     this.client = client;
     this.toEvent = toEvent ?? defaultStepToEvent;
     this.ctx = { agent: ctx.agent, actor: ctx.actor, session_id: ctx.session_id, trace_id: ctx.trace_id, tenant: ctx.tenant };
@@ -83,13 +84,13 @@ export class AuditCollector<S = unknown> {
    * closes the source (its return()). Values of a sync iterable are passed
    * as they are, not awaited.
    */
-  async *wrap(steps: Iterable<S> | AsyncIterable<S>): AsyncGenerator<S, void, undefined> {
+  async *wrap<T extends S>(steps: Iterable<T> | AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
     const it = iteratorOf(steps);
     let sourceDone = false;
     let passed = 0;
     try {
       for (;;) {
-        let r: IteratorResult<S>;
+        let r: IteratorResult<T>;
         try {
           r = await it.next();
         } catch (err) {
@@ -133,7 +134,7 @@ export class AuditCollector<S = unknown> {
 function iteratorOf<S>(steps: Iterable<S> | AsyncIterable<S>): AsyncIterator<S> {
   if (steps !== null && typeof steps === 'object' && Symbol.asyncIterator in steps) return steps[Symbol.asyncIterator]();
   if (steps === null || steps === undefined || typeof (steps as Iterable<S>)[Symbol.iterator] !== 'function') {
-    throw new TypeError('AuditCollector.wrap(): expected an iterable or an async iterable of steps');
+    throw new ClientError('client_options_invalid', 'AuditCollector.wrap(): expected an iterable or an async iterable of steps');
   }
   const sync = (steps as Iterable<S>)[Symbol.iterator]();
   return {

@@ -87,9 +87,18 @@ console.log(JSON.stringify({ client: Object.keys(client), lib: Object.keys(lib),
   it('type-checks a TypeScript agent against the published declarations', async () => {
     writeFileSync(
       join(project, 'agent.ts'),
-      `import { AuditClient, toolCall, type EmitResult } from 'sealtrail/client';
+      `import { AuditClient, AuditCollector, toolCall, type EmitResult } from 'sealtrail/client';
 import { verifyRecordProof, type AuditRecord } from 'sealtrail';
 const client = new AuditClient({ socket: '/tmp/events.sock' });
+async function* steps(): AsyncGenerator<{ kind: 'text'; text: string }> {
+  yield { kind: 'text', text: 'hi' };
+}
+// each step keeps its type through wrap(), with or without toEvent
+export async function run(): Promise<string[]> {
+  const out: string[] = [];
+  for await (const step of new AuditCollector({ client }).wrap(steps())) out.push(step.text);
+  return out;
+}
 const done: Promise<EmitResult> = client.emit(toolCall({ tool: { name: 'search', arguments: { q: 'x' } } }));
 export const checks: [Promise<EmitResult>, typeof verifyRecordProof, AuditRecord | undefined] = [done, verifyRecordProof, undefined];
 // @ts-expect-error: an event needs an event_type

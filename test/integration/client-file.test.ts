@@ -63,8 +63,8 @@ async function writer(file: string, tag: string, n: number, fsync: boolean): Pro
 }
 
 function stored(canonical: string): { event_type: string; event_id: string | undefined } {
-  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string; details?: { _unmapped?: { event_id?: string } } };
-  return { event_type: rec.event_type, event_id: rec.event_id ?? rec.details?._unmapped?.event_id };
+  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string };
+  return { event_type: rec.event_type, event_id: rec.event_id };
 }
 
 describe('AuditClient file writer', () => {

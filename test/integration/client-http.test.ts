@@ -74,8 +74,8 @@ interface Stored {
 }
 
 function stored(canonical: string, seq: number): Stored {
-  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string; details?: { _unmapped?: { event_id?: string } } };
-  return { seq, event_type: rec.event_type, event_id: rec.event_id ?? rec.details?._unmapped?.event_id };
+  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string };
+  return { seq, event_type: rec.event_type, event_id: rec.event_id };
 }
 
 /** Every record the sidecar stored: shipped to the collector, or still in its buffer. */

@@ -229,8 +229,17 @@ describe('AuditCollector.wrap', () => {
     }
     expect(closed).toBe(true);
     const bad = new AuditCollector({ client: new ListSink() }).wrap(42 as unknown as Iterable<unknown>);
-    await expect(bad.next()).rejects.toThrow(TypeError);
-    expect(() => new AuditCollector({ client: {} as EventSink })).toThrow(/emit/);
+    await expect(bad.next()).rejects.toMatchObject({ name: 'ClientError', code: 'client_options_invalid', message: expect.stringContaining('wrap()') });
+    expect(() => new AuditCollector({ client: {} as EventSink })).toThrow(expect.objectContaining({ code: 'client_options_invalid', message: expect.stringContaining('emit') }));
+  });
+
+  it('types each step as its source does, with toEvent omitted (wrap is generic per call)', async () => {
+    async function* run(): AsyncGenerator<{ kind: 'text'; text: string }> {
+      yield { kind: 'text', text: 'hi' };
+    }
+    const texts: string[] = [];
+    for await (const step of new AuditCollector({ client: new ListSink() }).wrap(run())) texts.push(step.text);
+    expect(texts).toEqual(['hi']);
   });
 
   it('record() emits one step and resolves with the stored seq, or undefined for a skipped one', async () => {

@@ -24,6 +24,7 @@ import type { AttributeValue, Tracer } from '@opentelemetry/api';
 import type { ClientEvent } from '../types.js';
 import { CollectingTracer, type CollectingSpan, type FinishedSpan } from './ai-sdk-tracer.js';
 import { compact, EmitTracker, parseJsonText, str, type AdapterOptions } from './shared.js';
+import { ClientError } from '../errors.js';
 
 export interface AiSdkOptions extends AdapterOptions {
   /**
@@ -71,7 +72,7 @@ const num = (v: AttributeValue | undefined): number | undefined => (typeof v ===
 
 /** The AI SDK's telemetry settings that record every call they are passed to through `client`. */
 export function aiSdkTelemetry(client: AdapterOptions['client'], options: Omit<AiSdkOptions, 'client'> = {}): AiSdkTelemetry {
-  if (typeof client?.emit !== 'function') throw new TypeError('aiSdkTelemetry: client must have an emit() method (an AuditClient)');
+  if (typeof client?.emit !== 'function') throw new ClientError('client_options_invalid', 'aiSdkTelemetry: client must have an emit() method (an AuditClient)');
   const tracker = new EmitTracker(client, options, options.onError);
   const failClosed = options.failClosed === true;
   const map = (s: FinishedSpan): ClientEvent | undefined => spanToEvent(s, options.modelContent === true, options.errorMessage !== false);

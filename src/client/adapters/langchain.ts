@@ -27,6 +27,7 @@ import { errorDetails } from '../collector-map.js';
 import { approval } from '../events.js';
 import type { ClientEvent } from '../types.js';
 import { compact, EmitTracker, jsonSafe, parseJsonText, str, type AdapterOptions } from './shared.js';
+import { ClientError } from '../errors.js';
 
 type Meta = Record<string, unknown>;
 
@@ -84,7 +85,7 @@ export class SealtrailCallbackHandler extends BaseCallbackHandler {
   constructor(options: LangChainOptions) {
     // raiseError makes LangChain await the handler and re-throw what it throws; otherwise LangChain's defaults
     super(options?.failClosed === true ? { raiseError: true, _awaitHandler: true } : {});
-    if (typeof options?.client?.emit !== 'function') throw new TypeError('SealtrailCallbackHandler: option client must have an emit() method (an AuditClient)');
+    if (typeof options?.client?.emit !== 'function') throw new ClientError('client_options_invalid', 'SealtrailCallbackHandler: option client must have an emit() method (an AuditClient)');
     this.tracker = new EmitTracker(options.client, options, options.onError);
     this.failClosed = options.failClosed === true;
     this.agentRuns = options.agentRuns ?? 'root';
