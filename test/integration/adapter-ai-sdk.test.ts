@@ -1,14 +1,11 @@
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateObject, generateText, stepCountIs, streamText, tool, type LanguageModel } from 'ai';
 import { convertArrayToReadableStream, MockLanguageModelV3 } from 'ai/test';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { aiSdkTelemetry } from '../../src/client/adapters/ai-sdk.js';
 import { AuditClient } from '../../src/client/index.js';
-import { makeDeployment, startSidecarProc, stop, type Deployment } from '../helpers/deployment.js';
-import type { Proc } from '../helpers/procs.js';
+import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
 
 /**
  * aiSdkTelemetry() on real ai 6.0.333 calls (generateText with tools,
@@ -18,50 +15,19 @@ import type { Proc } from '../helpers/procs.js';
  * sidecar's buffer (no collector runs, so nothing is shipped away).
  */
 
-/** A record as the sidecar stored it: the fields these tests read. */
-interface Stored {
-  event_type: string;
-  seq: number;
-  source: string;
-  time: string;
-  trace_id?: string;
-  span_id?: string;
-  session_id?: string;
-  outcome?: string;
-  action?: string;
-  agent?: { id?: string; name?: string };
-  actor?: { id: string; type: string };
-  tool?: { name: string; arguments?: unknown; call_id?: string };
-  model?: { provider?: string; name?: string };
-  policy?: { decision?: string; rule?: string };
-  approval?: { status?: string; approver?: string };
-  details: Record<string, unknown>;
-}
-let d: Deployment;
-let sidecar: Proc | undefined;
+let sidecar: SocketSidecar | undefined;
 let sock: string;
 
 beforeAll(async () => {
-  d = await makeDeployment({ prefix: 'st-adapter-ai-', extraSources: (dir) => [`{ id: agent, type: socket, path: ${join(dir, 'agent.sock')} }`] });
-  sock = join(d.dir, 'agent.sock');
-  sidecar = await startSidecarProc(d);
+  sidecar = await SocketSidecar.start('st-adapter-ai-');
+  sock = sidecar.sock;
 });
 
 afterAll(async () => {
-  // SIGKILL: on SIGTERM the sidecar would first try to ship to the collector this test does not run
-  if (sidecar) await stop(sidecar, 'SIGKILL');
-  rmSync(d.dir, { recursive: true, force: true });
+  await sidecar?.stop();
 });
 
-function records(session: string): Stored[] {
-  const db = new Database(d.bufferDb, { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare('SELECT canonical FROM records ORDER BY seq').all() as Array<{ canonical: string }>;
-    return rows.map((r) => JSON.parse(r.canonical) as Stored).filter((r) => r.session_id === session);
-  } finally {
-    db.close();
-  }
-}
+const records = (session: string): Stored[] => sidecar!.records(session);
 
 const usage = { inputTokens: { total: 10, noCache: 10, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 5, text: 5, reasoning: 0 } };
 
@@ -206,7 +172,7 @@ describe('aiSdkTelemetry with ai 6.0.333', () => {
 
   it('failClosed: a tool asked for by a model call that could not be stored never runs, and the call rejects', async () => {
     // nobody answers on this socket: every emit times out after ackTimeoutMs
-    const client = new AuditClient({ socket: join(d.dir, 'nobody.sock'), failClosed: true, ackTimeoutMs: 200, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
+    const client = new AuditClient({ socket: join(sidecar!.dir, 'nobody.sock'), failClosed: true, ackTimeoutMs: 200, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
     const audit = aiSdkTelemetry(client, { failClosed: true });
     const counter = { weather: 0 };
     const call = generateText({ model: weatherModel(), prompt: 'Weather?', tools: tools(counter), stopWhen: stepCountIs(3), experimental_telemetry: audit });

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { dispatchCustomEvent } from '@langchain/core/callbacks/dispatch';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
@@ -8,13 +7,11 @@ import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { RunnableLambda, type RunnableConfig } from '@langchain/core/runnables';
 import { FakeBuiltModel } from '@langchain/core/testing';
 import { tool as lcTool } from '@langchain/core/tools';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SealtrailCallbackHandler, type LangChainOptions } from '../../src/client/adapters/langchain.js';
 import { AuditClient } from '../../src/client/index.js';
-import { makeDeployment, startSidecarProc, stop, type Deployment } from '../helpers/deployment.js';
-import type { Proc } from '../helpers/procs.js';
+import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
 
 /**
  * SealtrailCallbackHandler on a @langchain/core 1.4.0 tool-calling agent
@@ -24,50 +21,19 @@ import type { Proc } from '../helpers/procs.js';
  * sidecar's buffer (no collector runs, so nothing is shipped away).
  */
 
-/** A record as the sidecar stored it: the fields these tests read. */
-interface Stored {
-  event_type: string;
-  seq: number;
-  source: string;
-  time: string;
-  trace_id?: string;
-  span_id?: string;
-  session_id?: string;
-  outcome?: string;
-  action?: string;
-  agent?: { id?: string; name?: string };
-  actor?: { id: string; type: string };
-  tool?: { name: string; arguments?: unknown; call_id?: string };
-  model?: { provider?: string; name?: string };
-  policy?: { decision?: string; rule?: string };
-  approval?: { status?: string; approver?: string };
-  details: Record<string, unknown>;
-}
-let d: Deployment;
-let sidecar: Proc | undefined;
+let sidecar: SocketSidecar | undefined;
 let sock: string;
 
 beforeAll(async () => {
-  d = await makeDeployment({ prefix: 'st-adapter-lc-', extraSources: (dir) => [`{ id: agent, type: socket, path: ${join(dir, 'agent.sock')} }`] });
-  sock = join(d.dir, 'agent.sock');
-  sidecar = await startSidecarProc(d);
+  sidecar = await SocketSidecar.start('st-adapter-lc-');
+  sock = sidecar.sock;
 });
 
 afterAll(async () => {
-  // SIGKILL: on SIGTERM the sidecar would first try to ship to the collector this test does not run
-  if (sidecar) await stop(sidecar, 'SIGKILL');
-  rmSync(d.dir, { recursive: true, force: true });
+  await sidecar?.stop();
 });
 
-function records(session: string): Stored[] {
-  const db = new Database(d.bufferDb, { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare('SELECT canonical FROM records ORDER BY seq').all() as Array<{ canonical: string }>;
-    return rows.map((r) => JSON.parse(r.canonical) as Stored).filter((r) => r.session_id === session);
-  } finally {
-    db.close();
-  }
-}
+const records = (session: string): Stored[] => sidecar!.records(session);
 
 /** Names its provider and model as ChatOpenAI does (the fakes of @langchain/core name none). */
 class FakeChatOpenAI extends FakeBuiltModel {
@@ -183,7 +149,7 @@ describe('SealtrailCallbackHandler with @langchain/core 1.4.0', () => {
 
   it('failClosed: a model answer that could not be stored fails the run, and the tool it asked for never runs', async () => {
     // nobody answers on this socket: every emit times out after ackTimeoutMs
-    const client = new AuditClient({ socket: join(d.dir, 'nobody.sock'), failClosed: true, ackTimeoutMs: 200, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
+    const client = new AuditClient({ socket: join(sidecar!.dir, 'nobody.sock'), failClosed: true, ackTimeoutMs: 200, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
     const audit = handler(client, { failClosed: true });
     const run: Run = { refundsLooked: 0 };
     const err = await runAgent(audit, 'thread-fail-closed', run).catch((e: unknown) => e);

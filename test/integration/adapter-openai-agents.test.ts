@@ -1,5 +1,3 @@
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   Agent,
   Runner,
@@ -18,13 +16,11 @@ import {
   type StreamEvent,
   type TracingProcessor,
 } from '@openai/agents-core';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SealtrailTracingProcessor } from '../../src/client/adapters/openai-agents.js';
 import { AuditClient } from '../../src/client/index.js';
-import { makeDeployment, startSidecarProc, stop, type Deployment } from '../helpers/deployment.js';
-import type { Proc } from '../helpers/procs.js';
+import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
 
 /**
  * SealtrailTracingProcessor on a real @openai/agents-core 0.14.3 run (only
@@ -34,50 +30,20 @@ import type { Proc } from '../helpers/procs.js';
  * nothing is shipped away from it).
  */
 
-/** A record as the sidecar stored it: the fields these tests read. */
-interface Stored {
-  event_type: string;
-  seq: number;
-  source: string;
-  time: string;
-  trace_id?: string;
-  span_id?: string;
-  session_id?: string;
-  outcome?: string;
-  action?: string;
-  agent?: { id?: string; name?: string };
-  actor?: { id: string; type: string };
-  tool?: { name: string; arguments?: unknown; call_id?: string };
-  model?: { provider?: string; name?: string };
-  policy?: { decision?: string; rule?: string };
-  approval?: { status?: string; approver?: string };
-  details: Record<string, unknown>;
-}
-let d: Deployment;
-let sidecar: Proc | undefined;
+let sidecar: SocketSidecar | undefined;
 let sock: string;
 
 beforeAll(async () => {
-  d = await makeDeployment({ prefix: 'st-adapter-oai-', extraSources: (dir) => [`{ id: agent, type: socket, path: ${join(dir, 'agent.sock')} }`] });
-  sock = join(d.dir, 'agent.sock');
-  sidecar = await startSidecarProc(d);
+  sidecar = await SocketSidecar.start('st-adapter-oai-');
+  sock = sidecar.sock;
 });
 
 afterAll(async () => {
   setTraceProcessors([]);
-  // SIGKILL: on SIGTERM the sidecar would first try to ship to the collector this test does not run
-  if (sidecar) await stop(sidecar, 'SIGKILL');
-  rmSync(d.dir, { recursive: true, force: true });
+  await sidecar?.stop();
 });
 
-function records(): Stored[] {
-  const db = new Database(d.bufferDb, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT canonical FROM records ORDER BY seq').all() as Array<{ canonical: string }>).map((r) => JSON.parse(r.canonical) as Stored);
-  } finally {
-    db.close();
-  }
-}
+const records = (): Stored[] => sidecar!.records();
 
 /** A model as the SDK's OpenAI models write their spans (generation or response); only the answers are canned. */
 class ScriptedModel implements Model {

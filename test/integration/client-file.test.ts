@@ -1,13 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditClient, ClientError, decision } from '../../src/client/index.js';
-import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
-import { freePort, procOf, ROOT, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
-import { FakeCollector } from '../helpers/sidecar-collector.js';
+import { ClientSidecar } from '../helpers/client-sidecar.js';
+import { procOf, ROOT, waitFor } from '../helpers/procs.js';
 
 /**
  * The JSONL file writer: two processes append to one file at once through
@@ -15,22 +12,23 @@ import { FakeCollector } from '../helpers/sidecar-collector.js';
  * sidecar's file source then ingests every one of them without a refusal.
  */
 
+let sc: ClientSidecar;
 let dir: string;
 let traces: string;
-let collector: FakeCollector;
-let sidecar: Proc | undefined;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sealtrail-client-file-'));
+  sc = await ClientSidecar.create({
+    prefix: 'sealtrail-client-file-',
+    stream: 'client-file',
+    sources: (d) => [`{ id: traces, type: file, include: ["${join(d, 'traces', 'agent.jsonl')}"] }`],
+  });
+  dir = sc.dir;
   traces = join(dir, 'traces');
   mkdirSync(traces);
-  collector = await new FakeCollector().start();
 });
 
 afterAll(async () => {
-  if (sidecar) await stop(sidecar);
-  await collector?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await sc?.dispose();
 });
 
 /**
@@ -62,11 +60,6 @@ async function writer(file: string, tag: string, n: number, fsync: boolean): Pro
   return JSON.parse(p.stdout()) as string[];
 }
 
-function stored(canonical: string): { event_type: string; event_id: string | undefined } {
-  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string };
-  return { event_type: rec.event_type, event_id: rec.event_id };
-}
-
 describe('AuditClient file writer', () => {
   it('two processes appending at once write whole lines only, which the file source ingests without a refusal', async () => {
     const file = join(traces, 'agent.jsonl');
@@ -86,7 +79,7 @@ describe('AuditClient file writer', () => {
     const tags = written.map((w) => w.details.tag).join('');
     expect(tags).toMatch(/a.*b.*a|b.*a.*b/);
 
-    sidecar = await startSidecar();
+    await sc.start();
     const ids = await waitFor(
       'every line ingested',
       () => {
@@ -126,62 +119,12 @@ describe('AuditClient file writer', () => {
     expect(lines.map((l) => l.event_id)).toEqual(ids);
   });
 
-  async function startSidecar(): Promise<Proc> {
-    const keys = join(dir, 'keys');
-    mkdirSync(keys, { recursive: true });
-    createSigningKeyFiles(join(keys, 's.skey'), join(keys, 's.vkey'), 'client-file');
-    createHmacKeyFile(join(keys, 'hmac.key'));
-    const port = await freePort();
-    const config = join(dir, 'sidecar.yaml');
-    writeFileSync(
-      config,
-      `sidecar:
-  stream: { name: client-file }
-  data_dir: ${join(dir, 'data')}
-  sources:
-    - { id: traces, type: file, include: ["${join(traces, 'agent.jsonl')}"] }
-  keys: { signing_key_file: ${join(keys, 's.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
-  seal: { max_records: 1000, max_interval: 200ms, heartbeat_interval: '0' }
-  ship: { url: "${collector.url}", backoff_initial: 50ms, backoff_max: 1s }
-  telemetry: { listen: 127.0.0.1:${port} }
-`,
-    );
-    const p = spawnCli(['sidecar', '--config', config], { env: { SEALTRAIL_LOG_LEVEL: 'warn' } });
-    await waitFor(
-      'sidecar /readyz',
-      async () => {
-        if (p.child.exitCode !== null) throw new Error(`sidecar exited: ${p.stderr()}`);
-        return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
-      },
-      30_000,
-      20,
-    );
-    return p;
-  }
-
-  function openBuffer(): Database.Database {
-    return new Database(join(dir, 'data', 'buffer.db'), { readonly: true, fileMustExist: true });
-  }
-
   /** Shipped records and those still in the buffer. */
   function records(): Array<{ event_type: string; event_id: string | undefined }> {
-    const bySeq = new Map<number, string>();
-    for (const b of collector.received) for (const w of b.body.records) bySeq.set(w.seq, w.canonical);
-    const db = openBuffer();
-    try {
-      for (const r of db.prepare('SELECT seq, canonical FROM records').all() as Array<{ seq: number; canonical: string }>) bySeq.set(r.seq, r.canonical);
-    } finally {
-      db.close();
-    }
-    return [...bySeq.values()].map(stored);
+    return sc.allRecords().map(({ event_type, event_id }) => ({ event_type, event_id }));
   }
 
   function quarantine(): unknown[] {
-    const db = openBuffer();
-    try {
-      return db.prepare('SELECT source, offset, reason FROM quarantine').all();
-    } finally {
-      db.close();
-    }
+    return sc.quarantine('source, offset, reason');
   }
 });

@@ -1,13 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditClient, EventRejectedError, modelCall, type EmitResult } from '../../src/client/index.js';
 import type { ConnectionError } from '../../src/client/errors.js';
-import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
-import { freePort, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
-import { FakeCollector } from '../helpers/sidecar-collector.js';
+import { ClientSidecar, type StoredRecord } from '../helpers/client-sidecar.js';
+import { freePort, waitFor } from '../helpers/procs.js';
 
 /**
  * AuditClient's HTTP transport against the http source of a real sidecar
@@ -16,79 +11,21 @@ import { FakeCollector } from '../helpers/sidecar-collector.js';
  * event the pipeline refuses rejects alone with the sidecar's code.
  */
 
-let dir: string;
-let config: string;
+let sc: ClientSidecar;
 let telemetryUrl: string;
-let collector: FakeCollector;
-let sidecar: Proc | undefined;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sealtrail-client-http-'));
-  const keys = join(dir, 'keys');
-  mkdirSync(keys);
-  createSigningKeyFiles(join(keys, 's.skey'), join(keys, 's.vkey'), 'client-http');
-  createHmacKeyFile(join(keys, 'hmac.key'));
-  collector = await new FakeCollector().start();
-  const port = await freePort();
-  telemetryUrl = `http://127.0.0.1:${port}`;
-  config = join(dir, 'sidecar.yaml');
-  writeFileSync(
-    config,
-    `sidecar:
-  stream: { name: client-http }
-  data_dir: ${join(dir, 'data')}
-  sources:
-    - { id: api, type: http, max_events: 100 }
-  keys: { signing_key_file: ${join(keys, 's.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
-  seal: { max_records: 1000, max_interval: 200ms, heartbeat_interval: '0' }
-  ship: { url: "${collector.url}", backoff_initial: 50ms, backoff_max: 1s }
-  telemetry: { listen: 127.0.0.1:${port} }
-`,
-  );
+  sc = await ClientSidecar.create({ prefix: 'sealtrail-client-http-', stream: 'client-http', sources: () => ['{ id: api, type: http, max_events: 100 }'] });
+  telemetryUrl = sc.telemetryUrl;
 });
 
 afterAll(async () => {
-  if (sidecar) await stop(sidecar);
-  await collector?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await sc?.dispose();
 });
 
-async function startSidecar(): Promise<Proc> {
-  const p = spawnCli(['sidecar', '--config', config], { env: { SEALTRAIL_LOG_LEVEL: 'warn' } });
-  await waitFor(
-    'sidecar /readyz',
-    async () => {
-      if (p.child.exitCode !== null) throw new Error(`sidecar exited: ${p.stderr()}`);
-      return (await fetch(`${telemetryUrl}/readyz`)).status === 200;
-    },
-    30_000,
-    20,
-  );
-  return p;
-}
-
-interface Stored {
-  seq: number;
-  event_type: string;
-  event_id: string | undefined;
-}
-
-function stored(canonical: string, seq: number): Stored {
-  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string };
-  return { seq, event_type: rec.event_type, event_id: rec.event_id };
-}
-
 /** Every record the sidecar stored: shipped to the collector, or still in its buffer. */
-function allRecords(): Map<number, Stored> {
-  const bySeq = new Map<number, Stored>();
-  for (const b of collector.received) for (const w of b.body.records) bySeq.set(w.seq, stored(w.canonical, w.seq));
-  const db = new Database(join(dir, 'data', 'buffer.db'), { readonly: true, fileMustExist: true });
-  try {
-    for (const r of db.prepare('SELECT seq, canonical FROM records').all() as Array<{ seq: number; canonical: string }>) bySeq.set(r.seq, stored(r.canonical, r.seq));
-  } finally {
-    db.close();
-  }
-  return bySeq;
+function allRecords(): Map<number, StoredRecord> {
+  return new Map(sc.allRecords().map((r) => [r.seq, r]));
 }
 
 const ev = (i: number) => modelCall({ event_type: 'http_event', model: { provider: 'p', name: 'm' }, details: { i } });
@@ -105,7 +42,7 @@ describe('AuditClient over POST /v1/events', () => {
     const emits: Array<Promise<EmitResult>> = Array.from({ length: 250 }, (_, i) => client.emit(ev(i)));
     await waitFor('a refused connection', () => failures.length > 0, 10_000, 10);
     expect(failures[0]).toBe('ECONNREFUSED');
-    sidecar = await startSidecar();
+    await sc.start();
     const results = await Promise.all(emits);
     await client.close();
     const seqs = results.map((r) => r.seq!);

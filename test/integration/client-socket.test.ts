@@ -1,13 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditClient, ClientError, EventRejectedError, toolCall, type EmitResult } from '../../src/client/index.js';
 import type { ConnectionError } from '../../src/client/errors.js';
-import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
-import { freePort, spawnCli, stop, waitFor, type Proc } from '../helpers/procs.js';
-import { FakeCollector } from '../helpers/sidecar-collector.js';
+import { ClientSidecar, type StoredRecord } from '../helpers/client-sidecar.js';
+import { stop, type Proc } from '../helpers/procs.js';
 
 /**
  * AuditClient over the socket source of a real sidecar process
@@ -19,102 +16,32 @@ import { FakeCollector } from '../helpers/sidecar-collector.js';
  * rejects at once.
  */
 
+let sc: ClientSidecar;
 let dir: string;
-let config: string;
 let sock: string;
-let telemetryUrl: string;
-let collector: FakeCollector;
 let sidecar: Proc | undefined;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sealtrail-client-socket-'));
-  const keys = join(dir, 'keys');
-  mkdirSync(keys);
-  createSigningKeyFiles(join(keys, 's.skey'), join(keys, 's.vkey'), 'client-it');
-  createHmacKeyFile(join(keys, 'hmac.key'));
-  collector = await new FakeCollector().start();
+  sc = await ClientSidecar.create({
+    prefix: 'sealtrail-client-socket-',
+    stream: 'client-it',
+    sources: (d) => [`{ id: sock, type: socket, path: ${join(d, 'events.sock')} }`],
+    ready: () => existsSync(sock),
+  });
+  dir = sc.dir;
   sock = join(dir, 'events.sock');
-  const port = await freePort();
-  telemetryUrl = `http://127.0.0.1:${port}`;
-  config = join(dir, 'sidecar.yaml');
-  writeFileSync(
-    config,
-    `sidecar:
-  stream: { name: client-it }
-  data_dir: ${join(dir, 'data')}
-  sources:
-    - { id: sock, type: socket, path: ${sock} }
-  keys: { signing_key_file: ${join(keys, 's.skey')}, hmac_key_file: ${join(keys, 'hmac.key')} }
-  seal: { max_records: 1000, max_interval: 200ms, heartbeat_interval: '0' }
-  ship: { url: "${collector.url}", backoff_initial: 50ms, backoff_max: 1s }
-  telemetry: { listen: 127.0.0.1:${port} }
-`,
-  );
   sidecar = await startSidecar();
 });
 
 afterAll(async () => {
-  if (sidecar) {
-    sidecar.child.kill('SIGCONT');
-    await stop(sidecar);
-  }
-  await collector?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  // dispose() sends SIGCONT first: a test may have left the sidecar stopped
+  await sc?.dispose();
 });
 
-async function startSidecar(): Promise<Proc> {
-  const p = spawnCli(['sidecar', '--config', config], { env: { SEALTRAIL_LOG_LEVEL: 'warn' } });
-  await waitFor(
-    'sidecar ready with its socket',
-    async () => {
-      if (p.child.exitCode !== null) throw new Error(`sidecar exited: ${p.stderr()}`);
-      const res = await fetch(`${telemetryUrl}/readyz`);
-      return res.status === 200 && existsSync(sock);
-    },
-    30_000,
-    20,
-  );
-  return p;
-}
-
-interface Stored {
-  seq: number;
-  event_type: string;
-  event_id: string | undefined;
-}
-
-function stored(canonical: string, seq: number): Stored {
-  const rec = JSON.parse(canonical) as { event_type: string; event_id?: string };
-  return { seq, event_type: rec.event_type, event_id: rec.event_id };
-}
-
-/** The records still in the sidecar's buffer (read-only; the sidecar may be running). Shipped ones are pruned. */
-function buffer(): Stored[] {
-  const db = new Database(join(dir, 'data', 'buffer.db'), { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare('SELECT seq, canonical FROM records ORDER BY seq').all() as Array<{ seq: number; canonical: string }>;
-    return rows.map((r) => stored(r.canonical, r.seq));
-  } finally {
-    db.close();
-  }
-}
-
+const startSidecar = (): Promise<Proc> => sc.start();
 /** Every record the sidecar stored: those shipped to the collector and those still in the buffer, by seq. */
-function allRecords(): Stored[] {
-  const bySeq = new Map<number, Stored>();
-  for (const b of collector.received) for (const w of b.body.records) bySeq.set(w.seq, stored(w.canonical, w.seq));
-  for (const r of buffer()) bySeq.set(r.seq, r);
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
-
-function quarantine(): Array<{ source: string; reason: string }> {
-  const db = new Database(join(dir, 'data', 'buffer.db'), { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT source, reason FROM quarantine ORDER BY id').all() as Array<{ source: string; reason: string }>;
-  } finally {
-    db.close();
-  }
-}
+const allRecords = (): StoredRecord[] => sc.allRecords();
+const quarantine = () => sc.quarantine<{ source: string; reason: string }>('source, reason');
 
 const fast = { initialDelayMs: 20, maxDelayMs: 200 };
 const ev = (i: number, type = 'tool_invoked') => toolCall({ event_type: type, tool: { name: 'lookup', arguments: { i } }, actor: { id: 'agent-1', type: 'agent' }, session_id: 's-1' });

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import ts from 'typescript';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { bareOffences, repoPath, sourceSpecifiers, walkImports, type ImportGraph } from '../helpers/import-graph.js';
 import { ROOT } from '../helpers/procs.js';
 
 /**
@@ -18,50 +18,17 @@ import { ROOT } from '../helpers/procs.js';
 const FORBIDDEN_PACKAGES = ['better-sqlite3', 're2', 'pg', 'pg-copy-streams', 'fastify'];
 const FORBIDDEN_DIRS = ['src/sidecar/', 'src/collector/', 'src/sqlite/'];
 
-interface Graph {
-  /** repo-relative file -> repo-relative files it imports */
-  files: Map<string, string[]>;
-  /** bare specifiers, with the file importing each */
-  bare: Array<{ from: string; spec: string }>;
-}
-
 /** Every file reachable from `entry` through static imports, re-exports and literal dynamic imports. */
-function walk(entry: string, toFile: (spec: string, from: string) => string): Graph {
-  const files = new Map<string, string[]>();
-  const bare: Graph['bare'] = [];
-  const todo = [resolve(ROOT, entry)];
-  while (todo.length > 0) {
-    const file = todo.pop()!;
-    const key = relative(ROOT, file).split('\\').join('/');
-    if (files.has(key)) continue;
-    const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
-    const deps: string[] = [];
-    for (const { fileName: spec } of info.importedFiles) {
-      if (spec.startsWith('.')) {
-        const target = toFile(spec, file);
-        expect(existsSync(target), `${key} imports ${spec}`).toBe(true);
-        deps.push(relative(ROOT, target).split('\\').join('/'));
-        todo.push(target);
-      } else {
-        bare.push({ from: key, spec });
-      }
-    }
-    files.set(key, deps);
-  }
-  return { files, bare };
+function walk(entry: string, toFile: (spec: string, from: string) => string): ImportGraph {
+  return walkImports(entry, sourceSpecifiers, (spec, from) => {
+    const target = toFile(spec, from);
+    expect(existsSync(target), `${repoPath(from)} imports ${spec}`).toBe(true);
+    return target;
+  });
 }
 
-function packageOf(spec: string): string {
-  const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
-}
-
-function offences(g: Graph): string[] {
-  const out: string[] = [];
-  for (const { from, spec } of g.bare) {
-    if (FORBIDDEN_PACKAGES.includes(packageOf(spec))) out.push(`${from} -> ${spec} (forbidden package)`);
-    else if (!spec.startsWith('node:')) out.push(`${from} -> ${spec} (only node: builtins may be imported)`);
-  }
+function offences(g: ImportGraph): string[] {
+  const out = bareOffences(g, FORBIDDEN_PACKAGES);
   for (const f of g.files.keys()) {
     const src = f.replace(/^dist\//, '');
     if (FORBIDDEN_DIRS.some((d) => src.startsWith(d))) out.push(`${f} (under ${src.split('/').slice(0, 2).join('/')})`);

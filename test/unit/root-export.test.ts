@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it, vi } from 'vitest';
@@ -10,6 +10,7 @@ import * as root from '../../src/index.js';
 import { formatCheckpoint } from '../../src/core/checkpoint.js';
 import { inclusionProof } from '../../src/core/merkle.js';
 import { generateKeyPair, parseSignerKey, signNote } from '../../src/core/note.js';
+import { bareOffences, sourceSpecifiers, tsTarget, walkImports, type ImportGraph } from '../helpers/import-graph.js';
 
 /**
  * `import … from 'sealtrail'` (src/index.ts) offers the verifiers, the
@@ -40,12 +41,6 @@ const FORBIDDEN_PACKAGES = ['better-sqlite3', 're2', 'pg', 'pg-copy-streams', 'f
 const FORBIDDEN_DIRS = ['src/sidecar/', 'src/collector/', 'src/sqlite/'];
 const ALLOWED_DIRS = ['src/core/', 'src/evidence/', 'src/verify/'];
 
-interface Graph {
-  /** repo-relative .ts file -> repo-relative .ts files it imports */
-  files: Map<string, string[]>;
-  bare: Array<{ from: string; spec: string }>;
-}
-
 /** What a module imports once compiled: tsc drops type-only imports and imports used only as types. */
 function runtimeSpecifiers(file: string): string[] {
   const js = ts.transpileModule(readFileSync(file, 'utf8'), {
@@ -55,45 +50,12 @@ function runtimeSpecifiers(file: string): string[] {
   return ts.preProcessFile(js, true, true).importedFiles.map((f) => f.fileName);
 }
 
-/** Every specifier in the source, type-only ones included. */
-function sourceSpecifiers(file: string): string[] {
-  return ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles.map((f) => f.fileName);
+function walk(entry: string, specifiers: (file: string) => string[]): ImportGraph {
+  return walkImports(entry, specifiers, tsTarget);
 }
 
-function walk(entry: string, specifiers: (file: string) => string[]): Graph {
-  const files = new Map<string, string[]>();
-  const bare: Graph['bare'] = [];
-  const todo = [resolve(ROOT, entry)];
-  while (todo.length > 0) {
-    const file = todo.pop()!;
-    const key = relative(ROOT, file).split('\\').join('/');
-    if (files.has(key)) continue;
-    const deps: string[] = [];
-    for (const spec of specifiers(file)) {
-      if (spec.startsWith('.')) {
-        const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
-        deps.push(relative(ROOT, target).split('\\').join('/'));
-        todo.push(target);
-      } else {
-        bare.push({ from: key, spec });
-      }
-    }
-    files.set(key, deps);
-  }
-  return { files, bare };
-}
-
-function packageOf(spec: string): string {
-  const parts = spec.split('/');
-  return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
-}
-
-function offences(g: Graph): string[] {
-  const out: string[] = [];
-  for (const { from, spec } of g.bare) {
-    if (FORBIDDEN_PACKAGES.includes(packageOf(spec))) out.push(`${from} -> ${spec} (forbidden package)`);
-    else if (!spec.startsWith('node:')) out.push(`${from} -> ${spec} (only node: builtins may be imported)`);
-  }
+function offences(g: ImportGraph): string[] {
+  const out = bareOffences(g, FORBIDDEN_PACKAGES);
   for (const f of g.files.keys()) {
     if (f === 'src/index.ts') continue;
     if (FORBIDDEN_DIRS.some((d) => f.startsWith(d))) out.push(`${f} (forbidden directory)`);

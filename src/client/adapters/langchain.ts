@@ -26,8 +26,7 @@ import { isPlainObject } from '../../core/plain-object.js';
 import { errorDetails } from '../collector-map.js';
 import { approval } from '../events.js';
 import type { ClientEvent } from '../types.js';
-import { compact, EmitTracker, jsonSafe, parseJsonText, str, type AdapterOptions } from './shared.js';
-import { ClientError } from '../errors.js';
+import { adapterSettings, compact, EmitTracker, jsonSafe, parseJsonText, str, type AdapterOptions } from './shared.js';
 
 type Meta = Record<string, unknown>;
 
@@ -85,12 +84,9 @@ export class SealtrailCallbackHandler extends BaseCallbackHandler {
   constructor(options: LangChainOptions) {
     // raiseError makes LangChain await the handler and re-throw what it throws; otherwise LangChain's defaults
     super(options?.failClosed === true ? { raiseError: true, _awaitHandler: true } : {});
-    if (typeof options?.client?.emit !== 'function') throw new ClientError('client_options_invalid', 'SealtrailCallbackHandler: option client must have an emit() method (an AuditClient)');
-    this.tracker = new EmitTracker(options.client, options, options.onError);
+    ({ tracker: this.tracker, modelContent: this.modelContent, errorMessage: this.errorMessage } = adapterSettings('SealtrailCallbackHandler', options));
     this.failClosed = options.failClosed === true;
     this.agentRuns = options.agentRuns ?? 'root';
-    this.modelContent = options.modelContent === true;
-    this.errorMessage = options.errorMessage !== false;
   }
 
   get lastError(): unknown {

@@ -14,8 +14,7 @@
  */
 import type { Span, SpanData, Trace, TracingProcessor } from '@openai/agents-core';
 import type { ClientEvent } from '../types.js';
-import { compact, EmitTracker, parseJsonText, str, type AdapterOptions } from './shared.js';
-import { ClientError } from '../errors.js';
+import { adapterSettings, compact, EmitTracker, parseJsonText, str, type AdapterOptions } from './shared.js';
 
 export interface OpenAIAgentsOptions extends AdapterOptions {
   /**
@@ -53,10 +52,7 @@ export class SealtrailTracingProcessor implements TracingProcessor {
   private readonly errorMessage: boolean;
 
   constructor(options: OpenAIAgentsOptions) {
-    if (typeof options?.client?.emit !== 'function') throw new ClientError('client_options_invalid', 'SealtrailTracingProcessor: option client must have an emit() method (an AuditClient)');
-    this.tracker = new EmitTracker(options.client, options, options.onError);
-    this.modelContent = options.modelContent === true;
-    this.errorMessage = options.errorMessage !== false;
+    ({ tracker: this.tracker, modelContent: this.modelContent, errorMessage: this.errorMessage } = adapterSettings('SealtrailTracingProcessor', options));
   }
 
   /** the latest emit failure */

@@ -8,6 +8,7 @@
  * the adapters that can gate a tool do so) is in docs/client.md.
  */
 import { withContext, type EventContext, type EventSink } from '../collector-map.js';
+import { ClientError } from '../errors.js';
 import type { ClientEvent, EmitResult } from '../types.js';
 
 export interface AdapterOptions extends EventContext {
@@ -149,6 +150,29 @@ export class EmitTracker {
       // a faulty hook must not reach the framework
     }
   }
+}
+
+/** What an adapter class makes of its options, read the same way by each. */
+export interface AdapterSettings {
+  tracker: EmitTracker;
+  /** keep a model call's input and output (default false) */
+  modelContent: boolean;
+  /** keep an error's message (default true) */
+  errorMessage: boolean;
+}
+
+/**
+ * Checks an adapter class's options (`adapter` names it in the error) and
+ * makes its tracker. Throws client_options_invalid when `client` has no
+ * emit().
+ */
+export function adapterSettings(adapter: string, options: AdapterOptions & { modelContent?: boolean }): AdapterSettings {
+  if (typeof options?.client?.emit !== 'function') throw new ClientError('client_options_invalid', `${adapter}: option client must have an emit() method (an AuditClient)`);
+  return {
+    tracker: new EmitTracker(options.client, options, options.onError),
+    modelContent: options.modelContent === true,
+    errorMessage: options.errorMessage !== false,
+  };
 }
 
 /** A string that is not empty, or undefined. */
