@@ -154,6 +154,14 @@ export class SocketTransport implements Transport {
         return;
       }
       case 'refused': {
+        if (a.code === 'outcome_missing') {
+          // The sidecar committed but cannot say what became of this line: it may
+          // be stored. Resending is safe (its event_id makes a stored copy answer
+          // as a duplicate); calling it refused would tell the agent a stored
+          // event was not.
+          this.drop(new ConnectionError('outcome_missing', `socket ${this.path}: the sidecar could not tell the outcome of line ${a.line}; resending`));
+          return;
+        }
         this.backoff.reset();
         const e = book.answer(a.line);
         if (e && !e.settled) {
