@@ -16,7 +16,7 @@ import type { OtlpCode } from '../../core/error-codes.js';
 import { InputError } from '../../core/errors.js';
 import { mediaTypeOf } from '../../http-body.js';
 import type { DecodedEvent } from '../formats/format.js';
-import { decodeOtlpRequest, otlpEvents, type OtlpEncoding, type OtlpSignal } from '../formats/otlp/index.js';
+import { countOtlpItems, decodeOtlpRequest, otlpEvents, type OtlpEncoding, type OtlpSignal } from '../formats/otlp/index.js';
 import type { IngestLine, LineOutcome } from './types.js';
 
 export const OTLP_PATHS: Readonly<Record<string, OtlpSignal>> = Object.freeze({ '/v1/traces': 'traces', '/v1/logs': 'logs' });
@@ -100,28 +100,6 @@ export function itemNoun(signal: OtlpSignal): string {
 }
 
 /**
- * Spans or log records in a decoded request, counted before they are
- * mapped so that a request over the item limit costs no mapping. Walks the
- * OTLP/JSON form defensively: a shape it does not recognise counts 0, and
- * otlpEvents then reports the fault by path.
- */
-export function countItems(signal: OtlpSignal, request: unknown): number {
-  const [outer, middle, inner] =
-    signal === 'traces' ? (['resourceSpans', 'scopeSpans', 'spans'] as const) : (['resourceLogs', 'scopeLogs', 'logRecords'] as const);
-  let n = 0;
-  for (const r of arrayAt(request, outer)) {
-    for (const s of arrayAt(r, middle)) n += arrayAt(s, inner).length;
-  }
-  return n;
-}
-
-function arrayAt(v: unknown, key: string): readonly unknown[] {
-  if (typeof v !== 'object' || v === null || !Object.prototype.hasOwnProperty.call(v, key)) return [];
-  const a = (v as Record<string, unknown>)[key];
-  return Array.isArray(a) ? a : [];
-}
-
-/**
  * A request body (already gunzipped) → its events, or an OtlpRefusal to
  * quarantine: format_mismatch / record_invalid from the decoder (with the
  * field path), otlp_too_many_items past `maxItems`.
@@ -130,7 +108,7 @@ export function decodeBody(signal: OtlpSignal, body: Uint8Array, encoding: OtlpE
   let events: DecodedEvent[];
   try {
     const request = decodeOtlpRequest(signal, body, encoding);
-    if (countItems(signal, request) > maxItems) throw refusals.tooManyItems(signal, maxItems);
+    if (countOtlpItems(signal, request) > maxItems) throw refusals.tooManyItems(signal, maxItems);
     events = otlpEvents(signal, request);
   } catch (err) {
     if (err instanceof OtlpRefusal) throw err;

@@ -14,7 +14,7 @@
  */
 import { attributeList, attributesObject, isLong, isPlainObject, type Attribute } from './any-value.js';
 import { isZero, nanosFromDecimal, nanosFromNumber, nanosFromWords, type Nanos } from './nanos.js';
-import { mismatch } from './json-input.js';
+import { ID_BYTES, mismatch } from './json-input.js';
 
 const HEX = /^(?:[0-9a-fA-F]{2}){1,32}$/;
 const DECIMAL = /^\d{1,20}$/;
@@ -61,9 +61,6 @@ export function intAt(o: Record<string, unknown>, key: string, path: string): nu
   return v;
 }
 
-/** Byte lengths of the id members (Span, Span.Link, LogRecord): what a decoded message's bytes must hold. */
-const ID_LENGTHS: Readonly<Record<string, number>> = { traceId: 16, spanId: 8, parentSpanId: 8 };
-
 /**
  * An id as lowercase hex; empty means absent. A decoded message holds
  * bytes, which must have the id's length (OTLP: 16 and 8); the OTLP/JSON
@@ -75,7 +72,7 @@ export function idAt(o: Record<string, unknown>, key: string, path: string): str
   if (Array.isArray(v) && v.length === 0) return undefined;
   if (v instanceof Uint8Array) {
     if (v.length === 0) return undefined;
-    const length = ID_LENGTHS[key];
+    const length = ID_BYTES.get(key);
     if (length !== undefined && v.length !== length) throw mismatch(`${path}.${key}`, `expected ${length} bytes or none`);
     return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
   }

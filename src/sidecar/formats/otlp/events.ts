@@ -19,6 +19,26 @@ const LAYOUT = {
   logs: { top: 'resourceLogs', scoped: 'scopeLogs', items: 'logRecords', map: mapLogRecord },
 } as const;
 
+/**
+ * Spans or log records in a decoded request, counted before they are
+ * mapped so that a request over an item limit costs no mapping. Reads the
+ * request defensively: a shape it does not recognise counts 0, and
+ * otlpEvents then reports the fault by path.
+ */
+export function countOtlpItems(signal: OtlpSignal, request: unknown): number {
+  const layout = LAYOUT[signal];
+  let n = 0;
+  for (const c of ownList(request, layout.top)) for (const s of ownList(c, layout.scoped)) n += ownList(s, layout.items).length;
+  return n;
+}
+
+/** o[key] when o has it as an own array (a decoded message inherits empty defaults), else []. */
+function ownList(o: unknown, key: string): readonly unknown[] {
+  if (typeof o !== 'object' || o === null || !Object.hasOwn(o, key)) return [];
+  const v = (o as Record<string, unknown>)[key];
+  return Array.isArray(v) ? v : [];
+}
+
 export function otlpEvents(signal: OtlpSignal, request: OtlpRequest | OtlpDecoded): DecodedEvent[] {
   const layout = LAYOUT[signal];
   if (!isPlainObject(request)) throw mismatch('', `expected an OTLP ${signal} request object`);

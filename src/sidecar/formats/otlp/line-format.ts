@@ -9,7 +9,7 @@ import { InputError } from '../../../core/errors.js';
 import type { DecodedEvent, LineFormat } from '../format.js';
 import { isPlainObject } from './any-value.js';
 import { otlpJsonRequest } from './decode.js';
-import { otlpEvents } from './events.js';
+import { countOtlpItems, otlpEvents } from './events.js';
 import { mismatch } from './json-input.js';
 import type { OtlpSignal } from './types.js';
 
@@ -48,20 +48,9 @@ export const otlpJsonFormat: LineFormat = {
     if (!isPlainObject(value)) throw new InputError('record_not_object', 'an otlp-json line must hold one JSON object', '');
     const signal = signalOf(value);
     const form = otlpJsonRequest(signal, value);
-    if (countItems(signal, form) > MAX_ITEMS_PER_LINE) {
+    if (countOtlpItems(signal, form) > MAX_ITEMS_PER_LINE) {
       throw new InputError('record_invalid', `more than ${MAX_ITEMS_PER_LINE} ${signal === 'traces' ? 'spans' : 'log records'} in one line`, '');
     }
     return otlpEvents(signal, form);
   },
 };
-
-function countItems(signal: OtlpSignal, form: unknown): number {
-  const [top, scoped, items] = signal === 'traces' ? ['resourceSpans', 'scopeSpans', 'spans'] : ['resourceLogs', 'scopeLogs', 'logRecords'];
-  let n = 0;
-  for (const c of list((form as Record<string, unknown>)[top])) for (const s of list(c?.[scoped])) n += list(s?.[items]).length;
-  return n;
-}
-
-function list(v: unknown): Array<Record<string, unknown> | undefined> {
-  return Array.isArray(v) ? (v as Array<Record<string, unknown> | undefined>) : [];
-}
