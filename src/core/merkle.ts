@@ -10,6 +10,19 @@ import { ProofError } from './errors.js';
 
 export const HASH_SIZE = 32;
 
+const BASE64_HASH = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * A hash as proofs and bundles carry it: the standard base64 of HASH_SIZE
+ * bytes in its one strict form (the last character's unused bits zero), so
+ * a hash has a single spelling; undefined for anything else.
+ */
+export function hashFromBase64(v: unknown): Buffer | undefined {
+  if (typeof v !== 'string' || !BASE64_HASH.test(v)) return undefined;
+  const b = Buffer.from(v, 'base64');
+  return b.length === HASH_SIZE && b.toString('base64') === v ? b : undefined;
+}
+
 // One-shot crypto.hash over a reused scratch buffer is about twice as fast
 // as createHash().update()...digest() for these tiny inputs. Safe because
 // hashing is synchronous and the scratch never escapes.

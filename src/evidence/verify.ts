@@ -3,7 +3,7 @@ import { constants } from 'node:buffer';
 import { join } from 'node:path';
 import { canonicalize } from '../core/canonical.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
-import { leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
+import { hashFromBase64, leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { openNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { timeKey } from '../core/time-key.js';
 import { EQUALITY_FILTERS, extractIndexFields, type RecordIndexFields } from '../core/record-index.js';
@@ -82,7 +82,6 @@ function fail(file: string, reason: string, item?: string): never {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const HEX64 = /^[0-9a-f]{64}$/;
-const BASE64_32 = /^[A-Za-z0-9+/]{43}=$/;
 const VKEY = /^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+={0,2}$/;
 
 /** manifest.json lists files, not records: far below this in any bundle export writes. */
@@ -146,12 +145,7 @@ function size(file: string, v: unknown, what: string, item?: string): number {
 
 function hashes(file: string, v: unknown, item: string): Buffer[] {
   if (!Array.isArray(v) || v.length > 128) return fail(file, 'hashes is not a list of at most 128 hashes', item);
-  return v.map((h) => {
-    if (typeof h !== 'string' || !BASE64_32.test(h)) fail(file, 'hash is not the base64 of 32 bytes', item);
-    const b = Buffer.from(h as string, 'base64');
-    if (b.length !== 32 || b.toString('base64') !== h) fail(file, 'hash is not strict base64 of 32 bytes', item);
-    return b;
-  });
+  return v.map((h) => hashFromBase64(h) ?? fail(file, 'hash is not the strict base64 of 32 bytes', item));
 }
 
 /** Every regular file under dir, as "/"-separated relative paths; anything else is refused. */

@@ -21,7 +21,7 @@ import { canonicalize } from '../core/canonical.js';
 import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import type { ProofCheckCode } from '../core/error-codes.js';
 import { CanonicalError, NoteError, SealtrailError } from '../core/errors.js';
-import { HASH_SIZE, leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
+import { HASH_SIZE, hashFromBase64, leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.js';
 import { openNote, parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { isPlainObject } from '../core/plain-object.js';
 import type { AuditRecord } from '../core/types.js';
@@ -124,7 +124,6 @@ export interface ConsistencyProofResult {
 
 /** RFC 9162 proofs need one hash per tree level: 2^53 leaves need at most 53 (core/merkle.ts refuses beyond 64). */
 const MAX_PROOF_HASHES = 64;
-const BASE64_HASH = /^[A-Za-z0-9+/]{43}=$/;
 const HEX_HASH = /^[0-9a-f]{64}$/;
 
 function fail(code: ProofCheckCode, member: string | undefined, what: string, cause?: unknown): never {
@@ -166,14 +165,7 @@ function hashList(v: unknown, member: string): Buffer[] {
   if (!Array.isArray(v)) malformed(member, v === undefined ? 'is missing' : 'is not a list');
   // Checked before any element is decoded, so a huge list costs nothing.
   if (v.length > MAX_PROOF_HASHES) malformed(member, `has ${v.length} hashes, more than the ${MAX_PROOF_HASHES} any proof needs`);
-  return v.map((h, i) => {
-    const m = `${member}[${i}]`;
-    if (typeof h !== 'string' || !BASE64_HASH.test(h)) malformed(m, `is not the base64 of ${HASH_SIZE} bytes`);
-    const b = Buffer.from(h, 'base64');
-    // Only one encoding per hash: the last character's unused bits must be zero.
-    if (b.length !== HASH_SIZE || b.toString('base64') !== h) malformed(m, `is not the strict base64 of ${HASH_SIZE} bytes`);
-    return b;
-  });
+  return v.map((h, i) => hashFromBase64(h) ?? malformed(`${member}[${i}]`, `is not the strict base64 of ${HASH_SIZE} bytes`));
 }
 
 function isVerifier(v: unknown): v is NoteVerifier {
