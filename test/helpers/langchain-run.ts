@@ -9,17 +9,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
-import type { LangSmithParams } from '@langchain/core/language_models/chat_models';
-import { AIMessage, type BaseMessage } from '@langchain/core/messages';
-import { ChatPromptTemplate } from '@langchain/core/prompts';
+import type { BaseMessage } from '@langchain/core/messages';
 import { RunnableLambda, type RunnableConfig } from '@langchain/core/runnables';
-import { FakeBuiltModel } from '@langchain/core/testing';
 import { tool as lcTool } from '@langchain/core/tools';
 import { LangChainTracer } from '@langchain/core/tracers/tracer_langchain';
 import { Client as LangSmithClient } from 'langsmith';
 import { expect } from 'vitest';
 import { z } from 'zod';
 import { obj, type Obj } from './preset-map.js';
+import { REFUND_PROMPT, refundModel } from './langchain-models.js';
 
 export interface LangChainRun {
   /** one JSON line per run, as the LangSmith server stores it */
@@ -106,17 +104,6 @@ class LangSmithStandIn {
   }
 }
 
-/**
- * The fakes of @langchain/core report no model name (their getLsParams says
- * only ls_provider: <class name>); a provider integration such as ChatOpenAI
- * overrides getLsParams to name its provider and model, and so does this one.
- */
-class FakeChatOpenAI extends FakeBuiltModel {
-  override getLsParams(options: this['ParsedCallOptions']): LangSmithParams {
-    return { ...super.getLsParams(options), ls_provider: 'openai', ls_model_name: 'gpt-4o-mini' };
-  }
-}
-
 /** A small tool-calling agent loop (prompt, model, tool, model), and a tool run that fails. */
 export async function runLangChain(dir: string): Promise<LangChainRun> {
   const runs = join(dir, 'langchain', 'runs.jsonl');
@@ -145,15 +132,8 @@ export async function runLangChain(dir: string): Promise<LangChainRun> {
       },
       { name: 'sql_db_query', description: 'Run a SQL query', schema: z.object({ query: z.string() }) },
     );
-    // bindTools would return a plain FakeBuiltModel and lose the getLsParams
-    // override; the scripted answer carries the tool call either way.
-    const model = new FakeChatOpenAI()
-      .respondWithTools([{ id: 'call_refund', name: 'refund_status', args: { order_id: '551902' } }])
-      .respond(new AIMessage('The refund of order 551902 was issued.'));
-    const prompt = ChatPromptTemplate.fromMessages([
-      ['system', 'You are a support agent.'],
-      ['human', 'What is the refund status of order {order}?'],
-    ]);
+    const model = refundModel();
+    const prompt = REFUND_PROMPT;
     const agent = RunnableLambda.from(async (input: { order: string }, cfg?: RunnableConfig): Promise<string> => {
       // a copy: the prompt run's outputs are serialised when the batch is sent, not now
       const messages: BaseMessage[] = [...(await prompt.invoke(input, cfg)).toChatMessages()];

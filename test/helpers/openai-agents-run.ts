@@ -13,19 +13,12 @@ import {
   setTraceProcessors,
   setTracingDisabled,
   tool as agentsTool,
-  Usage,
-  withGenerationSpan,
-  withResponseSpan,
-  type AgentOutputItem,
   type InputGuardrail,
   type Model,
-  type ModelProvider,
-  type ModelRequest,
-  type ModelResponse,
-  type StreamEvent,
   type TracingExporter,
 } from '@openai/agents-core';
 import { z } from 'zod';
+import { ScriptedModel, scriptedProvider } from './openai-agents-models.js';
 
 export interface AgentsRun {
   /** one JSON line per exported trace and span (what a file exporter writes) */
@@ -36,55 +29,6 @@ export interface AgentsRun {
   finalOutput: unknown;
   /** how many times the processor called the exporter */
   exportCalls: number;
-}
-
-/**
- * A Model as the SDK's own OpenAI models are written: the call runs inside the
- * model span the SDK's helpers create, and fills it the way
- * OpenAIChatCompletionsModel (generation span: model, config, input, output,
- * usage) or OpenAIResponsesModel (response span: response_id, and the private
- * _input/_response the exporter drops) do. Only the answers are canned.
- */
-class ScriptedModel implements Model {
-  private turn = 0;
-  constructor(
-    private readonly name: string,
-    private readonly api: 'chat_completions' | 'responses',
-    private readonly turns: Array<(request: ModelRequest) => AgentOutputItem[]>,
-  ) {}
-
-  async getResponse(request: ModelRequest): Promise<ModelResponse> {
-    const script = this.turns[this.turn];
-    const n = ++this.turn;
-    if (!script) throw new Error(`${this.name}: no answer scripted for call ${n}`);
-    const output = script(request);
-    const usage = new Usage({ requests: 1, inputTokens: 40 * n, outputTokens: 7, totalTokens: 40 * n + 7 });
-    if (this.api === 'responses') {
-      const responseId = `resp_${this.name.replace(/\W/g, '')}_${n}`;
-      return withResponseSpan(async (span) => {
-        if (request.tracing) {
-          span.spanData.response_id = responseId;
-          span.spanData._input = request.input;
-          span.spanData._response = { id: responseId, output };
-        }
-        return { usage, output, responseId };
-      });
-    }
-    return withGenerationSpan(async (span) => {
-      span.spanData.model = this.name;
-      span.spanData.model_config = { temperature: request.modelSettings.temperature, top_p: request.modelSettings.topP };
-      if (request.tracing === true) {
-        span.spanData.input = typeof request.input === 'string' ? [{ role: 'user', content: request.input }] : request.input;
-        span.spanData.output = output;
-      }
-      span.spanData.usage = { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens };
-      return { usage, output };
-    });
-  }
-
-  async *getStreamedResponse(): AsyncIterable<StreamEvent> {
-    throw new Error(`${this.name}: this test runs without streaming`);
-  }
 }
 
 /** Triage answers with two tool calls (one of them fails), then hands off to Billing, which answers. */
@@ -166,13 +110,7 @@ export async function runOpenAIAgents(dir: string): Promise<AgentsRun> {
       ]),
     ],
   ]);
-  const modelProvider: ModelProvider = {
-    getModel(name) {
-      const model = models.get(name ?? '');
-      if (!model) throw new Error(`no scripted model named ${String(name)}`);
-      return model;
-    },
-  };
+  const modelProvider = scriptedProvider(models);
 
   const runner = new Runner({
     modelProvider,

@@ -1,17 +1,15 @@
 import { join } from 'node:path';
 import { dispatchCustomEvent } from '@langchain/core/callbacks/dispatch';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
-import type { LangSmithParams } from '@langchain/core/language_models/chat_models';
-import { AIMessage, type BaseMessage } from '@langchain/core/messages';
-import { ChatPromptTemplate } from '@langchain/core/prompts';
+import type { BaseMessage } from '@langchain/core/messages';
 import { RunnableLambda, type RunnableConfig } from '@langchain/core/runnables';
-import { FakeBuiltModel } from '@langchain/core/testing';
 import { tool as lcTool } from '@langchain/core/tools';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SealtrailCallbackHandler, type LangChainOptions } from '../../src/client/adapters/langchain.js';
 import { AuditClient } from '../../src/client/index.js';
 import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
+import { REFUND_PROMPT, refundModel } from '../helpers/langchain-models.js';
 
 /**
  * SealtrailCallbackHandler on a @langchain/core 1.4.0 tool-calling agent
@@ -35,13 +33,6 @@ afterAll(async () => {
 
 const records = (session: string): Stored[] => sidecar!.records(session);
 
-/** Names its provider and model as ChatOpenAI does (the fakes of @langchain/core name none). */
-class FakeChatOpenAI extends FakeBuiltModel {
-  override getLsParams(options: this['ParsedCallOptions']): LangSmithParams {
-    return { ...super.getLsParams(options), ls_provider: 'openai', ls_model_name: 'gpt-4o-mini' };
-  }
-}
-
 interface Run {
   answer?: string;
   refundsLooked: number;
@@ -57,13 +48,8 @@ async function runAgent(handler: SealtrailCallbackHandler, threadId: string, run
     },
     { name: 'refund_status', description: 'Look up the refund of an order', schema: z.object({ order_id: z.string() }) },
   );
-  const model = new FakeChatOpenAI()
-    .respondWithTools([{ id: 'call_refund', name: 'refund_status', args: { order_id: '551902' } }])
-    .respond(new AIMessage('The refund of order 551902 was issued.'));
-  const prompt = ChatPromptTemplate.fromMessages([
-    ['system', 'You are a support agent.'],
-    ['human', 'What is the refund status of order {order}?'],
-  ]);
+  const model = refundModel();
+  const prompt = REFUND_PROMPT;
   const agent = RunnableLambda.from(async (input: { order: string }, cfg?: RunnableConfig): Promise<string> => {
     const messages: BaseMessage[] = [...(await prompt.invoke(input, cfg)).toChatMessages()];
     const ai = await model.invoke(messages, cfg);

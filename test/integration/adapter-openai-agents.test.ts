@@ -4,22 +4,15 @@ import {
   setTraceProcessors,
   setTracingDisabled,
   tool as agentsTool,
-  Usage,
-  withGenerationSpan,
-  withResponseSpan,
-  type AgentOutputItem,
   type InputGuardrail,
   type Model,
-  type ModelProvider,
-  type ModelRequest,
-  type ModelResponse,
-  type StreamEvent,
   type TracingProcessor,
 } from '@openai/agents-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SealtrailTracingProcessor } from '../../src/client/adapters/openai-agents.js';
 import { AuditClient } from '../../src/client/index.js';
+import { ScriptedModel, scriptedProvider } from '../helpers/openai-agents-models.js';
 import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
 
 /**
@@ -44,39 +37,6 @@ afterAll(async () => {
 });
 
 const records = (): Stored[] => sidecar!.records();
-
-/** A model as the SDK's OpenAI models write their spans (generation or response); only the answers are canned. */
-class ScriptedModel implements Model {
-  private turn = 0;
-  constructor(
-    private readonly name: string,
-    private readonly api: 'chat_completions' | 'responses',
-    private readonly turns: Array<(request: ModelRequest) => AgentOutputItem[]>,
-  ) {}
-
-  async getResponse(request: ModelRequest): Promise<ModelResponse> {
-    const script = this.turns[this.turn++];
-    if (!script) throw new Error(`${this.name}: no answer scripted for call ${this.turn}`);
-    const output = script(request);
-    const usage = new Usage({ requests: 1, inputTokens: 40, outputTokens: 7, totalTokens: 47 });
-    if (this.api === 'responses') {
-      return withResponseSpan(async (span) => {
-        span.spanData.response_id = `resp_${this.turn}`;
-        span.spanData._response = { id: `resp_${this.turn}`, model: this.name, output, usage: { input_tokens: 40, output_tokens: 7 } };
-        return { usage, output, responseId: `resp_${this.turn}` };
-      });
-    }
-    return withGenerationSpan(async (span) => {
-      span.spanData.model = this.name;
-      span.spanData.usage = { input_tokens: 40, output_tokens: 7 };
-      return { usage, output };
-    });
-  }
-
-  async *getStreamedResponse(): AsyncIterable<StreamEvent> {
-    throw new Error('no streaming in this test');
-  }
-}
 
 interface Run {
   finalOutput: unknown;
@@ -124,6 +84,8 @@ async function runClaims(processor: TracingProcessor, groupId: string, gate?: ()
   const noPii: InputGuardrail = { name: 'no_pii_in_input', execute: async () => ({ tripwireTriggered: false, outputInfo: {} }) };
   const billing = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: 'gpt-4.1-mini', tools: [issueRefund] });
   const triage = new Agent({ name: 'Triage agent', instructions: 'Route.', model: 'gpt-4o-mini', tools: [lookupClaim, sendEmail], handoffs: [billing], inputGuardrails: [noPii] });
+  // the same usage on every call: the assertions below compare each model event's usage to it
+  const usage = () => 40;
   const models = new Map<string, Model>([
     [
       'gpt-4o-mini',
@@ -137,23 +99,17 @@ async function runClaims(processor: TracingProcessor, groupId: string, gate?: ()
           if (!handoff) throw new Error('no handoff to billing offered');
           return [{ type: 'function_call', callId: 'call_handoff', name: handoff.toolName, arguments: '{}', status: 'completed' }];
         },
-      ]),
+      ], usage),
     ],
     [
       'gpt-4.1-mini',
       new ScriptedModel('gpt-4.1-mini', 'responses', [
         () => [{ type: 'function_call', callId: 'call_refund', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":40}', status: 'completed' }],
         () => [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'The refund was not approved.' }] }],
-      ]),
+      ], usage),
     ],
   ]);
-  const modelProvider: ModelProvider = {
-    getModel(name) {
-      const m = models.get(name ?? '');
-      if (!m) throw new Error(`no model ${String(name)}`);
-      return m;
-    },
-  };
+  const modelProvider = scriptedProvider(models);
   const runner = new Runner({ modelProvider, workflowName: 'Claims triage', groupId });
   let result = await runner.run(triage, 'Where is my claim 1182?');
   for (const interruption of result.interruptions ?? []) result.state.reject(interruption);
