@@ -18,6 +18,8 @@
  * built only when something is wrong or a value nests: a span's dozen
  * string attributes cost no path strings.
  */
+import { defineFree, defineKey } from '../../../core/own-key.js';
+import { isPlainObject } from '../../../core/plain-object.js';
 import { mismatch, tooDeep } from './json-input.js';
 import { MAX_ANY_DEPTH } from './types.js';
 
@@ -31,12 +33,7 @@ export interface Attribute {
 const DECIMAL = /^-?\d{1,20}$/;
 const MEMBERS = ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'] as const;
 
-import { defineFree, defineKey } from '../../../core/own-key.js';
-import { isPlainObject } from '../../../core/plain-object.js';
-
-export { isPlainObject };
-
-export { defineKey };
+export { defineKey, isPlainObject };
 
 /** An attribute list (KeyValue[]) in order, values converted; absent -> []. */
 export function attributeList(list: unknown, path: string): Attribute[] {
