@@ -69,7 +69,7 @@ export class AuditClient {
     }
     let prepared: ReturnType<typeof prepareEvent>;
     try {
-      prepared = prepareEvent(event, { maxEventBytes: this.opts.maxEventBytes });
+      prepared = prepareEvent(event, { maxEventBytes: this.opts.maxEventBytes, maxDepth: this.opts.maxDepth });
     } catch (err) {
       return Promise.reject(err);
     }

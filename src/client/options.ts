@@ -15,6 +15,8 @@ export const CLIENT_DEFAULTS = Object.freeze({
   maxQueueBytes: 64 * MiB,
   /** the socket and file sources' default max_line_bytes */
   maxEventBytes: MiB,
+  /** the sidecar's default redaction max_depth */
+  maxDepth: 64,
   maxBatchEvents: 500,
   maxBatchBytes: MiB,
   requestTimeoutMs: 30_000,
@@ -37,6 +39,12 @@ export interface CommonOptions {
   maxQueueBytes?: number;
   /** an event's JSON, at most (default 1 MiB, the sidecar's default max_line_bytes) */
   maxEventBytes?: number;
+  /**
+   * Levels of objects and arrays an event may nest (default 64, the
+   * sidecar's default redaction max_depth; raise both together): a deeper
+   * event is rejected before it is queued, as the sidecar would quarantine it
+   */
+  maxDepth?: number;
   /** delays between reconnects (socket) or resends (http); defaults in DEFAULT_BACKOFF */
   reconnect?: Partial<BackoffPolicy>;
   /** told of every failed connect, dropped connection or retried request; the client retries after `delayMs` */
@@ -89,6 +97,7 @@ export interface ResolvedOptions {
   maxQueue: number;
   maxQueueBytes: number;
   maxEventBytes: number;
+  maxDepth: number;
   backoff: BackoffPolicy;
   onConnectionError: CommonOptions['onConnectionError'];
 }
@@ -181,6 +190,7 @@ export function resolveOptions(raw: AuditClientOptions): ResolvedOptions {
     maxQueue: int(o.maxQueue, 'maxQueue', CLIENT_DEFAULTS.maxQueue, 1),
     maxQueueBytes: int(o.maxQueueBytes, 'maxQueueBytes', CLIENT_DEFAULTS.maxQueueBytes, 1),
     maxEventBytes: int(o.maxEventBytes, 'maxEventBytes', CLIENT_DEFAULTS.maxEventBytes, 1),
+    maxDepth: int(o.maxDepth, 'maxDepth', CLIENT_DEFAULTS.maxDepth, 1),
     backoff: backoff(o.reconnect),
     onConnectionError: o.onConnectionError as CommonOptions['onConnectionError'],
   };

@@ -3,6 +3,11 @@ import { AuditClient, ClientError, EventRejectedError } from '../../src/client/i
 import { prepareEvent } from '../../src/client/prepare.js';
 import { InputError } from '../../src/core/errors.js';
 import { normaliseEvent } from '../../src/core/record.js';
+import { join } from 'node:path';
+import { CLIENT_DEFAULTS } from '../../src/client/options.js';
+import { eventToRecord } from '../../src/sidecar/line-events.js';
+import { loadRuleset, MAX_REDACT_DEPTH } from '../../src/sidecar/redact/index.js';
+import { ROOT } from '../helpers/procs.js';
 
 /**
  * An event the sidecar would refuse is refused by emit() before anything is
@@ -139,5 +144,62 @@ describe('emit() of an event the sidecar would refuse', () => {
     expect(connects).toEqual([]);
     await client.close();
     await expect(client.emit({ event_type: 't' })).rejects.toMatchObject({ code: 'client_closed' });
+  });
+});
+
+describe('nesting: refused by the client exactly where the sidecar quarantines it', () => {
+  const ruleset = loadRuleset([join(ROOT, 'config/redaction/pii-basic.yaml')]);
+  const fields = { id: 'r', stream: 's', seq: 0, receivedAt: '2026-01-01T00:00:00.000Z', source: 'sock' };
+
+  /** an event whose `details` is the first of `levels` objects one inside the other (below the first, arrays) */
+  function nested(levels: number, array: boolean): Record<string, unknown> {
+    let v: unknown = 'leaf';
+    for (let i = 1; i < levels; i++) v = array ? [v] : { k: v };
+    return { event_type: 'tool_invoked', details: { k: v } };
+  }
+
+  const sidecarRefuses = (e: Record<string, unknown>): string | undefined => {
+    const r = eventToRecord(JSON.parse(JSON.stringify(e)), ruleset, fields, { repaired: { lone_surrogates: 0, keys_renamed: 0 } });
+    return 'failure' in r ? r.failure.code : undefined;
+  };
+  const clientRefuses = (e: Record<string, unknown>, maxDepth?: number): string | undefined => {
+    try {
+      prepareEvent(e as never, maxDepth === undefined ? OPTS : { ...OPTS, maxDepth });
+      return undefined;
+    } catch (err) {
+      expect(err).toBeInstanceOf(EventRejectedError);
+      return (err as EventRejectedError).reason;
+    }
+  };
+
+  it('defaults to the sidecar default max_depth', () => {
+    expect(CLIENT_DEFAULTS.maxDepth).toBe(MAX_REDACT_DEPTH);
+  });
+
+  it.each([false, true])('agrees with the sidecar at the boundary (arrays: %s)', (array) => {
+    const verdicts = [60, 62, 63, 64, 65, 100].map((n) => {
+      const e = nested(n, array);
+      return [n, clientRefuses(e), sidecarRefuses(e)];
+    });
+    // the event is level 0 and details level 1: 63 nested levels under details is the deepest the sidecar takes
+    expect(verdicts).toEqual([
+      [60, undefined, undefined],
+      [62, undefined, undefined],
+      [63, undefined, undefined],
+      [64, 'redact_too_deep', 'redact_too_deep'],
+      [65, 'redact_too_deep', 'redact_too_deep'],
+      [100, 'redact_too_deep', 'redact_too_deep'],
+    ]);
+  });
+
+  it('takes a raised maxDepth (for a ruleset with a raised max_depth), and refuses hostile nesting without recursion', () => {
+    expect(clientRefuses(nested(100, false), 200)).toBeUndefined();
+    expect(clientRefuses(nested(200, false), 200)).toBe('redact_too_deep');
+    const deep = `{"event_type":"t","details":{"k":${'['.repeat(1_000)}${']'.repeat(1_000)}}}`;
+    expect(() => prepareEvent(JSON.parse(deep), OPTS)).toThrow(/deeper than 64 levels/);
+    // deeper than JSON.stringify itself can go
+    const deeper = `{"event_type":"t","details":{"k":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`;
+    expect(() => prepareEvent(JSON.parse(deeper), OPTS)).toThrow(/nests too deeply/);
+    expect(() => new AuditClient({ socket: '/tmp/x.sock', maxDepth: 0 })).toThrow(/maxDepth/);
   });
 });
