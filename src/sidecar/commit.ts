@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { AuditBuffer } from './buffer/buffer.js';
 import { DiskFullState } from './disk-full.js';
 import type { Ingest, IngestChunk, IngestResult } from './ingest.js';
-import type { LineOutcome } from './sources/types.js';
+import { ChunkRefused, type LineOutcome } from './sources/types.js';
 import type { SidecarMetrics } from './telemetry/metrics.js';
 
 export interface CommitPathOptions {
@@ -66,6 +66,8 @@ export class CommitPath {
     try {
       r = this.ingest.ingest(chunk);
     } catch (err) {
+      // the input refused whole while it was read: nothing failed to commit
+      if (err instanceof ChunkRefused) throw err;
       if (this.diskFull.failed(err)) metrics.commitsFailed.inc({ reason: 'disk_full' });
       else metrics.commitsFailed.inc({ reason: 'error' });
       throw err;
@@ -73,7 +75,7 @@ export class CommitPath {
     try {
       this.diskFull.succeeded();
       if (r.records > 0) this.lastRecord = Date.now();
-      this.count(chunk.source, r, chunk.lines.length);
+      this.count(chunk.source, r, r.lines.length);
       this.opts.afterCommit();
     } catch (err) {
       if (!this.diskFull.failed(err)) logger.error({ source: chunk.source, err: (err as Error).message }, 'sealing after ingest failed; the seal timer retries');

@@ -18,7 +18,11 @@ export interface IngestChunk {
   /** path and identity of the input, for quarantine rows */
   path: string;
   fileKey: string;
-  lines: readonly IngestLine[];
+  /**
+   * Read once, in order. A source may produce them lazily; if reading one
+   * throws, nothing of the chunk is committed and the error is passed on.
+   */
+  lines: Iterable<IngestLine>;
   position?: PositionRow;
   /** how each line becomes events; sealtrail's own shape when absent */
   format?: LineFormat;

@@ -44,8 +44,16 @@ export function otlpEnvs(defaults: { name: string; maxBodyBytes: number; maxItem
         maxBodyBytes: defaults.maxBodyBytes,
         maxItems: defaults.maxItems,
         http: { ...DEFAULT_HTTP_LIMITS, ...http },
-        sink: (lines, meta) => {
-          env.sinkLines.push(lines);
+        sink: (source, meta) => {
+          // the source maps its lines lazily, as ingest reads them: kept as they pass
+          const seen: IngestLine[] = [];
+          env.sinkLines.push(seen);
+          const lines = (function* () {
+            for (const line of source) {
+              seen.push(line);
+              yield line;
+            }
+          })();
           env.metas.push(meta);
           if (env.failSink > 0) {
             env.failSink--;

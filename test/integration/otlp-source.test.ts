@@ -245,6 +245,34 @@ describe('otlp source: refusals', () => {
     ]);
   });
 
+  it('refuses a request whose last span cannot be mapped whole, though the spans before it were already being stored', async () => {
+    const env = await startEnv();
+    const ok = await post(env, '/v1/traces', tracesPb([toolSpan(0)]), PB);
+    expect(ok.status).toBe(200);
+    // Spans are mapped as ingest reaches them: 299 are turned into records before
+    // the 300th, whose span id is 2 bytes, refuses the request.
+    const spans = Array.from({ length: 300 }, (_, i) => toolSpan(i + 1));
+    const body = Buffer.from(
+      T.traceReq.encode(T.traceReq.fromObject(withIdBytes(tracesJson(spans)) as Record<string, unknown>)).finish(),
+    );
+    const bad = T.traceReq.decode(body) as unknown as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ spanId: Uint8Array }> }> }> };
+    bad.resourceSpans[0]!.scopeSpans[0]!.spans[299]!.spanId = Buffer.from('0102', 'hex');
+    const r = await post(env, '/v1/traces', Buffer.from(T.traceReq.encode(bad as never).finish()), PB);
+    expect(r.status).toBe(400);
+    const st = pbStatus(r);
+    expect(st.code).toBe(3);
+    expect(st.message).toBe('format_mismatch: resourceSpans[0].scopeSpans[0].spans[299].spanId: expected 8 bytes or none');
+    // nothing of it stored; the chain goes on from the record before it
+    expect(env.buffer.stats().records).toBe(1);
+    expect(quarantine(env).map((x) => [x.reason, x.field, x.offset])).toEqual([['format_mismatch', null, 0]]);
+    expect(env.sinkLines[1]).toHaveLength(299);
+    // an input refusal, not a server fault
+    expect(env.errors).toEqual([]);
+    const next = await post(env, '/v1/traces', tracesPb([toolSpan(400)]), PB);
+    expect(next.status).toBe(200);
+    expect(records(env).map((x) => x.seq)).toEqual([records(env)[0]!.seq, records(env)[0]!.seq + 1]);
+  });
+
   it('refuses more than maxItems spans 400 otlp_too_many_items, storing none of them', async () => {
     const env = await startEnv({ maxItems: 2 });
     const r = await post(env, '/v1/traces', tracesPb([toolSpan(0), toolSpan(1), toolSpan(2)]), PB);

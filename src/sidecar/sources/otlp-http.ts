@@ -31,8 +31,8 @@ import { BodyAborted, BodyRefused, hasBody, linger, readBody } from './otlp-body
 import {
   CONTENT_TYPES,
   decodeBody,
+  type DecodedBody,
   encodingOf,
-  eventLines,
   OtlpRefusal,
   refusalLine,
   refusals,
@@ -50,9 +50,10 @@ export interface OtlpRequestMeta {
 
 /**
  * Commits the request's lines in one transaction and says what became of
- * each, in order; throws only when nothing was committed.
+ * each, in order; throws only when nothing was committed (then also the
+ * OtlpRefusal that reading a line threw: the request is refused whole).
  */
-export type OtlpSink = (lines: IngestLine[], meta: OtlpRequestMeta) => LineOutcome[];
+export type OtlpSink = (lines: Iterable<IngestLine>, meta: OtlpRequestMeta) => LineOutcome[];
 
 export interface OtlpRequestSummary {
   /** the source id */
@@ -208,11 +209,10 @@ export function createOtlpHandler(opts: OtlpHandlerOptions): OtlpHandler {
 
     const sig: OtlpSignal = signal;
     const answer = (body: Buffer): void => {
-      let lines: IngestLine[];
+      let decoded: DecodedBody;
       try {
-        const events = decodeBody(sig, body, encoding, opts.maxItems);
-        summary.items = events.length;
-        lines = eventLines(events, encoding);
+        decoded = decodeBody(sig, body, encoding, opts.maxItems);
+        summary.items = decoded.count;
       } catch (err) {
         if (err instanceof OtlpRefusal) return quarantine(err, body.length);
         throw err;
@@ -221,16 +221,18 @@ export function createOtlpHandler(opts: OtlpHandlerOptions): OtlpHandler {
       if (opts.stopping()) return refuse(refusals.shuttingDown());
       if (opts.paused()) return refuse(refusals.bufferFull());
       let outcomes: LineOutcome[] = [];
-      if (lines.length > 0) {
+      if (decoded.count > 0) {
         try {
-          outcomes = opts.sink(lines, { requestId: summary.requestId!, path: `POST /v1/${sig}` });
+          outcomes = opts.sink(decoded.lines, { requestId: summary.requestId!, path: `POST /v1/${sig}` });
         } catch (err) {
+          // an item that could not be mapped, reached while storing: nothing of the request was committed
+          if (err instanceof OtlpRefusal) return quarantine(err, body.length);
           fault(err);
           return refuse(refusals.commitFailed());
         }
-        if (outcomes.length !== lines.length) {
+        if (outcomes.length !== decoded.count) {
           // Committed all the same: a resend would store the items twice, so the client is told success.
-          fault(new Error(`otlp source ${opts.id}: request ${summary.requestId}: the sink returned ${outcomes.length} outcomes for ${lines.length} lines`));
+          fault(new Error(`otlp source ${opts.id}: request ${summary.requestId}: the sink returned ${outcomes.length} outcomes for ${decoded.count} items`));
         }
       }
       const s = summariseOutcomes(sig, outcomes);

@@ -16,8 +16,8 @@ import type { OtlpCode } from '../../core/error-codes.js';
 import { InputError } from '../../core/errors.js';
 import { mediaTypeOf } from '../../http-body.js';
 import type { DecodedEvent } from '../formats/format.js';
-import { countOtlpItems, decodeOtlpRequest, otlpEvents, type OtlpEncoding, type OtlpSignal } from '../formats/otlp/index.js';
-import type { IngestLine, LineOutcome } from './types.js';
+import { countOtlpItems, decodeOtlpRequest, otlpEventStream, type OtlpEncoding, type OtlpSignal } from '../formats/otlp/index.js';
+import { ChunkRefused, type IngestLine, type LineOutcome } from './types.js';
 
 export const OTLP_PATHS: Readonly<Record<string, OtlpSignal>> = Object.freeze({ '/v1/traces': 'traces', '/v1/logs': 'logs' });
 
@@ -39,7 +39,7 @@ export type RetryHint = 'full' | 'soon';
  * as one quarantine row and auditors see that data was refused; refusals of
  * the protocol (path, method, media type) and of the moment (503) are not.
  */
-export class OtlpRefusal extends Error {
+export class OtlpRefusal extends ChunkRefused {
   constructor(
     readonly status: number,
     readonly code: OtlpCode,
@@ -99,42 +99,78 @@ export function itemNoun(signal: OtlpSignal): string {
   return signal === 'traces' ? 'spans' : 'log records';
 }
 
+/** A request body, decoded and counted; its items are mapped to lines only as they are stored. */
+export interface DecodedBody {
+  /** spans or log records in the request */
+  count: number;
+  /**
+   * One line per item, in request order, each mapped when it is reached and
+   * its decoded item then dropped (otlpEventStream). Iterating throws an
+   * OtlpRefusal to quarantine when an item cannot be mapped: the sink then
+   * commits nothing of the request, which is refused whole. Once only.
+   */
+  lines: Iterable<IngestLine>;
+}
+
 /**
- * A request body (already gunzipped) → its events, or an OtlpRefusal to
- * quarantine: format_mismatch / record_invalid from the decoder (with the
- * field path), otlp_too_many_items past `maxItems`.
+ * A request body (already gunzipped) → its item count and lazily mapped
+ * lines, or an OtlpRefusal to quarantine: format_mismatch / record_invalid
+ * from the decoder (with the field path), otlp_too_many_items past
+ * `maxItems`.
  */
-export function decodeBody(signal: OtlpSignal, body: Uint8Array, encoding: OtlpEncoding, maxItems: number): DecodedEvent[] {
-  let events: DecodedEvent[];
+export function decodeBody(signal: OtlpSignal, body: Uint8Array, encoding: OtlpEncoding, maxItems: number): DecodedBody {
+  let request: ReturnType<typeof decodeOtlpRequest>;
+  let count: number;
   try {
-    const request = decodeOtlpRequest(signal, body, encoding);
-    if (countOtlpItems(signal, request) > maxItems) throw refusals.tooManyItems(signal, maxItems);
-    events = otlpEvents(signal, request);
+    request = decodeOtlpRequest(signal, body, encoding);
+    count = countOtlpItems(signal, request);
   } catch (err) {
-    if (err instanceof OtlpRefusal) throw err;
-    if (err instanceof InputError) throw new OtlpRefusal(400, err.code, withField(err), RPC.INVALID_ARGUMENT, true);
-    // Not the decoder's own refusal (a RangeError on hostile nesting, a bug):
-    // still the body's fault as far as the client can tell. Only the error's
-    // name is kept; a foreign message may quote the input.
-    const name = err instanceof Error ? err.name : typeof err;
-    throw new OtlpRefusal(400, 'format_mismatch', `the body could not be decoded as an OTLP ${signal} request (${name})`, RPC.INVALID_ARGUMENT, true);
+    throw refusalOf(signal, err);
   }
-  // Checked again after mapping, in case the count above missed a shape.
-  if (events.length > maxItems) throw refusals.tooManyItems(signal, maxItems);
-  return events;
+  if (count > maxItems) throw refusals.tooManyItems(signal, maxItems);
+  const lines = requestLines(signal, request, encoding, maxItems);
+  if (count > 0) return { count, lines };
+  // Nothing counted: walked now, so that a request of a shape the count
+  // does not read is refused here, as one holding items would be.
+  const all = [...lines];
+  return { count: all.length, lines: all };
+}
+
+/**
+ * One line per item, placed by its index in the request. A protobuf body's
+ * strings were decoded from strict UTF-8 and cannot hold a lone surrogate; a
+ * JSON body's can (a \ud800 escape), so ingest checks those.
+ */
+function* requestLines(signal: OtlpSignal, request: ReturnType<typeof decodeOtlpRequest>, encoding: OtlpEncoding, maxItems: number): Generator<IngestLine, void, undefined> {
+  const events = otlpEventStream(signal, request, true);
+  for (let i = 0; ; i++) {
+    let next: IteratorResult<DecodedEvent, void>;
+    try {
+      next = events.next();
+    } catch (err) {
+      throw refusalOf(signal, err);
+    }
+    if (next.done === true) return;
+    // Checked again while mapping, in case the count missed a shape.
+    if (i >= maxItems) throw refusals.tooManyItems(signal, maxItems);
+    const { event, path } = next.value;
+    yield encoding === 'protobuf' ? { offset: i, length: 0, value: event, wellFormed: true, path } : { offset: i, length: 0, value: event, path };
+  }
+}
+
+/** A decoding or mapping failure as the refusal of the whole request. */
+function refusalOf(signal: OtlpSignal, err: unknown): OtlpRefusal {
+  if (err instanceof OtlpRefusal) return err;
+  if (err instanceof InputError) return new OtlpRefusal(400, err.code, withField(err), RPC.INVALID_ARGUMENT, true);
+  // Not the decoder's own refusal (a RangeError on hostile nesting, a bug):
+  // still the body's fault as far as the client can tell. Only the error's
+  // name is kept; a foreign message may quote the input.
+  const name = err instanceof Error ? err.name : typeof err;
+  return new OtlpRefusal(400, 'format_mismatch', `the body could not be decoded as an OTLP ${signal} request (${name})`, RPC.INVALID_ARGUMENT, true);
 }
 
 function withField(err: InputError): string {
   return err.field && !err.message.includes(err.field) ? `${err.message} (at ${err.field})` : err.message;
-}
-
-/**
- * One line per event, placed by its index in the request. A protobuf body's
- * strings were decoded from strict UTF-8 and cannot hold a lone surrogate; a
- * JSON body's can (a \ud800 escape), so ingest checks those.
- */
-export function eventLines(events: readonly DecodedEvent[], encoding: OtlpEncoding): IngestLine[] {
-  return events.map((e, i) => (encoding === 'protobuf' ? { offset: i, length: 0, value: e.event, wellFormed: true, path: e.path } : { offset: i, length: 0, value: e.event, path: e.path }));
 }
 
 /**

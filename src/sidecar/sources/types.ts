@@ -36,6 +36,14 @@ export interface SourceLine<Code extends string = SourceLineErrorCode> {
   error?: { code: Code; message: string };
 }
 
+/**
+ * Thrown while a chunk's lines are read (a source may map them lazily, as
+ * ingest reaches each) when its input turns out to be refused whole: ingest
+ * then commits nothing of the chunk, and the commit path passes the error
+ * on as the input's fault, not as a failed commit.
+ */
+export class ChunkRefused extends Error {}
+
 /** A line as Ingest takes it, from any source. */
 export type IngestLine = SourceLine<string>;
 

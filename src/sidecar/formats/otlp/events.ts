@@ -40,9 +40,20 @@ function ownList(o: unknown, key: string): readonly unknown[] {
 }
 
 export function otlpEvents(signal: OtlpSignal, request: OtlpRequest | OtlpDecoded): DecodedEvent[] {
+  return [...otlpEventStream(signal, request)];
+}
+
+/**
+ * otlpEvents one event at a time, for a caller that stores each before it
+ * maps the next. With `release`, each span or log record is dropped from
+ * the request once mapped, so a large request's decoded items and their
+ * events are never all alive at once: the young-generation collections
+ * that run while it is stored then copy only what is still to come. A
+ * released request is spent: it cannot be walked again.
+ */
+export function* otlpEventStream(signal: OtlpSignal, request: OtlpRequest | OtlpDecoded, release = false): Generator<DecodedEvent, void, undefined> {
   const layout = LAYOUT[signal];
   if (!isPlainObject(request)) throw mismatch('', `expected an OTLP ${signal} request object`);
-  const out: DecodedEvent[] = [];
   const containers = arrayAt(request, layout.top, '');
   for (let i = 0; i < containers.length; i++) {
     const cPath = `${layout.top}[${i}]`;
@@ -57,9 +68,10 @@ export function otlpEvents(signal: OtlpSignal, request: OtlpRequest | OtlpDecode
       const items = arrayAt(scoped, layout.items, sPath);
       for (let k = 0; k < items.length; k++) {
         const path = `${sPath}.${layout.items}[${k}]`;
-        out.push({ event: layout.map(items[k], path, env), path });
+        const event = layout.map(items[k], path, env);
+        if (release) items[k] = undefined;
+        yield { event, path };
       }
     }
   }
-  return out;
 }

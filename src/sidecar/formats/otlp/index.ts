@@ -5,7 +5,7 @@
  * Pure apart from reading the vendored .proto files once (proto.ts).
  */
 export { decodeOtlpRequest, encodeOtlpResponse, encodeOtlpStatus } from './decode.js';
-export { countOtlpItems, otlpEvents } from './events.js';
+export { countOtlpItems, otlpEvents, otlpEventStream } from './events.js';
 export { looksLikeOtlpJson, otlpJsonFormat } from './line-format.js';
 export { MAX_ANY_DEPTH } from './types.js';
 export type { OtlpEncoding, OtlpRequest, OtlpSignal, OtlpLogsRequest, OtlpTracesRequest } from './types.js';
