@@ -6,6 +6,7 @@ import {
   tool as agentsTool,
   type InputGuardrail,
   type Model,
+  type RunToolApprovalItem,
   type TracingProcessor,
 } from '@openai/agents-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +119,37 @@ async function runClaims(processor: TracingProcessor, groupId: string, gate?: ()
   return run;
 }
 
+/** A Billing agent whose model asks for two refunds at once; both need an approval. */
+function refundsAgent(groupId: string, refunds: number[]): { agent: Agent; runner: Runner } {
+  const issueRefund = agentsTool({
+    name: 'issue_refund',
+    description: 'Refund a claim',
+    parameters: z.object({ claim_id: z.string(), eur: z.number() }),
+    needsApproval: true,
+    execute: async ({ eur }) => {
+      refunds.push(eur);
+      return `refunded ${eur} EUR`;
+    },
+  });
+  const model = new ScriptedModel('gpt-4.1-mini', 'responses', [
+    () => [
+      { type: 'function_call', callId: 'call_small', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":40}', status: 'completed' },
+      { type: 'function_call', callId: 'call_big', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":4000}', status: 'completed' },
+    ],
+    () => [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: '40 EUR refunded; 4000 EUR refused.' }] }],
+  ]);
+  const agent = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: 'gpt-4.1-mini', tools: [issueRefund] });
+  const runner = new Runner({ modelProvider: scriptedProvider(new Map([['gpt-4.1-mini', model]])), workflowName: 'Refunds', groupId });
+  return { agent, runner };
+}
+
+/** The interruption for one call id. */
+function pendingCall(items: RunToolApprovalItem[], callId: string): RunToolApprovalItem {
+  const item = items.find((i) => i.rawItem.type === 'function_call' && i.rawItem.callId === callId);
+  if (!item) throw new Error(`no interruption for ${callId}`);
+  return item;
+}
+
 describe('SealtrailTracingProcessor with @openai/agents-core 0.14.3', () => {
   it('records tool calls, model calls, agents, the handoff, the guardrail and the refused approval, with trace and group ids', async () => {
     const client = new AuditClient({ socket: sock });
@@ -207,5 +239,87 @@ describe('SealtrailTracingProcessor with @openai/agents-core 0.14.3', () => {
     await expect(processor.audited()).rejects.toMatchObject({ code: 'client_closed' });
     await expect(processor.audited()).resolves.toBeUndefined();
     expect(records().filter((r) => r.session_id === 'thread_closed')).toEqual([]);
+  });
+
+  it('records approvals requested, granted and denied, with the approver, before the tool runs', async () => {
+    setTracingDisabled(false);
+    const client = new AuditClient({ socket: sock });
+    const processor = new SealtrailTracingProcessor({ client, actor: { id: 'user-77', type: 'user' } });
+    setTraceProcessors([processor]);
+    const refunds: number[] = [];
+    const { agent, runner } = refundsAgent('thread_refunds', refunds);
+
+    const first = await runner.run(agent, 'Refund claim 1182');
+    expect(first.interruptions.map((i) => i.name)).toEqual(['issue_refund', 'issue_refund']);
+    await processor.recordApprovalRequests(first);
+    await processor.approveAudited(first.state, pendingCall(first.interruptions, 'call_small'), { approver: 'ops-lead-3' });
+    await processor.rejectAudited(first.state, pendingCall(first.interruptions, 'call_big'), {
+      approver: 'ops-lead-3',
+      actor: { id: 'ops-lead-3', type: 'user' },
+      message: 'Over the 500 EUR limit.',
+    });
+    const final = await runner.run(agent, first.state);
+    expect(final.finalOutput).toBe('40 EUR refunded; 4000 EUR refused.');
+    expect(refunds).toEqual([40]);
+    await processor.forceFlush();
+    await expect(processor.audited()).resolves.toBeUndefined();
+    await client.close();
+
+    const recs = records().filter((r) => r.session_id === 'thread_refunds');
+    const traceId = recs[0]!.trace_id;
+    expect(traceId).toMatch(/^trace_[0-9a-f]{32}$/);
+    const approvals = recs.filter((r) => r.event_type.startsWith('approval_'));
+    expect(approvals.map((r) => [r.event_type, r.outcome, r.tool?.call_id, r.approval])).toEqual([
+      ['approval_requested', 'pending', 'call_small', { status: 'requested' }],
+      ['approval_requested', 'pending', 'call_big', { status: 'requested' }],
+      ['approval_granted', 'success', 'call_small', { status: 'granted', approver: 'ops-lead-3' }],
+      ['approval_denied', 'denied', 'call_big', { status: 'denied', approver: 'ops-lead-3' }],
+    ]);
+    for (const a of approvals) {
+      // linked to the run: its trace and session, the agent whose call it is, what the call asked
+      expect(a).toMatchObject({ trace_id: traceId, session_id: 'thread_refunds', agent: { name: 'Billing agent' }, tool: { name: 'issue_refund' }, details: { workflow: 'Refunds' } });
+    }
+    expect(approvals[2]!.tool?.arguments).toEqual({ claim_id: '1182', eur: 40 });
+    expect(approvals[3]!.tool?.arguments).toEqual({ claim_id: '1182', eur: 4000 });
+    // the processor's actor, unless the decision names its own
+    expect(approvals[2]!.actor).toEqual({ id: 'user-77', type: 'user' });
+    expect(approvals[3]).toMatchObject({ actor: { id: 'ops-lead-3', type: 'user' }, details: { message: 'Over the 500 EUR limit.' } });
+
+    // the granted call ran after its approval was stored; the refused one is the SDK's denied tool call
+    const tools = recs.filter((r) => r.event_type === 'tool_invoked');
+    const ran = tools.filter((r) => r.outcome === 'success');
+    expect(ran).toHaveLength(1);
+    expect(ran[0]).toMatchObject({ tool: { name: 'issue_refund', arguments: { eur: 40 } }, details: { output: 'refunded 40 EUR' } });
+    expect(ran[0]!.seq).toBeGreaterThan(approvals[2]!.seq);
+    const refused = tools.filter((r) => r.outcome === 'denied');
+    expect(refused).toHaveLength(1);
+    // the SDK's span of a refused call has no input: the call's arguments are on approval_denied only
+    expect(refused[0]).toMatchObject({ tool: { name: 'issue_refund' }, approval: { status: 'denied' }, details: { output: 'Over the 500 EUR limit.' } });
+    expect(refused[0]!.tool).not.toHaveProperty('arguments');
+    expect(refused[0]!.seq).toBeGreaterThan(approvals[3]!.seq);
+    expect(tools).toHaveLength(2);
+  });
+
+  it('leaves a decision it could not store undone: the call stays pending and the run asks again', async () => {
+    setTracingDisabled(false);
+    const client = new AuditClient({ socket: sock });
+    await client.close();
+    const unstored: string[] = [];
+    const processor = new SealtrailTracingProcessor({ client, onError: (_err, event) => unstored.push(event.event_type) });
+    setTraceProcessors([processor]);
+    const refunds: number[] = [];
+    const { agent, runner } = refundsAgent('thread_refunds_unstored', refunds);
+    const first = await runner.run(agent, 'Refund claim 1182');
+    await expect(processor.recordApprovalRequests(first)).rejects.toMatchObject({ code: 'client_closed' });
+    await expect(processor.approveAudited(first.state, pendingCall(first.interruptions, 'call_small'), { approver: 'ops-lead-3' })).rejects.toMatchObject({ code: 'client_closed' });
+    await expect(processor.rejectAudited(first.state, pendingCall(first.interruptions, 'call_big'), { approver: 'ops-lead-3' })).rejects.toMatchObject({ code: 'client_closed' });
+    const again = await runner.run(agent, first.state);
+    expect(refunds).toEqual([]);
+    expect(again.interruptions.map((i) => (i.rawItem.type === 'function_call' ? i.rawItem.callId : undefined)).sort()).toEqual(['call_big', 'call_small']);
+    await processor.forceFlush();
+    // the helpers' failures count and reach onError like the spans' (the resumed run's agent span too)
+    expect(unstored.sort()).toEqual(['agent_invoked', 'agent_invoked', 'approval_denied', 'approval_granted', 'approval_requested', 'approval_requested', 'model_called']);
+    expect(processor.failures).toBe(7);
+    expect(records().filter((r) => r.session_id === 'thread_refunds_unstored')).toEqual([]);
   });
 });

@@ -11,9 +11,15 @@
  * awaiting it (Span.end() ignores the promise), so a processor cannot stop
  * or slow a run: an event that could not be stored is reported to onError,
  * and `audited()` lets the application refuse to go on (docs/client.md).
+ *
+ * A human's approval decision is not a span, nor any other event the SDK
+ * emits (RunState.approve()/reject() only write to the run's context), so
+ * the processor also offers the calls an application makes instead of
+ * those: approveAudited(), rejectAudited() and recordApprovalRequests().
  */
-import type { Span, SpanData, Trace, TracingProcessor } from '@openai/agents-core';
-import type { ClientEvent } from '../types.js';
+import type { RunToolApprovalItem, Span, SpanData, Trace, TracingProcessor } from '@openai/agents-core';
+import { approval } from '../events.js';
+import type { ActorInput, ClientEvent } from '../types.js';
 import { adapterSettings, compact, EmitTracker, parseJsonText, str, type AdapterOptions } from './shared.js';
 
 export interface OpenAIAgentsOptions extends AdapterOptions {
@@ -35,6 +41,24 @@ interface TraceInfo {
 /** What it keeps of an open span: the agent it runs under, found through its parents at its start. */
 interface SpanInfo {
   agent: string | undefined;
+}
+
+/**
+ * What the approval helpers need of a RunState (any RunState is one): its
+ * approve()/reject(), and the trace a resumed run continues.
+ */
+export interface ApprovalRunState {
+  approve(item: RunToolApprovalItem, options?: { alwaysApprove?: boolean }): void;
+  reject(item: RunToolApprovalItem, options?: { alwaysReject?: boolean; message?: string }): void;
+  readonly _trace?: Trace | null;
+}
+
+/** Who decided, recorded with the decision. */
+export interface ApprovalDecision {
+  /** the approver's id: `approval.approver` */
+  approver: string;
+  /** the event's actor, when it is not the processor's `actor` (the approver, say) */
+  actor?: ActorInput;
 }
 
 /** traces remembered for their group id and name, the most recently started ones */
@@ -68,6 +92,40 @@ export class SealtrailTracingProcessor implements TracingProcessor {
   /** Resolves once every event so far is stored; rejects with the first failure not yet reported here. */
   audited(): Promise<void> {
     return this.tracker.audited();
+  }
+
+  /**
+   * Records an `approval_requested` event (outcome pending) for each of a
+   * run's interruptions (`result.interruptions`, with `result.state`), and
+   * resolves once they are stored; rejects like the client's emit.
+   */
+  async recordApprovalRequests(result: { readonly interruptions?: readonly RunToolApprovalItem[]; readonly state: ApprovalRunState }): Promise<void> {
+    const items = result.interruptions ?? [];
+    await Promise.all(items.map((item) => this.tracker.send(this.approvalEvent('requested', result.state, item, {}), { rethrown: true })));
+  }
+
+  /**
+   * `state.approve(item, options)`, once an `approval_granted` event for it
+   * (approver, tool name, call id and arguments, agent, trace and session)
+   * is stored. If it cannot be stored the promise rejects and the state is
+   * left as it was: the call stays pending, and a resumed run asks again.
+   */
+  async approveAudited(state: ApprovalRunState, item: RunToolApprovalItem, decision: ApprovalDecision & { alwaysApprove?: boolean }): Promise<void> {
+    const always = decision.alwaysApprove === true;
+    await this.tracker.send(this.approvalEvent('granted', state, item, { decision, always }), { rethrown: true });
+    state.approve(item, { alwaysApprove: always });
+  }
+
+  /**
+   * `state.reject(item, options)`, once an `approval_denied` event for it is
+   * stored; as approveAudited(), the state is unchanged if it cannot be.
+   * The call's tool_invoked event (outcome denied) follows when the run
+   * resumes, as for a plain reject().
+   */
+  async rejectAudited(state: ApprovalRunState, item: RunToolApprovalItem, decision: ApprovalDecision & { alwaysReject?: boolean; message?: string }): Promise<void> {
+    const always = decision.alwaysReject === true;
+    await this.tracker.send(this.approvalEvent('denied', state, item, { decision, always, message: decision.message }), { rethrown: true });
+    state.reject(item, compact({ alwaysReject: always, message: decision.message }));
   }
 
   async onTraceStart(trace: Trace): Promise<void> {
@@ -121,6 +179,33 @@ export class SealtrailTracingProcessor implements TracingProcessor {
     return this.tracker.flush();
   }
 
+  private approvalEvent(
+    status: 'requested' | 'granted' | 'denied',
+    state: ApprovalRunState,
+    item: RunToolApprovalItem,
+    opts: { decision?: ApprovalDecision; always?: boolean; message?: string },
+  ): ClientEvent {
+    // a run with tracing off has a no-op trace (its toJSON() is null) or none: no ids to link to
+    const trace = state._trace && state._trace.toJSON() !== null ? state._trace : undefined;
+    const traceId = str(trace?.traceId);
+    const known = traceId === undefined ? undefined : this.traces.get(traceId);
+    const raw = item.rawItem as { type: string; callId?: unknown; id?: unknown; providerData?: Record<string, unknown> };
+    // the call id the SDK's RunContext keys a decision by
+    const callId = str(raw.callId) ?? str(raw.id) ?? str(raw.providerData?.['itemId']) ?? str(raw.providerData?.['id']);
+    const args = str(item.arguments);
+    return approval(
+      compact({
+        trace_id: traceId,
+        session_id: str(trace?.groupId) ?? known?.groupId,
+        agent: str(item.agent?.name) === undefined ? undefined : { name: item.agent.name },
+        actor: opts.decision?.actor,
+        tool: compact({ name: str(item.name) ?? raw.type, call_id: callId, arguments: args === undefined ? undefined : parseJsonText(args) }),
+        approval: compact({ status, approver: opts.decision?.approver }),
+        details: compact({ workflow: str(trace?.name) ?? known?.name, always: opts.always === true ? true : undefined, message: opts.message }),
+      }),
+    );
+  }
+
   private toEvent(span: Span<SpanData>, info: SpanInfo | undefined): ClientEvent | undefined {
     const data = span.spanData;
     const trace = this.traces.get(span.traceId);
@@ -154,12 +239,25 @@ export class SealtrailTracingProcessor implements TracingProcessor {
           { output: parseJsonText(data.output), mcp_data: data.mcp_data },
         );
       }
-      case 'generation':
+      case 'generation': {
+        // OpenAIChatCompletionsModel sets no usage on its span: the model,
+        // usage and id are on the completion it keeps as the span's output
+        // (when the run includes sensitive data in its traces)
+        const completion = chatCompletion(data.output);
+        const served = str(completion?.['model']);
+        const id = str(completion?.['id']);
         return event(
           'model_called',
-          { model: compact({ name: str(data.model) }) },
-          { usage: data.usage, model_config: data.model_config, ...(this.modelContent ? { input: data.input, output: data.output } : {}) },
+          { model: compact({ name: served ?? str(data.model) }) },
+          {
+            response_id: id === CHAT_STREAM_PLACEHOLDER_ID ? undefined : id,
+            usage: data.usage ?? chatUsage(completion?.['usage']),
+            requested_model: served !== undefined && served !== data.model ? data.model : undefined,
+            model_config: data.model_config,
+            ...(this.modelContent ? { input: data.input, output: data.output } : {}),
+          },
         );
+      }
       case 'response': {
         const response = data._response;
         return event(
@@ -187,4 +285,28 @@ export class SealtrailTracingProcessor implements TracingProcessor {
         return undefined;
     }
   }
+}
+
+// the id OpenAIChatCompletionsModel gives a streamed completion when no chunk carried one
+const CHAT_STREAM_PLACEHOLDER_ID = 'FAKE_ID';
+
+/** The Chat Completions response a generation span's output holds, if it holds one. */
+function chatCompletion(output: unknown): Record<string, unknown> | undefined {
+  const first: unknown = Array.isArray(output) ? output[0] : undefined;
+  if (typeof first !== 'object' || first === null) return undefined;
+  const c = first as Record<string, unknown>;
+  return c['object'] === 'chat.completion' ? c : undefined;
+}
+
+/** A Chat Completions usage under the names a response span's usage has (input_tokens, output_tokens), so both read alike. */
+function chatUsage(usage: unknown): Record<string, unknown> | undefined {
+  if (typeof usage !== 'object' || usage === null) return undefined;
+  const u = usage as Record<string, unknown>;
+  return compact({
+    input_tokens: u['prompt_tokens'],
+    output_tokens: u['completion_tokens'],
+    total_tokens: u['total_tokens'],
+    input_tokens_details: u['prompt_tokens_details'] ?? undefined,
+    output_tokens_details: u['completion_tokens_details'] ?? undefined,
+  });
 }
