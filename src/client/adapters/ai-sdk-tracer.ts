@@ -70,6 +70,11 @@ export class CollectingSpan implements Span {
     return this.attrs[key];
   }
 
+  /** The attributes as they are now; a live view, not a copy. */
+  get attributes(): Readonly<Attributes> {
+    return this.attrs;
+  }
+
   spanContext(): SpanContext {
     return this.ctx;
   }
@@ -139,6 +144,8 @@ export class CollectingSpan implements Span {
  * span's function returns (the adapter gates tool calls on it).
  */
 export interface TracerHooks {
+  /** a span has started: its attributes are those the framework started it with */
+  onStart?(span: CollectingSpan): void;
   onEnd(span: FinishedSpan): void;
   wrapActive?(span: CollectingSpan, run: () => unknown): unknown;
   /** the trace id of a root span (default: 16 random bytes, hex) */
@@ -151,7 +158,15 @@ export class CollectingTracer implements Tracer {
   constructor(private readonly hooks: TracerHooks) {}
 
   startSpan(name: string, options?: SpanOptions, context?: Context): Span {
-    return this.makeSpan(name, options, context);
+    const span = this.makeSpan(name, options, context);
+    this.hooks.onStart?.(span);
+    return span;
+  }
+
+  /** The span whose function is running in this async context, if it is one of this tracer's. */
+  activeSpan(): CollectingSpan | undefined {
+    const s = this.active.getStore();
+    return s instanceof CollectingSpan ? s : undefined;
   }
 
   startActiveSpan<F extends (span: Span) => unknown>(name: string, fn: F): ReturnType<F>;
@@ -162,6 +177,8 @@ export class CollectingTracer implements Tracer {
     const options = typeof a === 'object' ? a : undefined;
     const context = typeof b === 'object' ? b : undefined;
     const span = this.makeSpan(name, options, context);
+    // before the function runs, so what the hook sends precedes everything the span's function causes
+    this.hooks.onStart?.(span);
     const run = (): unknown => fn(span);
     return this.active.run(span, () => (this.hooks.wrapActive ? this.hooks.wrapActive(span, run) : run())) as ReturnType<F>;
   }

@@ -17,14 +17,22 @@
  * - `ai.embed.doEmbed`, `ai.embedMany.doEmbed` → `embeddings_created`;
  * - a span with an error status → outcome error, details.error.
  *
+ * Tool approvals have no span: the settings also carry a telemetry
+ * integration, and ai-sdk-approvals.ts makes `approval_requested` of the
+ * requests a step produced and `approval_granted` / `approval_denied` of
+ * the answers the next call's messages carry.
+ *
  * Only types come from @opentelemetry/api: nothing of OpenTelemetry is
  * loaded, and no global provider is needed or touched.
  */
 import type { AttributeValue, Tracer } from '@opentelemetry/api';
 import type { ClientEvent } from '../types.js';
+import { ApprovalRecorder, contextFromAttributes, MODEL_CALL, OUTER, type AiSdkIntegration } from './ai-sdk-approvals.js';
 import { CollectingTracer, type CollectingSpan, type FinishedSpan } from './ai-sdk-tracer.js';
 import { compact, EmitTracker, parseJsonText, str, type AdapterOptions } from './shared.js';
 import { ClientError } from '../errors.js';
+
+export type { AiSdkIntegration } from './ai-sdk-approvals.js';
 
 export interface AiSdkOptions extends AdapterOptions {
   /**
@@ -39,9 +47,13 @@ export interface AiSdkOptions extends AdapterOptions {
   functionId?: string;
   /** passed on to the AI SDK; `session_id`, `thread_id` or `conversation_id` here sets the events' session_id */
   metadata?: Record<string, AttributeValue>;
-  /** passed on to the AI SDK (default true): without inputs, tool arguments are not recorded */
+  /**
+   * passed on to the AI SDK (default true): without inputs there are no
+   * prompts, approval answers are read from the call's start without their
+   * reason, and generateText's answers carry no trace_id (docs/client.md)
+   */
   recordInputs?: boolean;
-  /** passed on to the AI SDK (default true): without outputs, tool results are not recorded */
+  /** passed on to the AI SDK (default true): without outputs, tool arguments and results are not recorded (the AI SDK records ai.toolCall.args as an output) */
   recordOutputs?: boolean;
 }
 
@@ -53,6 +65,8 @@ export interface AiSdkTelemetry {
   metadata?: Record<string, AttributeValue>;
   recordInputs?: boolean;
   recordOutputs?: boolean;
+  /** how the approvals reach the audit: keep it when adding integrations of your own */
+  integrations: AiSdkIntegration[];
   /** Resolves once every event so far is stored; rejects with the first failure not yet reported here. */
   audited(): Promise<void>;
   /** Resolves once every event sent so far has settled; never rejects. */
@@ -63,10 +77,7 @@ export interface AiSdkTelemetry {
   readonly failures: number;
 }
 
-const OUTER = /^ai\.(generateText|streamText|generateObject|streamObject)$/;
-const MODEL_CALL = /^ai\.(generateText|streamText|generateObject|streamObject)\.(doGenerate|doStream)$/;
 const EMBED = /^ai\.(embed|embedMany)\.doEmbed$/;
-const SESSION_KEYS = ['session_id', 'thread_id', 'conversation_id'];
 
 const num = (v: AttributeValue | undefined): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
@@ -76,8 +87,14 @@ export function aiSdkTelemetry(client: AdapterOptions['client'], options: Omit<A
   const tracker = new EmitTracker(client, options, options.onError);
   const failClosed = options.failClosed === true;
   const map = (s: FinishedSpan): ClientEvent | undefined => spanToEvent(s, options.modelContent === true, options.errorMessage !== false);
+  // the recorder needs the tracer (its active span) and the tracer's hooks need the recorder
+  let approvals: ApprovalRecorder | undefined;
   const tracer = new CollectingTracer({
+    onStart(span) {
+      approvals?.onSpanStart(span);
+    },
     onEnd(span) {
+      approvals?.onSpanEnd(span);
       let event: ClientEvent | undefined;
       try {
         event = map(span);
@@ -90,9 +107,11 @@ export function aiSdkTelemetry(client: AdapterOptions['client'], options: Omit<A
     wrapActive: failClosed ? (span, run) => gated(tracker, span, run) : undefined,
     traceId: options.trace_id === undefined ? undefined : () => options.trace_id as string,
   });
+  approvals = new ApprovalRecorder(tracer, (event) => void tracker.emit(event), { recordInputs: options.recordInputs !== false, recordOutputs: options.recordOutputs !== false });
   return {
     isEnabled: true,
     tracer,
+    integrations: [approvals.integration],
     ...compact({ functionId: options.functionId, metadata: options.metadata, recordInputs: options.recordInputs, recordOutputs: options.recordOutputs }),
     audited: () => tracker.audited(),
     flush: () => tracker.flush(),
@@ -138,22 +157,20 @@ function gated(tracker: EmitTracker, span: CollectingSpan, run: () => unknown): 
 /** The event for a finished span of the AI SDK, or undefined for a span that is not recorded. */
 export function spanToEvent(span: FinishedSpan, modelContent: boolean, errorMessage: boolean): ClientEvent | undefined {
   const a = span.attributes;
-  const meta = (k: string): string | undefined => str(a[`ai.telemetry.metadata.${k}`]);
+  const ctx = contextFromAttributes(a);
   const failed = span.status.code === 2;
   const exc = span.exceptions[0];
   const error = failed ? (errorMessage ? compact({ name: exc?.name, message: exc?.message ?? str(span.status.message) }) : compact({ name: exc?.name ?? 'Error' })) : undefined;
-  const agentName = meta('agent_name');
-  const agentId = meta('agent_id');
   const base: Omit<ClientEvent, 'event_type'> = compact({
     time: new Date(span.startTime).toISOString(),
     trace_id: span.traceId,
     span_id: span.spanId,
-    session_id: SESSION_KEYS.map(meta).find((v) => v !== undefined),
-    agent: agentName || agentId ? compact({ id: agentId, name: agentName }) : undefined,
+    session_id: ctx.session_id,
+    agent: ctx.agent,
     outcome: failed ? 'error' : 'success',
   });
   const details = (more: Record<string, unknown>): Record<string, unknown> =>
-    compact({ parent_span_id: span.parentSpanId, ended_at: new Date(span.endTime).toISOString(), function_id: str(a['ai.telemetry.functionId']), ...compact(more), error });
+    compact({ parent_span_id: span.parentSpanId, ended_at: new Date(span.endTime).toISOString(), function_id: ctx.function_id, ...compact(more), error });
   const model = compact({ provider: str(a['ai.model.provider']), name: str(a['ai.model.id']) });
   const usage = (): Record<string, unknown> | undefined => {
     const u = compact({
