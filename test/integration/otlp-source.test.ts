@@ -168,6 +168,19 @@ describe('otlp source: accepted requests', () => {
     expect(env.metas[0]!.path).toBe('POST /v1/logs');
   });
 
+  it('repairs lone surrogates a JSON body escapes, and marks only the lines of such a body for the walk', async () => {
+    const env = await startEnv();
+    const clean = await post(env, '/v1/traces', JSON.stringify(tracesJson([toolSpan(0, 'lookup \u00e9')])), JSON_CT);
+    const lone = await post(env, '/v1/traces', JSON.stringify(tracesJson([toolSpan(1, 'x\ud800y')])), JSON_CT);
+    expect([clean.status, lone.status]).toEqual([200, 200]);
+    const [a, b] = records(env);
+    expect(a!.tool.name).toBe('lookup é');
+    expect(a!.redaction.repaired).toBeUndefined();
+    expect(b!.tool.name).toBe('x\ufffdy');
+    expect(b!.redaction.repaired).toEqual({ lone_surrogates: 1 });
+    expect(env.sinkLines.map((lines) => lines.map((l) => l.wellFormed === true))).toEqual([[true], [false]]);
+  });
+
   it('takes gzip bodies in both encodings, and traces sent as JSON', async () => {
     const env = await startEnv();
     const a = await post(env, '/v1/traces', gzipSync(tracesPb([toolSpan(0)])), { ...PB, 'content-encoding': 'gzip' });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/errors.js';
-import { decodeOtlpRequest, otlpEvents } from '../../src/sidecar/formats/otlp/index.js';
+import { decodeOtlpRequest, noSurrogateEscapes, otlpEvents } from '../../src/sidecar/formats/otlp/index.js';
 import { thrown } from '../helpers/errors.js';
 import { ROOT } from '../helpers/procs.js';
 
@@ -452,5 +452,27 @@ describe('decodeOtlpRequest: refusals name the member by path and quote nothing'
     expect(err.message).toContain('expected 8 bytes or none');
     const logs = pb(LogsRequest, { resourceLogs: [{ scopeLogs: [{ logRecords: [{ traceId: Buffer.alloc(15, 1) }] }] }] });
     expect(refuse(() => otlpEvents('logs', decodeOtlpRequest('logs', logs, 'protobuf'))).field).toBe('resourceLogs[0].scopeLogs[0].logRecords[0].traceId');
+  });
+});
+
+describe('noSurrogateEscapes: when ingest may skip the walk for lone surrogates in a JSON body', () => {
+  const body = (text: string): Buffer => Buffer.from(text, 'utf8');
+  it.each([
+    ['no escape at all', '{"a":"plain é 😀"}', true],
+    ['escapes of other characters', '{"a":"\\u00e9\\u0041\\n\\u2028\\uD7FF\\ue000"}', true],
+    ['a backslash-u at the very end', '{"a":"x"}\\u', true],
+    ['a lone high surrogate', '{"a":"\\ud800"}', false],
+    ['a lone low surrogate, upper case', '{"a":"\\uDFFF"}', false],
+    ['a surrogate pair (well-formed, but only a walk can tell)', '{"a":"\\uD83D\\uDE00"}', false],
+    ['an escaped backslash before "ud800" (text, not an escape: a needless walk, never a miss)', '{"a":"\\\\ud800"}', false],
+  ])('%s', (_name, text, expected) => {
+    expect(noSurrogateEscapes(body(text))).toBe(expected);
+    // what the answer promises: true only when JSON.parse makes no lone surrogate
+    if (expected) expect(JSON.stringify(JSON.parse(text.endsWith('\\u') ? text.slice(0, -2) : text))).not.toMatch(/\\ud[89a-f]/i);
+  });
+  it('reads a body that is a view into a larger buffer by its own bytes only', () => {
+    const whole = body('{"a":"\\ud800"}{"b":"ok"}');
+    expect(noSurrogateEscapes(whole.subarray(0, 13))).toBe(false);
+    expect(noSurrogateEscapes(whole.subarray(14))).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ import type { OtlpCode } from '../../core/error-codes.js';
 import { InputError } from '../../core/errors.js';
 import { mediaTypeOf } from '../../http-body.js';
 import type { DecodedEvent } from '../formats/format.js';
-import { countOtlpItems, decodeOtlpRequest, otlpEventStream, type OtlpEncoding, type OtlpSignal } from '../formats/otlp/index.js';
+import { countOtlpItems, decodeOtlpRequest, noSurrogateEscapes, otlpEventStream, type OtlpEncoding, type OtlpSignal } from '../formats/otlp/index.js';
 import { ChunkRefused, type IngestLine, type LineOutcome } from './types.js';
 
 export const OTLP_PATHS: Readonly<Record<string, OtlpSignal>> = Object.freeze({ '/v1/traces': 'traces', '/v1/logs': 'logs' });
@@ -128,7 +128,7 @@ export function decodeBody(signal: OtlpSignal, body: Uint8Array, encoding: OtlpE
     throw refusalOf(signal, err);
   }
   if (count > maxItems) throw refusals.tooManyItems(signal, maxItems);
-  const lines = requestLines(signal, request, encoding, maxItems);
+  const lines = requestLines(signal, request, encoding === 'protobuf' || noSurrogateEscapes(body), maxItems);
   if (count > 0) return { count, lines };
   // Nothing counted: walked now, so that a request of a shape the count
   // does not read is refused here, as one holding items would be.
@@ -137,11 +137,12 @@ export function decodeBody(signal: OtlpSignal, body: Uint8Array, encoding: OtlpE
 }
 
 /**
- * One line per item, placed by its index in the request. A protobuf body's
- * strings were decoded from strict UTF-8 and cannot hold a lone surrogate; a
- * JSON body's can (a \ud800 escape), so ingest checks those.
+ * One line per item, placed by its index in the request. `wellFormed`: no
+ * string of the request can hold a lone surrogate (a protobuf body's were
+ * decoded from strict UTF-8; a JSON body's can only by a \ud800 escape),
+ * so ingest need not walk them for one.
  */
-function* requestLines(signal: OtlpSignal, request: ReturnType<typeof decodeOtlpRequest>, encoding: OtlpEncoding, maxItems: number): Generator<IngestLine, void, undefined> {
+function* requestLines(signal: OtlpSignal, request: ReturnType<typeof decodeOtlpRequest>, wellFormed: boolean, maxItems: number): Generator<IngestLine, void, undefined> {
   const events = otlpEventStream(signal, request, true);
   for (let i = 0; ; i++) {
     let next: IteratorResult<DecodedEvent, void>;
@@ -154,7 +155,7 @@ function* requestLines(signal: OtlpSignal, request: ReturnType<typeof decodeOtlp
     // Checked again while mapping, in case the count missed a shape.
     if (i >= maxItems) throw refusals.tooManyItems(signal, maxItems);
     const { event, path } = next.value;
-    yield encoding === 'protobuf' ? { offset: i, length: 0, value: event, wellFormed: true, path } : { offset: i, length: 0, value: event, path };
+    yield wellFormed ? { offset: i, length: 0, value: event, wellFormed: true, path } : { offset: i, length: 0, value: event, path };
   }
 }
 

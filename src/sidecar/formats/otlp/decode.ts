@@ -79,6 +79,25 @@ function decodeProtobuf(type: Type, signal: OtlpSignal, body: Uint8Array): OtlpD
   }
 }
 
+const BACKSLASH_U = Buffer.from('\\u');
+
+/**
+ * Whether JSON.parse can make no lone surrogate of this body, which is
+ * strict UTF-8: such a string comes only from a \uD800–\uDFFF escape,
+ * as UTF-8 cannot encode a surrogate. An escaped backslash before a "u"
+ * (`\\uD800` as text) also counts as an escape here: that costs ingest a
+ * walk of the strings, never a missed repair.
+ */
+export function noSurrogateEscapes(body: Uint8Array): boolean {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  for (let i = buf.indexOf(BACKSLASH_U); i !== -1; i = buf.indexOf(BACKSLASH_U, i + 2)) {
+    const d = buf[i + 2];
+    const x = buf[i + 3];
+    if ((d === 0x64 || d === 0x44) && x !== undefined && ((x >= 0x38 && x <= 0x39) || (x >= 0x61 && x <= 0x66) || (x >= 0x41 && x <= 0x46))) return false;
+  }
+  return true;
+}
+
 /**
  * The body as text, strictly UTF-8, a leading byte order mark dropped (as
  * TextDecoder would). isUtf8 and Buffer#toString run at memory speed; a

@@ -4,7 +4,7 @@
  * sealtrail events following the GenAI semantic conventions (docs/otlp.md).
  * Pure apart from reading the vendored .proto files once (proto.ts).
  */
-export { decodeOtlpRequest, encodeOtlpResponse, encodeOtlpStatus } from './decode.js';
+export { decodeOtlpRequest, encodeOtlpResponse, encodeOtlpStatus, noSurrogateEscapes } from './decode.js';
 export { countOtlpItems, otlpEvents, otlpEventStream } from './events.js';
 export { looksLikeOtlpJson, otlpJsonFormat } from './line-format.js';
 export { MAX_ANY_DEPTH } from './types.js';
