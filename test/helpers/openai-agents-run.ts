@@ -1,8 +1,11 @@
 /**
- * Drives an agent run of @openai/agents-core and exports its trace with the
- * SDK's own BatchTraceProcessor, writing what a file exporter writes and what
- * the SDK's OpenAITracingExporter posts. Only the model is scripted (no
- * network, no API key); everything that shapes the trace is the SDK's.
+ * Drives an agent run of @openai/agents-core with the SDK's own OpenAI models
+ * (OpenAIChatCompletionsModel and OpenAIResponsesModel of
+ * @openai/agents-openai, on the `openai` client) and exports its trace with
+ * the SDK's own BatchTraceProcessor, writing what a file exporter writes and
+ * what the SDK's OpenAITracingExporter posts. The models talk HTTP to a fake
+ * OpenAI API on 127.0.0.1 (no API key, nothing leaves the host); everything
+ * that shapes the trace, model spans included, is the SDK's.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,11 +17,27 @@ import {
   setTracingDisabled,
   tool as agentsTool,
   type InputGuardrail,
-  type Model,
   type TracingExporter,
 } from '@openai/agents-core';
+import { OpenAIChatCompletionsModel, OpenAIResponsesModel } from '@openai/agents-openai';
+import OpenAI from 'openai';
 import { z } from 'zod';
-import { ScriptedModel, scriptedProvider } from './openai-agents-models.js';
+import {
+  CHAT_PATH,
+  chatBody,
+  FakeOpenAIServer,
+  RESPONSES_PATH,
+  responseBody,
+  responsesMessage,
+  type Handler,
+  type RecordedRequest,
+} from './fake-openai-server.js';
+
+// What the API says served each call: a dated snapshot of the model asked
+// for, so a record's model name shows whether it came from the answer.
+export const CHAT_SERVED = 'gpt-4o-mini-2024-07-18';
+export const RESPONSES_SERVED = 'gpt-4.1-mini-2025-04-14';
+export const FINAL_ANSWER = 'Your claim 1182 is in review.';
 
 export interface AgentsRun {
   /** one JSON line per exported trace and span (what a file exporter writes) */
@@ -29,7 +48,35 @@ export interface AgentsRun {
   finalOutput: unknown;
   /** how many times the processor called the exporter */
   exportCalls: number;
+  /** every request the fake API received, with what it answered, in order */
+  requests: RecordedRequest[];
 }
+
+/**
+ * Triage (Chat Completions) first asks for lookup_claim and send_email, then,
+ * once the tool results are in the messages, for the handoff to Billing.
+ * Stateless: the answer depends on the request only.
+ */
+const triageApi: Handler = (req, nth) => {
+  const body = req.body as { messages?: unknown; tools?: Array<{ function?: { name?: string } }> };
+  const usage = { input: 300 + 10 * nth, output: 20 + nth };
+  if (!JSON.stringify(body.messages).includes('"role":"tool"')) {
+    const toolCalls = [
+      { id: 'call_lookup', name: 'lookup_claim', args: { claim_id: '1182' } },
+      { id: 'call_mail', name: 'send_email', args: { to: 'claims-team' } },
+    ];
+    return { body: chatBody(`chatcmpl-triage-${nth}`, CHAT_SERVED, { toolCalls }, usage) };
+  }
+  // the handoff tool's name is the SDK's to choose: take it from what was offered
+  const handoff = (body.tools ?? []).map((t) => t.function?.name ?? '').find((n) => n.toLowerCase().includes('billing'));
+  if (handoff === undefined) throw new Error('the SDK offered no handoff to the billing agent');
+  return { body: chatBody(`chatcmpl-triage-${nth}`, CHAT_SERVED, { toolCalls: [{ id: 'call_handoff', name: handoff, args: {} }] }, usage) };
+};
+
+/** Billing (Responses) answers at once. */
+const billingApi: Handler = (_req, nth) => ({
+  body: responseBody(`resp_billing_${nth}`, RESPONSES_SERVED, [responsesMessage(`msg_billing_${nth}`, FINAL_ANSWER)], { input: 500 + nth, output: 12 }),
+});
 
 /** Triage answers with two tool calls (one of them fails), then hands off to Billing, which answers. */
 export async function runOpenAIAgents(dir: string): Promise<AgentsRun> {
@@ -39,6 +86,7 @@ export async function runOpenAIAgents(dir: string): Promise<AgentsRun> {
     bodies: join(dir, 'agents-bodies', 'bodies.jsonl'),
     finalOutput: undefined,
     exportCalls: 0,
+    requests: [],
   };
   for (const f of [agents.spans, agents.bodies]) mkdirSync(join(f, '..'), { recursive: true });
 
@@ -60,70 +108,57 @@ export async function runOpenAIAgents(dir: string): Promise<AgentsRun> {
   // replaces the default processor (a console exporter) rather than adding to it
   setTraceProcessors([processor]);
 
-  const lookupClaim = agentsTool({
-    name: 'lookup_claim',
-    description: 'Look up the status of an insurance claim',
-    parameters: z.object({ claim_id: z.string() }),
-    execute: async ({ claim_id }) => `claim ${claim_id}: in review`,
-  });
-  const sendEmail = agentsTool({
-    name: 'send_email',
-    description: 'Email the claims team',
-    parameters: z.object({ to: z.string() }),
-    execute: async () => {
-      throw new Error('SMTP timeout');
-    },
-  });
-  const noPii: InputGuardrail = {
-    name: 'no_pii_in_input',
-    execute: async () => ({ tripwireTriggered: false, outputInfo: { checked: true } }),
-  };
-  const billing = new Agent({ name: 'Billing agent', instructions: 'Answer billing questions.', model: 'gpt-4.1-mini' });
-  const triage = new Agent({
-    name: 'Triage agent',
-    instructions: 'Route claims questions.',
-    model: 'gpt-4o-mini',
-    tools: [lookupClaim, sendEmail],
-    handoffs: [billing],
-    inputGuardrails: [noPii],
-  });
+  const server = await FakeOpenAIServer.start({ [CHAT_PATH]: triageApi, [RESPONSES_PATH]: billingApi });
+  try {
+    // no retries: each model call is exactly one request the server recorded
+    const openai = new OpenAI({ apiKey: 'test', baseURL: server.baseURL, maxRetries: 0, timeout: 10_000 });
+    const lookupClaim = agentsTool({
+      name: 'lookup_claim',
+      description: 'Look up the status of an insurance claim',
+      parameters: z.object({ claim_id: z.string() }),
+      execute: async ({ claim_id }) => `claim ${claim_id}: in review`,
+    });
+    const sendEmail = agentsTool({
+      name: 'send_email',
+      description: 'Email the claims team',
+      parameters: z.object({ to: z.string() }),
+      execute: async () => {
+        throw new Error('SMTP timeout');
+      },
+    });
+    const noPii: InputGuardrail = {
+      name: 'no_pii_in_input',
+      execute: async () => ({ tripwireTriggered: false, outputInfo: { checked: true } }),
+    };
+    const billing = new Agent({
+      name: 'Billing agent',
+      instructions: 'Answer billing questions.',
+      model: new OpenAIResponsesModel(openai, 'gpt-4.1-mini'),
+    });
+    const triage = new Agent({
+      name: 'Triage agent',
+      instructions: 'Route claims questions.',
+      model: new OpenAIChatCompletionsModel(openai, 'gpt-4o-mini'),
+      tools: [lookupClaim, sendEmail],
+      handoffs: [billing],
+      inputGuardrails: [noPii],
+    });
 
-  const models = new Map<string, Model>([
-    [
-      'gpt-4o-mini',
-      new ScriptedModel('gpt-4o-mini', 'chat_completions', [
-        () => [
-          { type: 'function_call', callId: 'call_lookup', name: 'lookup_claim', arguments: '{"claim_id":"1182"}', status: 'completed' },
-          { type: 'function_call', callId: 'call_mail', name: 'send_email', arguments: '{"to":"claims-team"}', status: 'completed' },
-        ],
-        (request) => {
-          const handoff = request.handoffs.find((h) => h.toolName.toLowerCase().includes('billing'));
-          if (!handoff) throw new Error('the SDK offered no handoff to the billing agent');
-          return [{ type: 'function_call', callId: 'call_handoff', name: handoff.toolName, arguments: '{}', status: 'completed' }];
-        },
-      ]),
-    ],
-    [
-      'gpt-4.1-mini',
-      new ScriptedModel('gpt-4.1-mini', 'responses', [
-        () => [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Your claim 1182 is in review.' }] }],
-      ]),
-    ],
-  ]);
-  const modelProvider = scriptedProvider(models);
-
-  const runner = new Runner({
-    modelProvider,
-    workflowName: 'Claims triage',
-    groupId: 'thread_8812',
-    traceMetadata: { env: 'test' },
-    // the default, stated: the assertions read tool and model data off the spans
-    traceIncludeSensitiveData: true,
-  });
-  const result = await runner.run(triage, 'Where is my claim 1182?');
-  agents.finalOutput = result.finalOutput;
-  // The processor exports on a 5 s timer; flush instead of waiting for it.
-  await processor.forceFlush();
-  setTraceProcessors([]);
+    const runner = new Runner({
+      workflowName: 'Claims triage',
+      groupId: 'thread_8812',
+      traceMetadata: { env: 'test' },
+      // the default, stated: the models put the completion on their spans only with it
+      traceIncludeSensitiveData: true,
+    });
+    const result = await runner.run(triage, 'Where is my claim 1182?');
+    agents.finalOutput = result.finalOutput;
+    // The processor exports on a 5 s timer; flush instead of waiting for it.
+    await processor.forceFlush();
+  } finally {
+    setTraceProcessors([]);
+    agents.requests = server.requests;
+    await server.close();
+  }
   return agents;
 }

@@ -5,35 +5,95 @@ import {
   setTracingDisabled,
   tool as agentsTool,
   type InputGuardrail,
-  type Model,
   type RunToolApprovalItem,
   type TracingProcessor,
 } from '@openai/agents-core';
+import { OpenAIChatCompletionsModel, OpenAIResponsesModel } from '@openai/agents-openai';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SealtrailTracingProcessor } from '../../src/client/adapters/openai-agents.js';
 import { AuditClient } from '../../src/client/index.js';
-import { ScriptedModel, scriptedProvider } from '../helpers/openai-agents-models.js';
+import {
+  CHAT_PATH,
+  chatBody,
+  FakeOpenAIServer,
+  RESPONSES_PATH,
+  responseBody,
+  responsesFunctionCall,
+  responsesMessage,
+  type Handler,
+  type RecordedRequest,
+} from '../helpers/fake-openai-server.js';
 import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
 
 /**
- * SealtrailTracingProcessor on a real @openai/agents-core 0.14.3 run (only
- * the models are scripted, as test/helpers/openai-agents-run.ts does),
+ * SealtrailTracingProcessor on a real @openai/agents-core 0.14.3 run with
+ * the SDK's own models (OpenAIChatCompletionsModel and OpenAIResponsesModel
+ * of @openai/agents-openai) answered by a fake OpenAI API on 127.0.0.1,
  * sending through an AuditClient to a real sidecar's socket source; the
  * records are read back from the sidecar's buffer (no collector runs, so
  * nothing is shipped away from it).
  */
 
+// what the API says served each call: a dated snapshot of the model asked for
+const CHAT_SERVED = 'gpt-4o-mini-2024-07-18';
+const RESPONSES_SERVED = 'gpt-4.1-mini-2025-04-14';
+// the input of the refunds runs, which the Responses API answers differently
+const REFUNDS_PROMPT = 'Refund claim 1182';
+const REFUND_CALLS = new Set(['call_refund', 'call_small', 'call_big']);
+
+/** Triage: lookup_claim and send_email first; once their results are in, the handoff to Billing. */
+const triageApi: Handler = (req, nth) => {
+  const body = req.body as { messages?: unknown; tools?: Array<{ function?: { name?: string } }> };
+  const usage = { input: 300 + 10 * nth, output: 20 + nth };
+  if (!JSON.stringify(body.messages).includes('"role":"tool"')) {
+    const toolCalls = [
+      { id: 'call_lookup', name: 'lookup_claim', args: { claim_id: '1182' } },
+      { id: 'call_mail', name: 'send_email', args: { to: 'claims-team' } },
+    ];
+    return { body: chatBody(`chatcmpl-${nth}`, CHAT_SERVED, { toolCalls }, usage) };
+  }
+  // the handoff tool's name is the SDK's to choose: take it from what was offered
+  const handoff = (body.tools ?? []).map((t) => t.function?.name ?? '').find((n) => n.toLowerCase().includes('billing'));
+  if (handoff === undefined) throw new Error('no handoff to billing offered');
+  return { body: chatBody(`chatcmpl-${nth}`, CHAT_SERVED, { toolCalls: [{ id: 'call_handoff', name: handoff, args: {} }] }, usage) };
+};
+
+/**
+ * Billing: asks for refunds (one after a handoff, two in the refunds runs),
+ * and answers once a refund call has its result (run or refused) in the
+ * input. Stateless: runs may follow each other on the same server.
+ */
+const billingApi: Handler = (req, nth) => {
+  const input = (req.body as { input?: unknown }).input;
+  const items = Array.isArray(input) ? (input as Array<{ type?: unknown; call_id?: unknown }>) : [];
+  const refunds = JSON.stringify(input).includes(REFUNDS_PROMPT);
+  const decided = items.some((i) => i.type === 'function_call_output' && REFUND_CALLS.has(String(i.call_id)));
+  const output = decided
+    ? [responsesMessage(`msg_${nth}`, refunds ? '40 EUR refunded; 4000 EUR refused.' : 'The refund was not approved.')]
+    : refunds
+      ? [responsesFunctionCall('call_small', 'issue_refund', { claim_id: '1182', eur: 40 }), responsesFunctionCall('call_big', 'issue_refund', { claim_id: '1182', eur: 4000 })]
+      : [responsesFunctionCall('call_refund', 'issue_refund', { claim_id: '1182', eur: 40 })];
+  return { body: responseBody(`resp_${nth}`, RESPONSES_SERVED, output, { input: 500 + nth, output: 12 + nth }) };
+};
+
 let sidecar: SocketSidecar | undefined;
 let sock: string;
+let server: FakeOpenAIServer | undefined;
+let openai: OpenAI;
 
 beforeAll(async () => {
   sidecar = await SocketSidecar.start('st-adapter-oai-');
   sock = sidecar.sock;
+  server = await FakeOpenAIServer.start({ [CHAT_PATH]: triageApi, [RESPONSES_PATH]: billingApi });
+  // no retries: each model call is exactly one request the server recorded
+  openai = new OpenAI({ apiKey: 'test-key', baseURL: server.baseURL, maxRetries: 0, timeout: 10_000 });
 });
 
 afterAll(async () => {
   setTraceProcessors([]);
+  await server?.close();
   await sidecar?.stop();
 });
 
@@ -44,13 +104,16 @@ interface Run {
   refunds: number;
   /** model_called records of the run stored when lookup_claim ran, after its gate */
   storedBeforeTool?: number;
+  /** the requests the fake API received during the run, with its answers */
+  requests: RecordedRequest[];
 }
 
 /** Triage calls two tools (one fails) and hands off to Billing, whose refund tool needs an approval that is refused. */
 async function runClaims(processor: TracingProcessor, groupId: string, gate?: () => Promise<void>): Promise<Run> {
   setTracingDisabled(false); // vitest sets NODE_ENV=test, and agents-core then starts with tracing off
   setTraceProcessors([processor]);
-  const run: Run = { finalOutput: undefined, refunds: 0 };
+  const run: Run = { finalOutput: undefined, refunds: 0, requests: [] };
+  const before = server!.requests.length;
   const lookupClaim = agentsTool({
     name: 'lookup_claim',
     description: 'Look up a claim',
@@ -83,39 +146,21 @@ async function runClaims(processor: TracingProcessor, groupId: string, gate?: ()
     },
   });
   const noPii: InputGuardrail = { name: 'no_pii_in_input', execute: async () => ({ tripwireTriggered: false, outputInfo: {} }) };
-  const billing = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: 'gpt-4.1-mini', tools: [issueRefund] });
-  const triage = new Agent({ name: 'Triage agent', instructions: 'Route.', model: 'gpt-4o-mini', tools: [lookupClaim, sendEmail], handoffs: [billing], inputGuardrails: [noPii] });
-  // the same usage on every call: the assertions below compare each model event's usage to it
-  const usage = () => 40;
-  const models = new Map<string, Model>([
-    [
-      'gpt-4o-mini',
-      new ScriptedModel('gpt-4o-mini', 'chat_completions', [
-        () => [
-          { type: 'function_call', callId: 'call_lookup', name: 'lookup_claim', arguments: '{"claim_id":"1182"}', status: 'completed' },
-          { type: 'function_call', callId: 'call_mail', name: 'send_email', arguments: '{"to":"claims-team"}', status: 'completed' },
-        ],
-        (request) => {
-          const handoff = request.handoffs.find((h) => h.toolName.toLowerCase().includes('billing'));
-          if (!handoff) throw new Error('no handoff to billing offered');
-          return [{ type: 'function_call', callId: 'call_handoff', name: handoff.toolName, arguments: '{}', status: 'completed' }];
-        },
-      ], usage),
-    ],
-    [
-      'gpt-4.1-mini',
-      new ScriptedModel('gpt-4.1-mini', 'responses', [
-        () => [{ type: 'function_call', callId: 'call_refund', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":40}', status: 'completed' }],
-        () => [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'The refund was not approved.' }] }],
-      ], usage),
-    ],
-  ]);
-  const modelProvider = scriptedProvider(models);
-  const runner = new Runner({ modelProvider, workflowName: 'Claims triage', groupId });
+  const billing = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: new OpenAIResponsesModel(openai, 'gpt-4.1-mini'), tools: [issueRefund] });
+  const triage = new Agent({
+    name: 'Triage agent',
+    instructions: 'Route.',
+    model: new OpenAIChatCompletionsModel(openai, 'gpt-4o-mini'),
+    tools: [lookupClaim, sendEmail],
+    handoffs: [billing],
+    inputGuardrails: [noPii],
+  });
+  const runner = new Runner({ workflowName: 'Claims triage', groupId });
   let result = await runner.run(triage, 'Where is my claim 1182?');
   for (const interruption of result.interruptions ?? []) result.state.reject(interruption);
   result = await runner.run(triage, result.state);
   run.finalOutput = result.finalOutput;
+  run.requests = server!.requests.slice(before);
   return run;
 }
 
@@ -131,15 +176,8 @@ function refundsAgent(groupId: string, refunds: number[]): { agent: Agent; runne
       return `refunded ${eur} EUR`;
     },
   });
-  const model = new ScriptedModel('gpt-4.1-mini', 'responses', [
-    () => [
-      { type: 'function_call', callId: 'call_small', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":40}', status: 'completed' },
-      { type: 'function_call', callId: 'call_big', name: 'issue_refund', arguments: '{"claim_id":"1182","eur":4000}', status: 'completed' },
-    ],
-    () => [{ type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: '40 EUR refunded; 4000 EUR refused.' }] }],
-  ]);
-  const agent = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: 'gpt-4.1-mini', tools: [issueRefund] });
-  const runner = new Runner({ modelProvider: scriptedProvider(new Map([['gpt-4.1-mini', model]])), workflowName: 'Refunds', groupId });
+  const agent = new Agent({ name: 'Billing agent', instructions: 'Billing.', model: new OpenAIResponsesModel(openai, 'gpt-4.1-mini'), tools: [issueRefund] });
+  const runner = new Runner({ workflowName: 'Refunds', groupId });
   return { agent, runner };
 }
 
@@ -205,15 +243,34 @@ describe('SealtrailTracingProcessor with @openai/agents-core 0.14.3', () => {
       details: { error: { message: 'Error running tool (non-fatal)', data: { tool_name: 'send_email' } } },
     });
     expect(one((r) => r.tool?.name === 'issue_refund')).toMatchObject({ outcome: 'denied', approval: { status: 'denied' }, agent: { name: 'Billing agent' } });
-    const models = recs.filter((r) => r.event_type === 'model_called');
-    expect(models.map((r) => [r.model?.name, r.agent?.name]).sort()).toEqual([
-      ['gpt-4.1-mini', 'Billing agent'],
-      ['gpt-4.1-mini', 'Billing agent'],
-      ['gpt-4o-mini', 'Triage agent'],
-      ['gpt-4o-mini', 'Triage agent'],
+    // one model_called per call, in the order the API answered them, with what each answer said
+    expect(run.requests.map((r) => [r.path, (r.body as { model?: unknown }).model])).toEqual([
+      [CHAT_PATH, 'gpt-4o-mini'],
+      [CHAT_PATH, 'gpt-4o-mini'],
+      [RESPONSES_PATH, 'gpt-4.1-mini'],
+      [RESPONSES_PATH, 'gpt-4.1-mini'],
     ]);
-    for (const m of models) expect(m.details.usage).toEqual({ input_tokens: 40, output_tokens: 7 });
-    expect(models.filter((m) => m.details.response_id !== undefined)).toHaveLength(2);
+    const models = recs.filter((r) => r.event_type === 'model_called');
+    expect(models.map((r) => [r.model?.name, r.agent?.name])).toEqual([
+      [CHAT_SERVED, 'Triage agent'],
+      [CHAT_SERVED, 'Triage agent'],
+      [RESPONSES_SERVED, 'Billing agent'],
+      [RESPONSES_SERVED, 'Billing agent'],
+    ]);
+    expect(models.map((m) => m.details.response_id)).toEqual(run.requests.map((r) => r.answer!.body['id']));
+    const sent = run.requests.map((r) => r.answer!.body['usage'] as Record<string, unknown>);
+    // a completion's usage under the names a response's has; a response's as sent
+    expect(models.map((m) => m.details.usage)).toEqual([
+      ...sent.slice(0, 2).map((u) => ({
+        input_tokens: u['prompt_tokens'],
+        output_tokens: u['completion_tokens'],
+        total_tokens: u['total_tokens'],
+        input_tokens_details: u['prompt_tokens_details'],
+        output_tokens_details: u['completion_tokens_details'],
+      })),
+      ...sent.slice(2),
+    ]);
+    expect(models.map((m) => (m.details.usage as { input_tokens?: unknown }).input_tokens)).toEqual([310, 320, 501, 502]);
     expect(one((r) => r.event_type === 'agent_handoff')).toMatchObject({ agent: { name: 'Triage agent' }, details: { to_agent: 'Billing agent' } });
     expect(one((r) => r.event_type === 'guardrail_checked')).toMatchObject({ policy: { rule: 'no_pii_in_input', decision: 'passed' }, outcome: 'success' });
     const triage = one((r) => r.event_type === 'agent_invoked' && r.agent?.name === 'Triage agent');
@@ -249,7 +306,7 @@ describe('SealtrailTracingProcessor with @openai/agents-core 0.14.3', () => {
     const refunds: number[] = [];
     const { agent, runner } = refundsAgent('thread_refunds', refunds);
 
-    const first = await runner.run(agent, 'Refund claim 1182');
+    const first = await runner.run(agent, REFUNDS_PROMPT);
     expect(first.interruptions.map((i) => i.name)).toEqual(['issue_refund', 'issue_refund']);
     await processor.recordApprovalRequests(first);
     await processor.approveAudited(first.state, pendingCall(first.interruptions, 'call_small'), { approver: 'ops-lead-3' });
@@ -309,7 +366,7 @@ describe('SealtrailTracingProcessor with @openai/agents-core 0.14.3', () => {
     setTraceProcessors([processor]);
     const refunds: number[] = [];
     const { agent, runner } = refundsAgent('thread_refunds_unstored', refunds);
-    const first = await runner.run(agent, 'Refund claim 1182');
+    const first = await runner.run(agent, REFUNDS_PROMPT);
     await expect(processor.recordApprovalRequests(first)).rejects.toMatchObject({ code: 'client_closed' });
     await expect(processor.approveAudited(first.state, pendingCall(first.interruptions, 'call_small'), { approver: 'ops-lead-3' })).rejects.toMatchObject({ code: 'client_closed' });
     await expect(processor.rejectAudited(first.state, pendingCall(first.interruptions, 'call_big'), { approver: 'ops-lead-3' })).rejects.toMatchObject({ code: 'client_closed' });

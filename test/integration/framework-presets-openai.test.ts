@@ -1,15 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOpenAIAgents, type AgentsRun } from '../helpers/openai-agents-run.js';
-import { byType, lines, mapFile, obj, once, only, RECEIVED, str, unmapped, type Ev } from '../helpers/preset-map.js';
+import { CHAT_PATH, RESPONSES_PATH } from '../helpers/fake-openai-server.js';
+import { CHAT_SERVED, FINAL_ANSWER, runOpenAIAgents, type AgentsRun } from '../helpers/openai-agents-run.js';
+import { byType, lines, mapFile, obj, once, only, RECEIVED, str, unmapped, type Ev, type Obj } from '../helpers/preset-map.js';
 
 /**
  * The openai-agents preset against what the framework's own package writes,
  * not against hand-written fixtures: an agent run of @openai/agents-core
- * exported by the SDK's own BatchTraceProcessor. Only the model is scripted
- * (no network, no API key); everything that shapes the trace is the SDK's.
+ * exported by the SDK's own BatchTraceProcessor, its models the SDK's own
+ * OpenAIChatCompletionsModel and OpenAIResponsesModel answered by a fake
+ * OpenAI API on 127.0.0.1 (test/helpers/openai-agents-run.ts). The model
+ * spans are the model classes' own; what the API answered is asserted
+ * against what the records say.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'sealtrail-framework-presets-openai-'));
@@ -30,7 +34,7 @@ describe('openai-agents preset, on what @openai/agents-core 0.14.3 exports', () 
   const traceId = (): string => str(only(events(), (e) => e.event_type === 'trace_started').trace_id);
 
   it('maps every exported trace and span, refusing none', () => {
-    expect(agents.finalOutput).toBe('Your claim 1182 is in review.');
+    expect(agents.finalOutput).toBe(FINAL_ANSWER);
     expect(mapped().refused).toEqual([]);
     expect(events()).toHaveLength(raw().length);
     expect(events().map((e) => e.event_type).sort()).toEqual([
@@ -94,19 +98,58 @@ describe('openai-agents preset, on what @openai/agents-core 0.14.3 exports', () 
     });
   });
 
-  it('maps model calls: the model of a generation span, the response id of a response span', () => {
-    const models = byType(events(), 'model_called');
-    const generations = models.filter((e) => e.details?.['span_type'] === 'generation');
-    expect(generations.map((e) => [e.model, e.details?.['usage'], e.outcome])).toEqual([
-      [{ name: 'gpt-4o-mini' }, { input_tokens: 40, output_tokens: 7 }, 'success'],
-      [{ name: 'gpt-4o-mini' }, { input_tokens: 80, output_tokens: 7 }, 'success'],
+  it('asked the fake API for each model call: Chat Completions twice for Triage, Responses once for Billing', () => {
+    expect(agents.requests.map((r) => [r.method, r.path, (r.body as { model?: unknown }).model, r.answer?.status ?? 200])).toEqual([
+      ['POST', CHAT_PATH, 'gpt-4o-mini', 200],
+      ['POST', CHAT_PATH, 'gpt-4o-mini', 200],
+      ['POST', RESPONSES_PATH, 'gpt-4.1-mini', 200],
     ]);
-    expect(generations[0]!.details?.['input']).toEqual([expect.objectContaining({ role: 'user', content: 'Where is my claim 1182?' })]);
-    const response = only(models, (e) => e.details?.['span_type'] === 'response');
-    // the SDK's response span carries no model name; its private _input and _response are not exported
-    expect([response.model, response.details?.['response_id'], response.outcome]).toEqual([undefined, 'resp_gpt41mini_1', 'success']);
+  });
+
+  it('maps generation spans (Chat Completions): model, usage and id from the completion the SDK kept as output', () => {
+    const sent = agents.requests.filter((r) => r.path === CHAT_PATH).map((r) => r.answer!.body);
+    const generations = byType(events(), 'model_called').filter((e) => e.details?.['span_type'] === 'generation');
+    expect(generations.map((e) => [e.model, e.details?.['requested_model'], e.details?.['response_id'], e.outcome])).toEqual(
+      sent.map((body) => [{ name: CHAT_SERVED }, 'gpt-4o-mini', body['id'], 'success']),
+    );
+    // the token counts as the fake API sent them (the SDK puts no usage of its own on the span)
+    expect(generations.map((e) => e.details?.['usage'])).toEqual(sent.map((body) => body['usage']));
+    expect(generations[0]!.details?.['usage']).toMatchObject({ prompt_tokens: 310, completion_tokens: 21, total_tokens: 331 });
+    for (const g of generations) {
+      const line = raw().find((l) => l['id'] === g.span_id);
+      expect(obj(line?.['span_data'])).not.toHaveProperty('usage');
+    }
+    // the whole completion stays as the output; the input is the messages sent
+    expect(generations.map((e) => e.details?.['output'])).toEqual(sent.map((body) => [body]));
+    expect(generations[0]!.details?.['input']).toEqual([
+      { role: 'system', content: 'Route claims questions.' },
+      { role: 'user', content: 'Where is my claim 1182?' },
+    ]);
+  });
+
+  it('maps the response span (Responses API) to its response id: it exports no model and no usage', () => {
+    const [sent] = agents.requests.filter((r) => r.path === RESPONSES_PATH).map((r) => r.answer!.body);
+    const response = only(byType(events(), 'model_called'), (e) => e.details?.['span_type'] === 'response');
+    expect([response.model, response.details?.['response_id'], response.details?.['usage'], response.outcome]).toEqual([undefined, sent!['id'], undefined, 'success']);
+    // the response the SDK keeps (with its model and usage) is the private _response, which toJSON() drops
     const line = raw().find((l) => l['id'] === response.span_id);
-    expect(Object.keys(obj(line?.['span_data'])).sort()).toEqual(['response_id', 'type']);
+    expect(obj(line?.['span_data'])).toEqual({ type: 'response', response_id: sent!['id'] });
+    // that call's tokens reach the export only through the turn span around it
+    const billingTurn = only(byType(events(), 'custom_span'), (e) => obj(e.details?.['data'])['agent_name'] === 'Billing agent');
+    const usage = obj(sent!['usage']);
+    expect(obj(billingTurn.details?.['data'])['usage']).toMatchObject({ input_tokens: usage['input_tokens'], output_tokens: usage['output_tokens'] });
+  });
+
+  it('takes no response id from a streamed completion that no chunk gave an id (the SDK writes FAKE_ID)', () => {
+    const line = raw().find((l) => obj(l['span_data'] ?? {})['type'] === 'generation')!;
+    const spanData = obj(line['span_data']);
+    const completion: Obj = { ...obj((spanData['output'] as unknown[])[0]), id: 'FAKE_ID', model: 'gpt-4o-mini' };
+    const file = join(dir, 'streamed-generation.jsonl');
+    writeFileSync(file, `${JSON.stringify({ ...line, span_data: { ...spanData, output: [completion] } })}\n`);
+    const [e] = mapFile('openai-agents', file).events;
+    expect([e!.model, e!.details?.['requested_model'], e!.details?.['usage']]).toEqual([{ name: 'gpt-4o-mini' }, 'gpt-4o-mini', completion['usage']]);
+    expect(e!.details).not.toHaveProperty('response_id');
+    expect(e!.details?.['output']).toEqual([completion]);
   });
 
   it('maps the agents, the handoff between them and the input guardrail', () => {

@@ -15,10 +15,12 @@ import { freePort, ROOT, waitFor } from '../helpers/procs.js';
 /**
  * The openai-agents and langchain presets against what the frameworks' own
  * packages write, not against hand-written fixtures: an agent run of
- * @openai/agents-core exported by the SDK's own BatchTraceProcessor, and a
- * LangChain.js run traced by LangChainTracer through a langsmith Client that
- * posts to a LangSmith stand-in on 127.0.0.1. Only the model is scripted (no
- * network, no API key); everything that shapes the trace is the packages'.
+ * @openai/agents-core with the SDK's own OpenAI models, answered by a fake
+ * OpenAI API on 127.0.0.1 and exported by the SDK's own BatchTraceProcessor,
+ * and a LangChain.js run traced by LangChainTracer through a langsmith Client
+ * that posts to a LangSmith stand-in on 127.0.0.1 (its model scripted).
+ * Nothing leaves the host and no API key is needed; everything that shapes
+ * the traces is the packages'.
  *
  * The mapping of each framework is asserted in framework-presets-openai and
  * framework-presets-langchain; this file runs both frameworks again and ships
