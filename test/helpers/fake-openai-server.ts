@@ -12,6 +12,10 @@ import type { AddressInfo } from 'node:net';
 export const RESPONSES_PATH = '/v1/responses';
 export const CHAT_PATH = '/v1/chat/completions';
 
+/** what the fake API says served a call: a dated snapshot of the model asked for, so the two can be told apart */
+export const CHAT_SERVED = 'gpt-4o-mini-2024-07-18';
+export const RESPONSES_SERVED = 'gpt-4.1-mini-2025-04-14';
+
 /** A request as the server received it. */
 export interface RecordedRequest {
   method: string;

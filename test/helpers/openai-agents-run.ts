@@ -24,19 +24,18 @@ import OpenAI from 'openai';
 import { z } from 'zod';
 import {
   CHAT_PATH,
+  CHAT_SERVED,
   chatBody,
   FakeOpenAIServer,
   RESPONSES_PATH,
+  RESPONSES_SERVED,
   responseBody,
   responsesMessage,
   type Handler,
   type RecordedRequest,
 } from './fake-openai-server.js';
 
-// What the API says served each call: a dated snapshot of the model asked
-// for, so a record's model name shows whether it came from the answer.
-export const CHAT_SERVED = 'gpt-4o-mini-2024-07-18';
-export const RESPONSES_SERVED = 'gpt-4.1-mini-2025-04-14';
+export { CHAT_SERVED, RESPONSES_SERVED };
 export const FINAL_ANSWER = 'Your claim 1182 is in review.';
 
 export interface AgentsRun {
@@ -57,7 +56,7 @@ export interface AgentsRun {
  * once the tool results are in the messages, for the handoff to Billing.
  * Stateless: the answer depends on the request only.
  */
-const triageApi: Handler = (req, nth) => {
+export const triageApi: Handler = (req, nth) => {
   const body = req.body as { messages?: unknown; tools?: Array<{ function?: { name?: string } }> };
   const usage = { input: 300 + 10 * nth, output: 20 + nth };
   if (!JSON.stringify(body.messages).includes('"role":"tool"')) {

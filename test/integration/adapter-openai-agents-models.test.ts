@@ -9,10 +9,12 @@ import { SealtrailTracingProcessor } from '../../src/client/adapters/openai-agen
 import { AuditClient } from '../../src/client/index.js';
 import {
   CHAT_PATH,
+  CHAT_SERVED,
   chatBody,
   errorAnswer,
   FakeOpenAIServer,
   RESPONSES_PATH,
+  RESPONSES_SERVED,
   responseBody,
   responsesFunctionCall,
   responsesMessage,
@@ -29,9 +31,6 @@ import { SocketSidecar, type StoredRecord } from '../helpers/socket-sidecar.js';
  * a real sidecar, whose stored records are read back.
  */
 
-// what the API says served the call: a dated snapshot of the model asked for
-const RESPONSES_SERVED = 'gpt-4.1-mini-2025-04-14';
-const CHAT_SERVED = 'gpt-4o-mini-2024-07-18';
 // a request whose input holds this is answered with an error
 const FAIL = '[fail this call]';
 

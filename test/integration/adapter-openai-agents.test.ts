@@ -16,15 +16,17 @@ import { SealtrailTracingProcessor } from '../../src/client/adapters/openai-agen
 import { AuditClient } from '../../src/client/index.js';
 import {
   CHAT_PATH,
-  chatBody,
+  CHAT_SERVED,
   FakeOpenAIServer,
   RESPONSES_PATH,
+  RESPONSES_SERVED,
   responseBody,
   responsesFunctionCall,
   responsesMessage,
   type Handler,
   type RecordedRequest,
 } from '../helpers/fake-openai-server.js';
+import { triageApi } from '../helpers/openai-agents-run.js';
 import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-sidecar.js';
 
 /**
@@ -36,29 +38,9 @@ import { SocketSidecar, type StoredRecord as Stored } from '../helpers/socket-si
  * nothing is shipped away from it).
  */
 
-// what the API says served each call: a dated snapshot of the model asked for
-const CHAT_SERVED = 'gpt-4o-mini-2024-07-18';
-const RESPONSES_SERVED = 'gpt-4.1-mini-2025-04-14';
 // the input of the refunds runs, which the Responses API answers differently
 const REFUNDS_PROMPT = 'Refund claim 1182';
 const REFUND_CALLS = new Set(['call_refund', 'call_small', 'call_big']);
-
-/** Triage: lookup_claim and send_email first; once their results are in, the handoff to Billing. */
-const triageApi: Handler = (req, nth) => {
-  const body = req.body as { messages?: unknown; tools?: Array<{ function?: { name?: string } }> };
-  const usage = { input: 300 + 10 * nth, output: 20 + nth };
-  if (!JSON.stringify(body.messages).includes('"role":"tool"')) {
-    const toolCalls = [
-      { id: 'call_lookup', name: 'lookup_claim', args: { claim_id: '1182' } },
-      { id: 'call_mail', name: 'send_email', args: { to: 'claims-team' } },
-    ];
-    return { body: chatBody(`chatcmpl-${nth}`, CHAT_SERVED, { toolCalls }, usage) };
-  }
-  // the handoff tool's name is the SDK's to choose: take it from what was offered
-  const handoff = (body.tools ?? []).map((t) => t.function?.name ?? '').find((n) => n.toLowerCase().includes('billing'));
-  if (handoff === undefined) throw new Error('no handoff to billing offered');
-  return { body: chatBody(`chatcmpl-${nth}`, CHAT_SERVED, { toolCalls: [{ id: 'call_handoff', name: handoff, args: {} }] }, usage) };
-};
 
 /**
  * Billing: asks for refunds (one after a handoff, two in the refunds runs),

@@ -55,6 +55,17 @@ describe('nanos: OTLP timestamps without BigInt', () => {
     expect(rfc3339Nanos(words(MAX))).toBe('2554-07-21T23:34:33.709551615Z');
   });
 
+  it('writes runs of times within a minute and across minute, day and year ends as Date does (the formatter keeps the last minute)', () => {
+    const starts = [0, Date.UTC(1999, 11, 31, 23, 58, 59, 990), Date.UTC(2028, 1, 28, 23, 59, 0, 0), Date.UTC(2026, 11, 7, 13, 59, 59, 999)];
+    for (const start of starts) {
+      for (let ms = start; ms < start + 150_000; ms += 7) {
+        expect(rfc3339({ ms, sub: 0 })).toBe(new Date(ms).toISOString());
+      }
+    }
+    // back and forth between two minutes
+    for (const ms of [60_000, 59_999, 60_001, 119_999, 0, 120_000]) expect(rfc3339({ ms, sub: 5 })).toBe(new Date(ms).toISOString());
+  });
+
   it('writes the same durations as the BigInt reference, negative ones too', () => {
     for (let i = 1; i < values.length; i++) {
       const [a, b] = [values[i - 1]!, values[i]!];

@@ -55,8 +55,22 @@ export function isZero(t: Nanos): boolean {
  * yields a time the record accepts.
  */
 export function rfc3339(t: Nanos): string {
-  return new Date(t.ms).toISOString();
+  const minute = Math.floor(t.ms / 60_000);
+  if (minute !== prefixMinute) {
+    // The spans of one request mostly fall within one minute: Date's
+    // formatting (a tenth of mapping a span) runs once per minute seen.
+    prefix = new Date(minute * 60_000).toISOString().slice(0, 17);
+    prefixMinute = minute;
+  }
+  const inMinute = t.ms - minute * 60_000;
+  const seconds = Math.floor(inMinute / 1000);
+  const millis = inMinute - seconds * 1000;
+  return `${prefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
 }
+
+/** "YYYY-MM-DDTHH:MM:" of the minute last formatted (every fixed64 time is in years 1970-2554, four digits) */
+let prefix = '';
+let prefixMinute = NaN;
 
 /**
  * RFC 3339 UTC with all nine digits: how details keep OTLP's nanoseconds.
