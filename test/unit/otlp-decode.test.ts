@@ -476,3 +476,42 @@ describe('noSurrogateEscapes: when ingest may skip the walk for lone surrogates 
     expect(noSurrogateEscapes(whole.subarray(14))).toBe(true);
   });
 });
+
+describe('decodeOtlpRequest: 64-bit integers in JSON read as protobuf carries them', () => {
+  // decimal strings and numbers near every limit of the quick path (no BigInt) and past it
+  const ints: Array<string | number> = [
+    '0', '7', '007', '-0', '-7', '999999999999999999', '-999999999999999999', '1000000000000000000', '-1000000000000000000',
+    '9223372036854775807', '-9223372036854775808', 9007199254740991, -9007199254740991, 0, 42,
+  ];
+  const times: Array<string | number> = ['1', '0001', '9999999999999999999', '10000000000000000000', '18446744073709551615', 1_760_000_000_123_456, '1760000000123456789'];
+
+  it.each(ints.map((v) => [v]))('intValue %j', (v) => {
+    const attrs = [{ key: 'n', value: { intValue: v } }];
+    const fromJson = otlpEvents('traces', decodeOtlpRequest('traces', json(spanRequest({ traceId: TRACE, spanId: SPAN, attributes: attrs })), 'json'));
+    const fromPb = otlpEvents('traces', decodeOtlpRequest('traces', pb(TraceRequest, spanRequest({ traceId: Buffer.from(TRACE, 'hex'), spanId: Buffer.from(SPAN, 'hex'), attributes: [{ key: 'n', value: { intValue: String(v) } }] })), 'protobuf'));
+    expect(fromJson).toEqual(fromPb);
+    expect(JSON.stringify(fromJson[0]!.event)).toContain(`"n":${typeof v === 'number' || /^-?0*\d{1,15}$/.test(v) ? String(BigInt(v)) : `"${BigInt(v)}"`}`);
+  });
+
+  it.each(times.map((v) => [v]))('startTimeUnixNano %j', (v) => {
+    const fromJson = otlpEvents('traces', decodeOtlpRequest('traces', json(spanRequest({ traceId: TRACE, spanId: SPAN, startTimeUnixNano: v })), 'json'));
+    const fromPb = otlpEvents('traces', decodeOtlpRequest('traces', pb(TraceRequest, spanRequest({ traceId: Buffer.from(TRACE, 'hex'), spanId: Buffer.from(SPAN, 'hex'), startTimeUnixNano: String(v) })), 'protobuf'));
+    expect(fromJson).toEqual(fromPb);
+  });
+
+  it('refuses what is out of range, by path, whichever path reads it', () => {
+    for (const v of ['-1', -1, '18446744073709551616', '99999999999999999999']) {
+      const err = refuse(() => decodeOtlpRequest('traces', json(spanRequest({ traceId: TRACE, spanId: SPAN, startTimeUnixNano: v })), 'json'));
+      expect(err.field).toBe('resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano');
+    }
+    for (const v of ['9223372036854775808', '-9223372036854775809']) {
+      const err = refuse(() => decodeOtlpRequest('traces', json(spanRequest({ traceId: TRACE, spanId: SPAN, attributes: [{ key: 'n', value: { intValue: v } }] })), 'json'));
+      expect(err.field).toBe('resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.intValue');
+    }
+  });
+
+  it('reads ids in upper-case hex as the same ids', () => {
+    const upper = otlpEvents('traces', decodeOtlpRequest('traces', json(spanRequest({ traceId: TRACE.toUpperCase(), spanId: SPAN.toUpperCase() })), 'json'));
+    expect(upper[0]!.event).toMatchObject({ trace_id: TRACE, span_id: SPAN });
+  });
+});

@@ -1,11 +1,10 @@
 /**
- * Checks an OTLP/JSON request against the reflected message type and turns
- * it into what protobufjs's fromObject takes, so JSON input reaches the
- * same message (and from there the same form and checks) as protobuf input.
- * fromObject itself coerces rather than refuses (String(x), Number(x)) and
- * names no place, hence this walk first: the first member of the wrong
- * type is reported by its path (InputError format_mismatch), and no value
- * is ever quoted.
+ * Checks an OTLP/JSON request against the reflected message types and turns
+ * it into the form otlpEvents reads, which also reads what protobufjs
+ * decodes from protobuf input, so both encodings meet the same mapping and
+ * checks. Every member of the wrong type is refused by its path
+ * (InputError format_mismatch), and no value is ever quoted. Paths are
+ * built only for a request that fails: it is walked a second time.
  *
  * OTLP/JSON rules (opentelemetry-proto's JSON encoding): member names in
  * lowerCamelCase, protobuf's own snake_case names accepted too; traceId,
@@ -55,8 +54,27 @@ export function tooDeep(path: string): InputError {
   return new InputError('record_invalid', `${path}: AnyValue nested deeper than ${MAX_ANY_DEPTH} levels`, path);
 }
 
-function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
+/**
+ * Where a member is, or undefined on the first pass: a valid request (the
+ * usual one) is walked without building a path for every member, and one
+ * that fails is walked again with paths, to name the member at fault.
+ */
+type Place = string | undefined;
+
+/** Thrown on the first pass in place of the InputError the second pass gives. */
+const UNPLACED: unique symbol = Symbol('unplaced');
+
+function fail(path: Place, what: string): never {
+  if (path === undefined) throw UNPLACED;
+  throw mismatch(path, what);
+}
+
+function member(path: Place, key: string): Place {
+  return path === undefined ? undefined : path ? `${path}.${key}` : key;
+}
+
+function element(path: Place, i: number): Place {
+  return path === undefined ? undefined : `${path}[${i}]`;
 }
 
 interface TypeInfo {
@@ -82,26 +100,40 @@ function infoOf(type: Type): TypeInfo {
   return info;
 }
 
-/** The request as fromObject takes it; throws InputError naming the first member that is wrong. */
+/**
+ * The request in the form otlpEvents reads (ids as hex, 64-bit integers as
+ * decimal strings, other bytes decoded); throws InputError naming the first
+ * member that is wrong.
+ */
 export function jsonToProtoObject(type: Type, value: unknown): Record<string, unknown> {
-  return message(type, value, '', 0);
+  try {
+    return message(type, value, undefined, 0);
+  } catch (err) {
+    if (err !== UNPLACED) throw err;
+  }
+  // the same walk, deterministic, now naming places: it throws where the first failed
+  message(type, value, '', 0);
+  throw mismatch('', 'the request could not be read');
 }
 
-function message(type: Type, value: unknown, path: string, anyDepth: number): Record<string, unknown> {
-  if (!isPlainObject(value)) throw mismatch(path, `expected an object (${type.name})`);
+function message(type: Type, value: unknown, path: Place, anyDepth: number): Record<string, unknown> {
+  if (!isPlainObject(value)) fail(path, `expected an object (${type.name})`);
   let depth = anyDepth;
   const { fields, isAnyValue } = infoOf(type);
-  if (isAnyValue && ++depth > MAX_ANY_DEPTH) throw tooDeep(path);
+  if (isAnyValue && ++depth > MAX_ANY_DEPTH) {
+    if (path === undefined) throw UNPLACED;
+    throw tooDeep(path);
+  }
   const out: Record<string, unknown> = {};
   let oneofMember: string | undefined;
   for (const key of Object.keys(value)) {
     const field = fields.get(key);
     const v = value[key];
     if (!field || v === null || v === undefined) continue;
-    const p = join(path, key);
-    if (Object.hasOwn(out, field.name)) throw mismatch(p, `given twice (as ${field.name} and by its snake_case name)`);
+    const p = member(path, key);
+    if (Object.hasOwn(out, field.name)) fail(p, `given twice (as ${field.name} and by its snake_case name)`);
     if (field.partOf) {
-      if (oneofMember !== undefined) throw mismatch(p, `only one of ${field.partOf.oneof.join(', ')} may be set`);
+      if (oneofMember !== undefined) fail(p, `only one of ${field.partOf.oneof.join(', ')} may be set`);
       oneofMember = field.name;
     }
     out[field.name] = field.repeated ? repeated(field, v, p, depth) : single(field, v, p, depth);
@@ -109,31 +141,31 @@ function message(type: Type, value: unknown, path: string, anyDepth: number): Re
   return out;
 }
 
-function repeated(field: Field, value: unknown, path: string, depth: number): unknown[] {
-  if (!Array.isArray(value)) throw mismatch(path, 'expected an array');
+function repeated(field: Field, value: unknown, path: Place, depth: number): unknown[] {
+  if (!Array.isArray(value)) fail(path, 'expected an array');
   const out = new Array<unknown>(value.length);
   for (let i = 0; i < value.length; i++) {
-    const p = `${path}[${i}]`;
-    if (value[i] === null || value[i] === undefined) throw mismatch(p, 'expected a value, not null');
+    const p = element(path, i);
+    if (value[i] === null || value[i] === undefined) fail(p, 'expected a value, not null');
     out[i] = single(field, value[i], p, depth);
   }
   return out;
 }
 
-function single(field: Field, value: unknown, path: string, depth: number): unknown {
+function single(field: Field, value: unknown, path: Place, depth: number): unknown {
   const resolved = field.resolvedType;
   if (resolved instanceof protobuf.Type) return message(resolved, value, path, depth);
   if (resolved instanceof protobuf.Enum) {
     if (typeof value === 'string' && Object.hasOwn(resolved.values, value)) return resolved.values[value];
     if (typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31) return value;
-    throw mismatch(path, `expected an integer (${resolved.name})`);
+    fail(path, `expected an integer (${resolved.name})`);
   }
   switch (field.type) {
     case 'string':
-      if (typeof value !== 'string') throw mismatch(path, 'expected a string');
+      if (typeof value !== 'string') fail(path, 'expected a string');
       return value;
     case 'bool':
-      if (typeof value !== 'boolean') throw mismatch(path, 'expected true or false');
+      if (typeof value !== 'boolean') fail(path, 'expected true or false');
       return value;
     case 'double':
     case 'float':
@@ -142,24 +174,35 @@ function single(field: Field, value: unknown, path: string, depth: number): unkn
       return bytes(field, value, path);
     default: {
       const range = INT_RANGE[field.type];
-      if (!range) throw mismatch(path, `unsupported type ${field.type}`);
-      const n = integer(value, path, range);
-      // fromObject takes 64-bit values as decimal strings (exact), smaller ones as numbers
-      return field.long ? n.toString() : Number(n);
+      if (!range) fail(path, `unsupported type ${field.type}`);
+      // 64-bit values as decimal strings (exact), smaller ones as numbers
+      return field.long ? (quickLong(value, field.type) ?? integer(value, path, range).toString()) : Number(integer(value, path, range));
     }
   }
 }
 
-function integer(value: unknown, path: string, [min, max]: readonly [bigint, bigint]): bigint {
+/** Decimals below 10^18 (signed) or 10^19 (unsigned), written without leading zeros: within range, and already as integer() would write them. */
+const SIGNED_64 = /^(?:0|-?[1-9]\d{0,17})$/;
+const UNSIGNED_64 = /^(?:0|[1-9]\d{0,18})$/;
+
+/** A 64-bit value that is surely in range, as its decimal string, without BigInt (a span has two timestamps); else undefined. */
+function quickLong(value: unknown, type: string): string | undefined {
+  const unsigned = type === 'uint64' || type === 'fixed64';
+  if (typeof value === 'number') return Number.isSafeInteger(value) && (!unsigned || value >= 0) ? String(value) : undefined;
+  if (typeof value === 'string' && (unsigned ? UNSIGNED_64 : SIGNED_64).test(value)) return value;
+  return undefined;
+}
+
+function integer(value: unknown, path: Place, [min, max]: readonly [bigint, bigint]): bigint {
   let n: bigint;
   if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
   else if (typeof value === 'string' && DECIMAL.test(value)) n = BigInt(value);
-  else throw mismatch(path, 'expected an integer (a number or a decimal string)');
-  if (n < min || n > max) throw mismatch(path, `integer out of range ${min}..${max}`);
+  else fail(path, 'expected an integer (a number or a decimal string)');
+  if (n < min || n > max) fail(path, `integer out of range ${min}..${max}`);
   return n;
 }
 
-function float(value: unknown, path: string): number {
+function float(value: unknown, path: Place): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'string') {
     if (value === 'NaN') return Number.NaN;
@@ -167,18 +210,19 @@ function float(value: unknown, path: string): number {
     if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
     if (value.length <= 64 && FLOAT.test(value)) return Number(value);
   }
-  throw mismatch(path, 'expected a number');
+  return fail(path, 'expected a number');
 }
 
-function bytes(field: Field, value: unknown, path: string): Uint8Array {
-  if (typeof value !== 'string') throw mismatch(path, 'expected a string');
+/** Ids stay hex (otlpEvents writes them as lowercase hex either way); other bytes are decoded. */
+function bytes(field: Field, value: unknown, path: Place): Uint8Array | string {
+  if (typeof value !== 'string') fail(path, 'expected a string');
   const idLength = ID_BYTES.get(field.name);
   if (idLength !== undefined) {
     if (value.length !== 0 && (value.length !== idLength * 2 || !HEX.test(value))) {
-      throw mismatch(path, `expected ${idLength * 2} hexadecimal digits or an empty string`);
+      fail(path, `expected ${idLength * 2} hexadecimal digits or an empty string`);
     }
-    return Buffer.from(value, 'hex');
+    return value;
   }
-  if (!BASE64.test(value)) throw mismatch(path, 'expected base64');
+  if (!BASE64.test(value)) fail(path, 'expected base64');
   return Buffer.from(value, 'base64');
 }
