@@ -52,7 +52,8 @@ describe('AuditClient over POST /v1/events', () => {
   });
 
   it("rejects only the event the pipeline refused, with the sidecar's code; the rest of its request is stored", async () => {
-    const client = new AuditClient({ http: telemetryUrl });
+    // maxDepth above the ruleset's max_depth (64): the client lets it through, the sidecar refuses it
+    const client = new AuditClient({ http: telemetryUrl, maxDepth: 1000 });
     const deep = JSON.parse(`${'['.repeat(80)}${']'.repeat(80)}`) as unknown;
     const [a, refused, b] = await Promise.allSettled([client.emit(ev(1)), client.emit({ event_type: 'deep', details: { v: deep } }), client.emit(ev(2))]);
     await client.close();

@@ -74,7 +74,8 @@ describe('AuditClient over the socket source', () => {
   });
 
   it("rejects a refused line with the sidecar's code, does not resend it, and stores the lines around it", async () => {
-    const client = new AuditClient({ socket: sock });
+    // maxDepth above the ruleset's max_depth (64): the client lets it through, the sidecar refuses it
+    const client = new AuditClient({ socket: sock, maxDepth: 1000 });
     const before = client.emit(ev(1, 'around_refused'));
     const refused = client.emit({ event_type: 'deep', details: { v: tooDeep() } });
     const after = client.emit(ev(2, 'around_refused'));
