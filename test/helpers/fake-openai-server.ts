@@ -158,7 +158,8 @@ function chatChunks(body: Record<string, unknown>): string {
     chunks.push(chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null));
   });
   chunks.push(chunk({}, choice.finish_reason));
-  chunks.push({ ...head, choices: [], usage: body['usage'] });
+  // a provider that ignores stream_options.include_usage sends no usage chunk
+  if (body['usage'] !== undefined) chunks.push({ ...head, choices: [], usage: body['usage'] });
   return `${chunks.map((c) => sse(c, false)).join('')}data: [DONE]\n\n`;
 }
 

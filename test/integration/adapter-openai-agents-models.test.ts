@@ -33,6 +33,8 @@ import { SocketSidecar, type StoredRecord } from '../helpers/socket-sidecar.js';
 
 // a request whose input holds this is answered with an error
 const FAIL = '[fail this call]';
+// a request whose messages hold this is answered without usage
+const NO_USAGE = '[no usage]';
 
 /** Asks for lookup_claim first, answers once the input holds its result; stateless, so runs may interleave. */
 const responsesApi: Handler = (req, nth) => {
@@ -52,7 +54,9 @@ const chatApi: Handler = (req, nth) => {
   const answer = messages.includes('"role":"tool"')
     ? { text: 'Claim 1182 is in review.' }
     : { toolCalls: [{ id: `call_chat_${nth}`, name: 'lookup_claim', args: { claim_id: '1182' } }] };
-  return { body: chatBody(`chatcmpl-${nth}`, CHAT_SERVED, answer, usage) };
+  const body = chatBody(`chatcmpl-${nth}`, CHAT_SERVED, answer, usage);
+  if (messages.includes(NO_USAGE)) delete body['usage'];
+  return { body };
 };
 
 let sidecar: SocketSidecar | undefined;
@@ -233,6 +237,19 @@ describe('SealtrailTracingProcessor with the OpenAI models of @openai/agents-ope
     const callId = (requests[0]!.answer!.body['choices'] as Array<{ message: { tool_calls: Array<{ id: string }> } }>)[0]!.message.tool_calls[0]!.id;
     expect((requests[1]!.body as { messages: unknown[] }).messages).toContainEqual(expect.objectContaining({ role: 'tool', tool_call_id: callId }));
     expect(recs.find((r) => r.event_type === 'tool_invoked')).toMatchObject({ tool: { name: 'lookup_claim', arguments: { claim_id: '1182' } }, details: { output: 'claim 1182: in review' } });
+  });
+
+  it('records no usage for a streamed completion whose provider sent none (the SDK leaves it at zero)', async () => {
+    const groupId = 'thread_chat_no_usage';
+    const run = await audit(new OpenAIChatCompletionsModel(openai, 'gpt-4o-mini'), groupId, { stream: true, input: `Where is claim 1182? ${NO_USAGE}` });
+    expect(run.finalOutput).toBe('Claim 1182 is in review.');
+    expect(run.requests.every((r) => r.answer!.body['usage'] === undefined)).toBe(true);
+    const models = run.recs.filter((r) => r.event_type === 'model_called');
+    expect(models).toHaveLength(2);
+    for (const m of models) {
+      expect(m.details).not.toHaveProperty('usage');
+      expect(m.model).toEqual({ name: 'gpt-4o-mini' });
+    }
   });
 
   it.each([

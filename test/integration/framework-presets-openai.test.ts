@@ -152,6 +152,20 @@ describe('openai-agents preset, on what @openai/agents-core 0.14.3 exports', () 
     expect(e!.details?.['output']).toEqual([completion]);
   });
 
+  it("reads nothing from a generation's output that is not a Chat Completions response (another model class's)", () => {
+    const line = raw().find((l) => obj(l['span_data'] ?? {})['type'] === 'generation')!;
+    const spanData = obj(line['span_data']);
+    const other: Obj = { id: 'gen-77', model: 'other-model', usage: { tokens: 9 } };
+    const file = join(dir, 'other-generation.jsonl');
+    writeFileSync(file, `${JSON.stringify({ ...line, span_data: { ...spanData, output: [other] } })}\n`);
+    const [e] = mapFile('openai-agents', file).events;
+    expect(e!.model).toEqual({ name: spanData['model'] });
+    expect(e!.details).not.toHaveProperty('response_id');
+    expect(e!.details).not.toHaveProperty('requested_model');
+    expect(e!.details).not.toHaveProperty('usage');
+    expect(e!.details?.['output']).toEqual([other]);
+  });
+
   it('maps the agents, the handoff between them and the input guardrail', () => {
     expect(byType(events(), 'agent_invoked').map((e) => [e.actor, e.agent, e.details?.['tools'], e.details?.['handoffs'], e.outcome])).toEqual([
       [{ id: 'Triage agent', type: 'agent' }, { name: 'Triage agent' }, ['lookup_claim', 'send_email'], ['Billing agent'], 'success'],

@@ -281,6 +281,7 @@ describe('otlp source: refusals', () => {
     expect(env.sinkLines[1]).toHaveLength(299);
     // an input refusal, not a server fault
     expect(env.errors).toEqual([]);
+    expect(env.summaries.at(-1)).toMatchObject({ status: 400, code: 'format_mismatch', items: 0, accepted: 0, rejected: 0 });
     const next = await post(env, '/v1/traces', tracesPb([toolSpan(400)]), PB);
     expect(next.status).toBe(200);
     expect(records(env).map((x) => x.seq)).toEqual([records(env)[0]!.seq, records(env)[0]!.seq + 1]);

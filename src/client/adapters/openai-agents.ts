@@ -97,7 +97,9 @@ export class SealtrailTracingProcessor implements TracingProcessor {
   /**
    * Records an `approval_requested` event (outcome pending) for each of a
    * run's interruptions (`result.interruptions`, with `result.state`), and
-   * resolves once they are stored; rejects like the client's emit.
+   * resolves once they are stored; rejects like the client's emit. Called
+   * again for a resumed run that still waits on a call, it records that
+   * request again (the tool's call_id ties them together).
    */
   async recordApprovalRequests(result: { readonly interruptions?: readonly RunToolApprovalItem[]; readonly state: ApprovalRunState }): Promise<void> {
     const items = result.interruptions ?? [];
@@ -298,10 +300,16 @@ function chatCompletion(output: unknown): Record<string, unknown> | undefined {
   return c['object'] === 'chat.completion' ? c : undefined;
 }
 
-/** A Chat Completions usage under the names a response span's usage has (input_tokens, output_tokens), so both read alike. */
+/**
+ * A Chat Completions usage under the names a response span's usage has
+ * (input_tokens, output_tokens), so both read alike. All zeros is none: the
+ * SDK starts a streamed call's usage at zero and a provider that sends none
+ * leaves it so, while a call that ran always counts its prompt.
+ */
 function chatUsage(usage: unknown): Record<string, unknown> | undefined {
   if (typeof usage !== 'object' || usage === null) return undefined;
   const u = usage as Record<string, unknown>;
+  if (!u['prompt_tokens'] && !u['completion_tokens'] && !u['total_tokens']) return undefined;
   return compact({
     input_tokens: u['prompt_tokens'],
     output_tokens: u['completion_tokens'],

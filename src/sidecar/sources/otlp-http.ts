@@ -67,7 +67,7 @@ export interface OtlpRequestSummary {
   gzip: boolean | undefined;
   /** reason code when refused */
   code: string | undefined;
-  /** spans / log records in the request (0 when refused before decoding) */
+  /** spans / log records in the request (0 when it was refused whole) */
   items: number;
   accepted: number;
   rejected: number;
@@ -226,7 +226,10 @@ export function createOtlpHandler(opts: OtlpHandlerOptions): OtlpHandler {
           outcomes = opts.sink(decoded.lines, { requestId: summary.requestId!, path: `POST /v1/${sig}` });
         } catch (err) {
           // an item that could not be mapped, reached while storing: nothing of the request was committed
-          if (err instanceof OtlpRefusal) return quarantine(err, body.length);
+          if (err instanceof OtlpRefusal) {
+            summary.items = 0;
+            return quarantine(err, body.length);
+          }
           fault(err);
           return refuse(refusals.commitFailed());
         }

@@ -3,7 +3,7 @@
  *
  * A protobuf body is decoded by the reflected type into a protobufjs
  * message; an OTLP/JSON body is checked member by member against the same
- * type (json-input), which also turns hex ids into bytes. Either result
+ * type (json-input), which keeps ids as hex. Either result
  * goes straight to otlpEvents, which reads both (any-value.ts says how) and
  * checks what the wire format cannot: id lengths and AnyValue depth, each
  * reported by path. So a request is held to the same rules whichever
