@@ -249,6 +249,7 @@ export interface SidecarConfigInput {
         mapping?: string;
       }
     | { id: string; type: 'otlp'; listen?: string; max_body_bytes?: SizeInput; max_items?: number }
+    | { id: string; type: 'http'; max_body_bytes?: SizeInput; max_events?: number; format?: SourceFormatConfig['format']; mapping?: string }
     | { id: string; type: 'socket'; path: string; mode?: number; max_line_bytes?: SizeInput; max_connections?: number; format?: SourceFormatConfig['format']; mapping?: string }
   )[];
   redaction?: { rules?: string[]; pseudonym_keys?: { id: string; file: string }[] };

@@ -157,7 +157,7 @@ describe('collector POST /v1/batches', () => {
     const sigLine = lines[lines.length - 2]!;
     const parts = sigLine.split(' ');
     const raw = Buffer.from(parts[2]!, 'base64');
-    raw[raw.length - 1] ^= 1;
+    raw[raw.length - 1] = raw[raw.length - 1]! ^ 1;
     lines[lines.length - 2] = `${parts[0]} ${parts[1]} ${raw.toString('base64')}`;
     const res = await postJson(c.url, { ...batch, checkpoint: lines.join('\n') });
     expect(res.status).toBe(422);

@@ -81,7 +81,7 @@ describe('collector: POST /v1/batches content encodings and charsets', () => {
       const twin = b.clone();
       const batches = [b.next(2), b.next(3), b.next(1)];
       const twinBatches = [twin.next(2), twin.next(3), twin.next(1)];
-      const bodies = [
+      const bodies: Array<{ body: Buffer | Readable; headers: Record<string, string> }> = [
         { body: gzipSync(JSON.stringify(batches[0])), headers: { 'content-encoding': 'gzip' } },
         { body: Readable.from([gzipSync(JSON.stringify(batches[1]))]), headers: { 'content-encoding': 'GZIP' } },
         { body: gzipSync(JSON.stringify(batches[2])), headers: { 'content-encoding': 'x-gzip', 'content-type': 'application/json; charset=utf-8' } },

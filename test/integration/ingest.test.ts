@@ -32,7 +32,7 @@ afterEach(() => {
 type LineSpec = string | { error: string; bytes?: number };
 
 /** Lays lines out as a file would: each takes its UTF-8 length plus a newline. */
-function chunkOf(specs: readonly LineSpec[], start = 0, key = 'file-1'): IngestChunk {
+function chunkOf(specs: readonly LineSpec[], start = 0, key = 'file-1'): IngestChunk & { lines: IngestLine[] } {
   let offset = start;
   const lines: IngestLine[] = [];
   for (const s of specs) {

@@ -32,7 +32,7 @@ describe('collector.http and sidecar.telemetry.http', () => {
     expect(parseConfigText('collector: {}\n', 'c.yaml', {}).collector!.http).toEqual(DEFAULTS);
     expect(parseConfigText(SIDECAR.replace('    http:\n', ''), 's.yaml', {}).sidecar!.telemetry.http).toEqual(DEFAULTS);
     expect(DEFAULT_HTTP_LIMITS).toEqual(DEFAULTS);
-    expect(resolveHttpLimits(undefined, 'x')).toEqual(DEFAULTS);
+    expect(resolveHttpLimits(undefined, 'telemetry_options_invalid')).toEqual(DEFAULTS);
   });
 
   it('take durations in the project units and fill in what is left out', () => {
@@ -70,7 +70,7 @@ describe('collector.http and sidecar.telemetry.http', () => {
 
 describe('resolveHttpLimits (programmatic use)', () => {
   it('fills defaults and refuses what the config would refuse, naming the key', () => {
-    expect(resolveHttpLimits({ header_timeout: 1000, request_timeout: 2000 }, 'x')).toEqual({ ...DEFAULTS, header_timeout: 1000, request_timeout: 2000 });
+    expect(resolveHttpLimits({ header_timeout: 1000, request_timeout: 2000 }, 'telemetry_options_invalid')).toEqual({ ...DEFAULTS, header_timeout: 1000, request_timeout: 2000 });
     const refused = (given: object, key: RegExp): void => {
       try {
         resolveHttpLimits(given, 'collector_options_invalid');

@@ -215,7 +215,7 @@ describe('${env:...} substitution', () => {
       .sidecar!;
     expect(s.stream.name).toBe('pod-1');
     expect(s.data_dir).toBe('/var/lib/sealtrail');
-    expect(s.sources[0]!.include).toEqual(['/logs/agent/*.jsonl']);
+    expect(s.sources[0]).toMatchObject({ type: 'file', include: ['/logs/agent/*.jsonl'] });
     expect(s.keys.signing_key_file).toBe('/k/signing.key');
     expect(s.keys.hmac_key_id).toBe('k9');
     expect(s.ship.url).toBe('https://c:7470/');
@@ -420,7 +420,7 @@ describe('schema errors name file:line:col', () => {
 
   it('max_line_bytes is capped at 64MiB', () => {
     const ok = SIDECAR_BASE.replace('      type: file\n', '      type: file\n      max_line_bytes: 64MiB\n');
-    expect(parseConfigText(ok, 'x.yaml', NO_ENV).sidecar!.sources[0]!.max_line_bytes).toBe(64 * 1024 * 1024);
+    expect(parseConfigText(ok, 'x.yaml', NO_ENV).sidecar!.sources[0]).toMatchObject({ type: 'file', max_line_bytes: 64 * 1024 * 1024 });
     const over = SIDECAR_BASE.replace('      type: file\n', '      type: file\n      max_line_bytes: 65MiB\n');
     expectError(() => parseConfigText(over, 'x.yaml', NO_ENV), 'config_schema', 5, 23);
   });

@@ -192,7 +192,6 @@ describe('otlpEvents: spans under the GenAI semantic conventions (SDK-serialised
         events: [
           {
             name: 'exception',
-            time: '2025-10-09T08:53:22.000Z',
             time: '2025-10-09T08:53:22.000000500Z',
             attributes: { 'exception.type': 'RateLimitError', 'exception.message': 'slow down' },
           },

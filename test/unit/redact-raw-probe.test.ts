@@ -81,7 +81,7 @@ describe('redaction with the line text (raw probe)', () => {
 
   it('does not let an anchored rule miss a whole string, key or number', () => {
     const rs = compileRuleset([
-      { id: 'whole', pattern: '^secret$', scope: { keys: true } },
+      { id: 'whole', pattern: '^secret$', keys: true },
       { id: 'nine', pattern: '\\A\\d{9}\\z' },
     ]);
     expect(same(rs, '{"a":"secret","b":"not secret"}')).toEqual({ a: '[REDACTED:whole]', b: 'not secret' });
