@@ -14,8 +14,7 @@
  *   npm run bench:otlp      (BENCH_SPANS=N, BENCH_BATCH=spans per request, BENCH_INFLIGHT=requests at once, BENCH_ROUNDS=rounds)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +23,7 @@ import { createHmacKeyFile, createSigningKeyFiles } from '../src/keyfiles.js';
 import { otlpEvents } from '../src/sidecar/formats/otlp/index.js';
 import { otlpTypes } from '../src/sidecar/formats/otlp/proto.js';
 import type { OtlpRequest } from '../src/sidecar/formats/otlp/types.js';
+import { cpuSeconds, freePort, peakRssMiB } from './proc-stats.js';
 
 const N = Number(process.env.BENCH_SPANS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 512);
@@ -31,16 +31,6 @@ const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
-const CLK_TCK = 100;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 const hex = (n: number, len: number): string => (n * 2654435761 + len).toString(16).padStart(len, '0').slice(-len);
 const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
@@ -97,17 +87,6 @@ function protobufOf(req: OtlpRequest): Uint8Array {
   };
   const t = otlpTypes().traceRequest;
   return t.encode(t.fromObject(idsToBytes(req) as Record<string, unknown>)).finish();
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 async function ingested(tport: number, source: string): Promise<number> {
