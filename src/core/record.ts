@@ -8,6 +8,7 @@ import {
   type RedactionProvenance,
 } from './types.js';
 import { isPlainObject } from './plain-object.js';
+import { SURROGATE_ESCAPE } from './json-text.js';
 
 /**
  * Normaliser for sealtrail's input shape (docs/events.md): one JSON object
@@ -214,7 +215,6 @@ export function buildRecord(event: AuditEvent, fields: SidecarFields): AuditReco
   return r;
 }
 
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /**
  * `parsed` with lone UTF-16 surrogates (invalid in I-JSON, RFC 7493, and

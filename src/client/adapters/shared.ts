@@ -10,6 +10,7 @@
 import { withContext, type EventContext, type EventSink } from '../collector-map.js';
 import { ClientError } from '../errors.js';
 import type { ClientEvent, EmitResult } from '../types.js';
+import { parseJsonText as parseJson } from '../../core/json-text.js';
 
 export interface AdapterOptions extends EventContext {
   /** an AuditClient, or anything with its emit() */
@@ -179,16 +180,15 @@ export function adapterSettings(adapter: string, options: AdapterOptions & { mod
 export const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
 
 /**
- * A JSON text of an object or array parsed (tool arguments and results
- * arrive as JSON text), so the trail holds fields the sidecar's redaction
- * and queries can address; anything else as it was.
+ * Tool arguments and results sent as JSON text, parsed as the sidecar's OTLP
+ * mapping parses them (core/json-text.ts); and a string sent as JSON text
+ * (the AI SDK records a tool's string result so) as that string.
  */
 export function parseJsonText(v: unknown): unknown {
-  if (typeof v !== 'string') return v;
-  const t = v.trimStart();
-  if (!t.startsWith('{') && !t.startsWith('[') && !t.startsWith('"')) return v;
+  if (typeof v !== 'string' || !v.trimStart().startsWith('"')) return parseJson(v);
   try {
-    return JSON.parse(v) as unknown;
+    const s: unknown = JSON.parse(v);
+    return typeof s === 'string' && s.isWellFormed() ? s : v;
   } catch {
     return v;
   }
@@ -214,6 +214,11 @@ export function jsonSafe(v: unknown): unknown {
     const text = JSON.stringify(v) as string | undefined;
     return text === undefined ? undefined : (JSON.parse(text) as unknown);
   } catch {
-    return String(v);
+    // String() can throw too (a throwing toString, a null-prototype object)
+    try {
+      return String(v);
+    } catch {
+      return Object.prototype.toString.call(v);
+    }
   }
 }

@@ -9,6 +9,7 @@
  * so an odd value never costs the span its record. Only the first of
  * several attributes with the same key is considered.
  */
+import { parseJsonText as parseJson } from '../../../core/json-text.js';
 import type { Attribute, Json } from './any-value.js';
 
 /** gen_ai.operation.name -> event_type; other operations become `gen_ai.<name>`. */
@@ -69,8 +70,6 @@ const FIRST = new Int32Array(MAPPED_KEYS.size);
 
 const MAX_EVENT_TYPE = 128;
 const MAX_FIELD = 65_536;
-/** Deepest JSON text parsed into tool.arguments / tool.result; deeper text stays a string. */
-const MAX_PARSED_DEPTH = 32;
 
 export function eventTypeForOperation(operation: string): string {
   const known = OPERATION_EVENT_TYPES.get(operation);
@@ -218,48 +217,7 @@ function compact(o: Record<string, string | undefined>): Record<string, string> 
   return out;
 }
 
-/**
- * Tool arguments and results: the conventions want an object, SDKs often
- * send its JSON text. Text holding a JSON object or array becomes that
- * value; anything else (plain text, a scalar, JSON nested deeper than
- * MAX_PARSED_DEPTH) stays as it came.
- */
+/** Tool arguments and results sent as JSON text: parsed as core/json-text.ts says. */
 export function parseJsonText(v: Json): Json {
-  if (typeof v !== 'string') return v;
-  const start = /^\s*([[{])/.exec(v);
-  if (!start) return v;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(v);
-  } catch {
-    return v;
-  }
-  if (typeof parsed !== 'object' || parsed === null || jsonDepth(parsed, MAX_PARSED_DEPTH) > MAX_PARSED_DEPTH) return v;
-  // A \ud800 escape in the text parses to a lone surrogate, which no record
-  // can hold (RFC 8785), and ingest's repair runs before formats: such text
-  // stays the (well-formed) text it was sent as.
-  if (SURROGATE_ESCAPE.test(v) && !wellFormedJson(parsed)) return v;
-  return parsed as Json;
-}
-
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
-
-function wellFormedJson(v: unknown): boolean {
-  if (typeof v === 'string') return v.isWellFormed();
-  if (typeof v !== 'object' || v === null) return true;
-  if (Array.isArray(v)) return v.every(wellFormedJson);
-  return Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormedJson(x));
-}
-
-/** Container depth of a parsed JSON value, counting stops once past `limit`. */
-function jsonDepth(v: unknown, limit: number): number {
-  if (typeof v !== 'object' || v === null) return 0;
-  if (limit < 0) return 1;
-  let deepest = 0;
-  for (const child of Array.isArray(v) ? v : Object.values(v)) {
-    const d = jsonDepth(child, limit - 1);
-    if (d > deepest) deepest = d;
-    if (deepest > limit) break;
-  }
-  return deepest + 1;
+  return parseJson(v) as Json;
 }
