@@ -66,6 +66,15 @@ export function prepareEvent(event: ClientEvent, opts: { maxEventBytes: number; 
   if (text === undefined) {
     throw new EventRejectedError('client_event_invalid', 'record_not_object', 'event not sent: its toJSON() wrote no JSON object');
   }
+  const line = Buffer.from(`${text}\n`);
+  const bytes = line.length - 1;
+  if (bytes > opts.maxEventBytes) {
+    throw new EventRejectedError(
+      'client_event_too_large',
+      'line_too_long',
+      `event not sent: it is ${bytes} bytes as JSON, over maxEventBytes (${opts.maxEventBytes}); the sidecar's max_line_bytes must allow it too. Move bulky payloads out of the event, or raise both`,
+    );
+  }
   const parsed: unknown = JSON.parse(text);
   const maxDepth = opts.maxDepth ?? CLIENT_DEFAULTS.maxDepth;
   if (nestsDeeper(parsed, maxDepth)) {
@@ -84,15 +93,6 @@ export function prepareEvent(event: ClientEvent, opts: { maxEventBytes: number; 
       throw new EventRejectedError('client_event_invalid', err.code, `event not sent: ${err.message}`, err.field);
     }
     throw err;
-  }
-  const line = Buffer.from(`${text}\n`);
-  const bytes = line.length - 1;
-  if (bytes > opts.maxEventBytes) {
-    throw new EventRejectedError(
-      'client_event_too_large',
-      'line_too_long',
-      `event not sent: it is ${bytes} bytes as JSON, over maxEventBytes (${opts.maxEventBytes}); the sidecar's max_line_bytes must allow it too. Move bulky payloads out of the event, or raise both`,
-    );
   }
   return { eventId: String(eventId), line };
 }
