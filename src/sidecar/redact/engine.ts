@@ -104,7 +104,7 @@ export class CompiledRuleset implements Ruleset {
       this.probe && this.joinable && triggerAlt !== null ? buildProbe(probeRules, RAW_SEPARATOR, triggerAlt) : undefined;
     this.raw = rawProbe ? new RawProbe({ rawProbe, probe: this.probe!.re, decode, maxDepth }) : undefined;
     if (rules.length === 0) this.mode = 'none';
-    else this.mode = rules.length === 1 || this.matcher(rules, 'all').set ? 'combined' : 'per-rule';
+    else this.mode = rules.length === 1 || this.matcher(rules, 'all').sieve ? 'combined' : 'per-rule';
   }
 
   redact(value: unknown, hits?: Record<string, number>, ctx?: RedactContext): unknown {

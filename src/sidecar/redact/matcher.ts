@@ -5,7 +5,7 @@
  * safe because a scan never calls back into the engine before it ends: it
  * caches one Matcher per rule subset and reuses it.
  */
-import RE2 from 're2';
+import { RuleSieve } from './rule-sieve.js';
 import type { CompiledRule } from './ruleset.js';
 
 /** A match to replace: its span in the text (the value group, for value-group rules) and its rule. */
@@ -18,20 +18,18 @@ export interface Match {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const LONE_SURROGATE_G = new RegExp(LONE_SURROGATE.source, 'g');
 
-type RE2Set = InstanceType<typeof RE2.Set>;
-
 /**
- * A set of rules scanned together: one RE2.Set call says which rules match
- * somewhere in the text, then only those run, each its own small program,
- * merged leftmost-first. (One `(p0)|(p1)|...` program with submatches would
+ * A set of rules scanned together: a RuleSieve (RE2.Set tests over halves
+ * of the rules) says which rules match somewhere in the text, then only
+ * those run, each its own small program, merged leftmost-first. (One `(p0)|(p1)|...` program with submatches would
  * be a single call, but for a program this size RE2 extracts submatches
  * with its NFA, over a thousand times slower on this ruleset.)
  */
 export class Matcher {
   readonly rules: readonly CompiledRule[];
   readonly minLength: number;
-  /** which rules match somewhere; undefined for one rule or when RE2 refuses the set */
-  readonly set: RE2Set | undefined;
+  /** which rules match somewhere; undefined for one rule */
+  readonly sieve: RuleSieve | undefined;
   /** per-rule cursors: each rule's next valid match at or after the scan position */
   private readonly cursors: (Found | null | undefined)[];
   private active: CompiledRule[] = [];
@@ -40,15 +38,7 @@ export class Matcher {
     this.rules = rules;
     this.minLength = Math.min(...rules.map((r) => r.minLength));
     this.cursors = new Array<undefined>(rules.length);
-    let set: RE2Set | undefined;
-    if (rules.length > 1) {
-      try {
-        set = new RE2.Set(rules.map((r) => r.pattern));
-      } catch {
-        set = undefined; // RE2's memory budget: every rule runs
-      }
-    }
-    this.set = set;
+    this.sieve = rules.length > 1 ? new RuleSieve(rules.map((r) => r.pattern)) : undefined;
   }
 
   /**
@@ -60,10 +50,10 @@ export class Matcher {
   scan(text: string, out: Match[]): void {
     if (text.length < this.minLength) return;
     let active: readonly CompiledRule[];
-    if (this.set) {
-      const ids = this.set.match(text);
+    if (this.sieve) {
+      // One UTF-8 copy for the sieve's several tests (node-re2 would convert a string on each).
+      const ids = this.sieve.matching(Buffer.from(text, 'utf8'));
       if (ids.length === 0) return;
-      ids.sort((x, y) => x - y);
       this.active.length = 0;
       for (const i of ids) this.active.push(this.rules[i]!);
       active = this.active;

@@ -20,7 +20,7 @@
  */
 import { deriveViews } from './decode.js';
 import type { DecodeSettings } from './rules.js';
-import type { RE2Instance } from './pattern.js';
+import type { AnyOf } from './any-of.js';
 
 /** What may stand before or after a string or number in JSON text (used for anchors in the raw probe). */
 export const RAW_SEPARATOR = '[\\x00"\\[\\]{}:,\\t\\n\\r ]';
@@ -30,9 +30,9 @@ export interface RawProbeParts {
    * the probed rules' alternation with anchors that also accept
    * RAW_SEPARATOR, plus rawTriggerAlternative (a member that triggers rules)
    */
-  rawProbe: RE2Instance;
+  rawProbe: AnyOf;
   /** the ordinary probe (anchors accept NUL), for the decoded views joined with NUL */
-  probe: RE2Instance;
+  probe: AnyOf;
   decode: DecodeSettings;
   maxDepth: number;
 }

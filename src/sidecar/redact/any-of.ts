@@ -1,0 +1,90 @@
+/**
+ * "Does any of these patterns match somewhere in this text?", asked of a
+ * few RE2.Sets of a few patterns each rather than of one program of all
+ * the patterns' alternation.
+ *
+ * Why: on the bundled packs (19 probed rules, counted repetitions such as
+ * `[a-z0-9-]{1,63}`) the one program's DFA outgrows RE2's cache and is
+ * rebuilt again and again: ~20 µs for a 530-byte line (bench/README.md,
+ * redaction probe).
+ *
+ * Exactness: a Set runs a DFA only. When its DFA gives up (the memory budget
+ * spent on hostile input) node-re2 throws instead of answering, and the
+ * group's alternation, which RE2 then finishes with its NFA, answers
+ * instead. So the answer is always "some pattern matches"; only its cost
+ * changes.
+ */
+import RE2 from 're2';
+import { compileRe2, type RE2Instance } from './pattern.js';
+
+type RE2Set = InstanceType<typeof RE2.Set>;
+
+/**
+ * Patterns per Set. A DFA state of a union is a combination of its
+ * patterns' states, so the union of all 19 probed rules outgrows RE2's
+ * DFA cache (8 MiB, not settable from node-re2) and is rebuilt on every
+ * few texts; unions of a few stay warm. Three to five per Set measured
+ * alike on the bundled packs, one or seven slower, all nineteen in one Set
+ * twice as slow (bench/README.md).
+ */
+export const PATTERNS_PER_SET = 5;
+
+interface Group {
+  set: RE2Set | undefined;
+  /** the group's alternation, no flags: the answer when the Set cannot give one */
+  alternation: RE2Instance;
+}
+
+export class AnyOf {
+  private readonly groups: readonly Group[];
+
+  /** undefined when RE2 refuses a group's alternation (too large, or a pattern it cannot read) */
+  static build(patterns: readonly string[]): AnyOf | undefined {
+    if (patterns.length === 0) return undefined;
+    const groups: Group[] = [];
+    for (let i = 0; i < patterns.length; i += PATTERNS_PER_SET) {
+      const part = patterns.slice(i, i + PATTERNS_PER_SET);
+      const alt = compileRe2(part.map((p) => `(?:${p})`).join('|'), '');
+      if (!('re' in alt)) return undefined;
+      let set: RE2Set | undefined;
+      try {
+        set = new RE2.Set(part);
+      } catch {
+        set = undefined; // over the Set's memory budget: the alternation answers alone
+      }
+      groups.push({ set, alternation: alt.re });
+    }
+    return new AnyOf(groups);
+  }
+
+  private constructor(groups: readonly Group[]) {
+    this.groups = groups;
+  }
+
+  /** how many groups the patterns were split into (testGroup's range) */
+  get groupCount(): number {
+    return this.groups.length;
+  }
+
+  test(input: Buffer | string): boolean {
+    for (const g of this.groups) if (groupTest(g, input)) return true;
+    return false;
+  }
+
+  /** Whether a pattern of group `i` matches: test() is testGroup() over every group. */
+  testGroup(i: number, input: Buffer | string): boolean {
+    return groupTest(this.groups[i]!, input);
+  }
+}
+
+function groupTest(g: Group, input: Buffer | string): boolean {
+  if (g.set !== undefined) {
+    try {
+      return g.set.test(input);
+    } catch {
+      // the Set's DFA gave up on this input; the alternation's NFA finishes it
+    }
+  }
+  g.alternation.lastIndex = 0;
+  return g.alternation.test(input);
+}
