@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { chainNext } from '../core/chain.js';
 import { isPlainObject } from '../core/plain-object.js';
 import { eventIdOf } from '../core/record.js';
@@ -81,10 +82,13 @@ export interface IngestOptions {
 export class Ingest {
   private readonly buffer: AuditBuffer;
   private readonly opts: IngestOptions;
+  /** the chain key imported once: an HMAC from raw bytes imports the key on every record */
+  private readonly key: KeyObject;
 
   constructor(buffer: AuditBuffer, opts: IngestOptions) {
     this.buffer = buffer;
     this.opts = opts;
+    this.key = createSecretKey(opts.hmacKey);
   }
 
   ingest(chunk: IngestChunk): IngestResult {
@@ -134,7 +138,7 @@ export class Ingest {
         let key: Buffer | undefined;
         try {
           const eventId = isPlainObject(event) ? eventIdOf(event) : undefined;
-          if (eventId !== undefined) key = eventKey(this.opts.hmacKey, eventId);
+          if (eventId !== undefined) key = eventKey(this.key, eventId);
         } catch (err) {
           failed = under(path !== '' ? path : (line.path ?? ''), failureOf(err));
           break;
@@ -155,7 +159,7 @@ export class Ingest {
           break;
         }
         const leaf = leafHashOfText(r.canonical);
-        mac = chainNext(this.opts.hmacKey, mac, leaf);
+        mac = chainNext(this.key, mac, leaf);
         const prepared: PreparedRecord = { seq: seq + made.length, id, canonical: r.canonical, leaf, mac, keyId: this.opts.keyId, receivedAt, bytes: r.bytes, wireBytes: r.wireBytes };
         if (key) prepared.eventKey = key;
         made.push(prepared);

@@ -171,5 +171,9 @@ function walkObject(
 /** Count one replacement; hits may be any object, so never read or write through its prototype. */
 export function countHit(hits: Hits, id: string): void {
   if (Object.hasOwn(hits, id)) hits[id] = (hits[id] ?? 0) + 1;
-  else Object.defineProperty(hits, id, { value: 1, writable: true, enumerable: true, configurable: true });
+  // "__proto__" is the one name whose assignment would not make an own
+  // property (Object.prototype has no other setter); defineProperty for the
+  // rest would turn every hits object into a slow dictionary.
+  else if (id === '__proto__') Object.defineProperty(hits, id, { value: 1, writable: true, enumerable: true, configurable: true });
+  else hits[id] = 1;
 }

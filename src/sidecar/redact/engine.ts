@@ -115,7 +115,7 @@ export class CompiledRuleset implements Ruleset {
     if (!this.joinable || (this.probeRules.length > 0 && !this.probe)) {
       return this.redactUnprobed(value, hits, ctx);
     }
-    if (ctx?.text !== undefined && this.raw !== undefined && this.raw.check(ctx.text) === 'clean') return value;
+    if (ctx?.text !== undefined && this.raw !== undefined && this.raw.checkIfWorth(ctx.text) === 'clean') return value;
     const parts: string[] = [];
     const triggered = collectStrings(value, parts, this.maxDepth, this.triggerNames);
     const suspects = parts.length > 0 && this.probeRules.length > 0 ? this.probe!.suspects(parts) : null;

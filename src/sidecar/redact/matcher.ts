@@ -49,10 +49,14 @@ export class Matcher {
    */
   scan(text: string, out: Match[]): void {
     if (text.length < this.minLength) return;
+    // One UTF-8 copy for all the RE2 calls below: node-re2 converts a string
+    // argument on each call, which costs more than a short match. For ASCII
+    // text its byte offsets are the string's offsets, so exec can use it too.
+    const bytes = Buffer.from(text, 'utf8');
+    const input = bytes.length === text.length ? bytes : text;
     let active: readonly CompiledRule[];
     if (this.sieve) {
-      // One UTF-8 copy for the sieve's several tests (node-re2 would convert a string on each).
-      const ids = this.sieve.matching(Buffer.from(text, 'utf8'));
+      const ids = this.sieve.matching(bytes);
       if (ids.length === 0) return;
       this.active.length = 0;
       for (const i of ids) this.active.push(this.rules[i]!);
@@ -69,7 +73,7 @@ export class Matcher {
         let c = cursors[i];
         // A cached match that starts at or after pos is still the rule's first from pos.
         if (c === undefined || (c !== null && c.start < pos)) {
-          c = firstValid(active[i]!, text, pos);
+          c = firstValid(active[i]!, text, input, pos);
           cursors[i] = c;
         }
         if (c !== null && (best === null || c.start < best.start)) best = c;
@@ -89,6 +93,7 @@ interface Found {
   rule: CompiledRule;
 }
 
+/** `m` from exec on the text or on its ASCII bytes: offsets and lengths are the same in both. */
 function found(m: RegExpExecArray, rule: CompiledRule): Found {
   const start = m.index;
   const end = start + m[0]!.length;
@@ -100,11 +105,12 @@ function found(m: RegExpExecArray, rule: CompiledRule): Found {
   return { start, end, span, rule };
 }
 
-function firstValid(rule: CompiledRule, text: string, from: number): Found | null {
+/** `input`: `text` itself, or its UTF-8 bytes when they are ASCII (one byte per UTF-16 unit). */
+function firstValid(rule: CompiledRule, text: string, input: string | Buffer, from: number): Found | null {
   let at = from;
   while (at <= text.length) {
     rule.re.lastIndex = at;
-    const m = rule.re.exec(text);
+    const m = rule.re.exec(input as string) as RegExpExecArray | null;
     if (m === null) return null;
     const f = found(m, rule);
     if (!f.span || !rule.validate || rule.validate(text.slice(f.span[0], f.span[1]))) return f;
