@@ -126,3 +126,36 @@ describe('redaction with the line text (raw probe)', () => {
     same(packs, ok);
   });
 });
+
+describe('the raw probe on a stream where every record holds personal data', () => {
+  it('is asked of one record in 16 after 64 unclean in a row, and of every record again once one is clean', async () => {
+    const { RawProbe } = await import('../../src/sidecar/redact/raw-probe.js');
+    const rs = loadRuleset(['config/redaction/pii-basic.yaml']);
+    let asked = 0;
+    const original = RawProbe.prototype.check;
+    RawProbe.prototype.check = function (this: InstanceType<typeof RawProbe>, text: string) {
+      asked++;
+      return original.call(this, text);
+    };
+    try {
+      const dirty = '{"event_type":"tool_invoked","note":"mail bob@example.com"}';
+      const clean = '{"event_type":"tool_invoked","note":"nothing here"}';
+      for (let i = 0; i < 64; i++) expect(same(rs, dirty)).toEqual({ event_type: 'tool_invoked', note: 'mail [REDACTED:email]' });
+      expect(asked).toBe(64);
+      for (let i = 0; i < 160; i++) same(rs, dirty);
+      expect(asked).toBe(64 + 10); // 160 more, one in 16 asked
+      // A clean record while skipping goes the exact path (same result); the
+      // first one sampled turns the probe back on for every record after it.
+      let cleanSeen = 0;
+      while (asked === 64 + 10) {
+        expect(same(rs, clean)).toEqual({ event_type: 'tool_invoked', note: 'nothing here' });
+        cleanSeen++;
+      }
+      expect(cleanSeen).toBeLessThanOrEqual(16);
+      for (let i = 0; i < 5; i++) same(rs, clean);
+      expect(asked).toBe(64 + 11 + 5);
+    } finally {
+      RawProbe.prototype.check = original;
+    }
+  });
+});
