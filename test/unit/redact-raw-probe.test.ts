@@ -127,8 +127,8 @@ describe('redaction with the line text (raw probe)', () => {
   });
 });
 
-describe('the raw probe on a stream where every record holds personal data', () => {
-  it('is asked of one record in 16 after 64 unclean in a row, and of every record again once one is clean', async () => {
+describe('the raw probe on a stream where most records hold personal data', () => {
+  it('is asked of one record in 16 while fewer than half of those asked were clean, and of every record again when most are', async () => {
     const { RawProbe } = await import('../../src/sidecar/redact/raw-probe.js');
     const rs = loadRuleset(['config/redaction/pii-basic.yaml']);
     let asked = 0;
@@ -140,20 +140,22 @@ describe('the raw probe on a stream where every record holds personal data', () 
     try {
       const dirty = '{"event_type":"tool_invoked","note":"mail bob@example.com"}';
       const clean = '{"event_type":"tool_invoked","note":"nothing here"}';
-      for (let i = 0; i < 64; i++) expect(same(rs, dirty)).toEqual({ event_type: 'tool_invoked', note: 'mail [REDACTED:email]' });
-      expect(asked).toBe(64);
+      // (15/16)^11 < 0.5: the first 11 are asked, then one in 16.
+      for (let i = 0; i < 11; i++) expect(same(rs, dirty)).toEqual({ event_type: 'tool_invoked', note: 'mail [REDACTED:email]' });
+      expect(asked).toBe(11);
       for (let i = 0; i < 160; i++) same(rs, dirty);
-      expect(asked).toBe(64 + 10); // 160 more, one in 16 asked
-      // A clean record while skipping goes the exact path (same result); the
-      // first one sampled turns the probe back on for every record after it.
+      expect(asked).toBe(11 + 10);
+      // Clean records while skipping go the exact path (same result); the
+      // sampled ones raise the average until the probe is asked of every record.
       let cleanSeen = 0;
-      while (asked === 64 + 10) {
+      while (asked - 21 < 20 && cleanSeen < 2000) {
         expect(same(rs, clean)).toEqual({ event_type: 'tool_invoked', note: 'nothing here' });
         cleanSeen++;
       }
-      expect(cleanSeen).toBeLessThanOrEqual(16);
+      expect(cleanSeen).toBeLessThan(400);
+      const before = asked;
       for (let i = 0; i < 5; i++) same(rs, clean);
-      expect(asked).toBe(64 + 11 + 5);
+      expect(asked).toBe(before + 5);
     } finally {
       RawProbe.prototype.check = original;
     }

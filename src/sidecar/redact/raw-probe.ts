@@ -53,29 +53,33 @@ export function rawTriggerAlternative(names: ReadonlySet<string> | undefined): s
 }
 
 /**
- * After this many records in a row that the probe could not call clean, it
- * is asked of one record in SAMPLE_EVERY only, until it calls one clean
- * again. On a stream where nearly every record holds personal data the
- * probe is a pass over each line that never pays off; skipping it only
- * sends a record down the exact path, which gives the same result.
+ * The probe pays off only where clean records are common: on a clean one it
+ * spares the exact path, on an unclean one it is a pass over the line for
+ * nothing (it stops at the first match, but the exact path then runs all
+ * the same). So the share of clean answers is followed (a moving average
+ * over about the last 16 asked), and while it is under half the probe is
+ * asked of one record in SAMPLE_EVERY only, which keeps the average moving.
+ * Skipping it only sends a record down the exact path, which gives the
+ * same result.
  */
-const SKIP_AFTER = 64;
+const AVERAGE_OVER = 16;
 const SAMPLE_EVERY = 16;
 
 export class RawProbe {
   private readonly p: RawProbeParts;
-  /** records in a row answered 'unknown' (asked or skipped) */
-  private misses = 0;
+  /** moving average of clean answers (1 = all clean), over about AVERAGE_OVER asked records */
+  private cleanShare = 1;
+  private skipped = 0;
 
   constructor(parts: RawProbeParts) {
     this.p = parts;
   }
 
-  /** check(), skipped while the records seen lately were all unknown (see SKIP_AFTER). */
+  /** check(), asked of one record in SAMPLE_EVERY while fewer than half the records asked lately were clean. */
   checkIfWorth(text: string): RawAnswer {
-    if (this.misses >= SKIP_AFTER && ++this.misses % SAMPLE_EVERY !== 0) return 'unknown';
+    if (this.cleanShare < 0.5 && ++this.skipped % SAMPLE_EVERY !== 0) return 'unknown';
     const answer = this.check(text);
-    this.misses = answer === 'clean' ? 0 : this.misses + 1;
+    this.cleanShare += ((answer === 'clean' ? 1 : 0) - this.cleanShare) / AVERAGE_OVER;
     return answer;
   }
 
