@@ -2,6 +2,7 @@ import RE2 from 're2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AnyOf, PATTERNS_PER_SET } from '../../src/sidecar/redact/any-of.js';
 import { loadRuleset } from '../../src/sidecar/redact/index.js';
+import { withoutUpperBounds } from '../../src/sidecar/redact/pattern.js';
 import { RuleSieve } from '../../src/sidecar/redact/rule-sieve.js';
 import { corpusGenerator } from '../../bench/corpus.js';
 import { prng } from '../helpers/prng.js';
@@ -119,5 +120,31 @@ describe('the engine with both bundled packs (20 rules), probed through these cl
       for (const n of Object.values(h1)) replaced += n;
     }
     expect(replaced).toBeGreaterThan(800); // ~2.85 items a line are planted
+  });
+});
+
+describe('withoutUpperBounds (patterns for tests that may over-answer)', () => {
+  it('opens bounded repetitions and leaves classes, escapes and exact counts alone', () => {
+    expect(withoutUpperBounds("[a-z0-9._%+'-]{1,64}@(?:[a-z0-9-]{1,63}\\.){1,8}[a-z]{2,63}")).toBe(
+      "[a-z0-9._%+'-]{1,}@(?:[a-z0-9-]{1,}\\.){1,}[a-z]{2,}",
+    );
+    expect(withoutUpperBounds('[0-9]{3}-[0-9]{2,}-x{0,4}?')).toBe('[0-9]{3}-[0-9]{2,}-x{0,}?');
+    expect(withoutUpperBounds('[{1,2}]a\\{1,2}\\p{Greek}{2,3}')).toBe('[{1,2}]a\\{1,2}\\p{Greek}{2,}');
+    expect(withoutUpperBounds('a{,3}b{')).toBe('a{,3}b{'); // not repetitions in RE2: literal braces
+    expect(withoutUpperBounds('\\Qa{1,2}\\E')).toBeUndefined();
+  });
+
+  it('matches every text the bundled patterns match (it only widens)', () => {
+    let matched = 0;
+    for (let i = 0; i < PATTERNS.length; i++) {
+      const original = single[i]!;
+      const open = new RE2(withoutUpperBounds(PATTERNS[i]!)!);
+      for (const t of texts()) {
+        if (!original.test(t)) continue;
+        matched++;
+        expect(open.test(t), `${PATTERNS[i]} on ${t}`).toBe(true);
+      }
+    }
+    expect(matched).toBeGreaterThan(1000);
   });
 });

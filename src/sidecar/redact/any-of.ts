@@ -30,6 +30,12 @@ type RE2Set = InstanceType<typeof RE2.Set>;
 export const PATTERNS_PER_SET = 5;
 
 interface Group {
+  /**
+   * When every pattern of the group declares `requires` literals (one of
+   * which is in any text it matches): a JS test for them, which spares the
+   * RE2 call on a text holding none (a JSON line holding no "eyJ", say).
+   */
+  gate: RegExp | undefined;
   set: RE2Set | undefined;
   /** the group's alternation, no flags: the answer when the Set cannot give one */
   alternation: RE2Instance;
@@ -38,12 +44,21 @@ interface Group {
 export class AnyOf {
   private readonly groups: readonly Group[];
 
-  /** undefined when RE2 refuses a group's alternation (too large, or a pattern it cannot read) */
-  static build(patterns: readonly string[]): AnyOf | undefined {
+  /**
+   * undefined when RE2 refuses a group's alternation (too large, or a
+   * pattern it cannot read). `requires[i]`: literals (lower case) one of
+   * which every match of pattern i holds, when it declares them; patterns
+   * that declare them are grouped together so their groups can be gated.
+   */
+  static build(patterns: readonly string[], requires: readonly (readonly string[] | undefined)[] = []): AnyOf | undefined {
     if (patterns.length === 0) return undefined;
+    const order = patterns.map((_, i) => i);
+    const gated = (i: number): boolean => (requires[i]?.length ?? 0) > 0;
+    order.sort((a, b) => Number(gated(a)) - Number(gated(b)) || a - b);
     const groups: Group[] = [];
-    for (let i = 0; i < patterns.length; i += PATTERNS_PER_SET) {
-      const part = patterns.slice(i, i + PATTERNS_PER_SET);
+    for (let k = 0; k < order.length; k += PATTERNS_PER_SET) {
+      const idx = order.slice(k, k + PATTERNS_PER_SET);
+      const part = idx.map((i) => patterns[i]!);
       const alt = compileRe2(part.map((p) => `(?:${p})`).join('|'), '');
       if (!('re' in alt)) return undefined;
       let set: RE2Set | undefined;
@@ -52,7 +67,8 @@ export class AnyOf {
       } catch {
         set = undefined; // over the Set's memory budget: the alternation answers alone
       }
-      groups.push({ set, alternation: alt.re });
+      const gate = idx.every(gated) ? literalRegExp([...new Set(idx.flatMap((i) => requires[i]!))]) : undefined;
+      groups.push({ gate, set, alternation: alt.re });
     }
     return new AnyOf(groups);
   }
@@ -66,18 +82,20 @@ export class AnyOf {
     return this.groups.length;
   }
 
-  test(input: Buffer | string): boolean {
-    for (const g of this.groups) if (groupTest(g, input)) return true;
+  /** `text`: the input as a string, when the caller has it: lets a gated group answer without RE2. */
+  test(input: Buffer | string, text?: string): boolean {
+    for (const g of this.groups) if (groupTest(g, input, text)) return true;
     return false;
   }
 
   /** Whether a pattern of group `i` matches: test() is testGroup() over every group. */
-  testGroup(i: number, input: Buffer | string): boolean {
-    return groupTest(this.groups[i]!, input);
+  testGroup(i: number, input: Buffer | string, text?: string): boolean {
+    return groupTest(this.groups[i]!, input, text);
   }
 }
 
-function groupTest(g: Group, input: Buffer | string): boolean {
+function groupTest(g: Group, input: Buffer | string, text: string | undefined): boolean {
+  if (g.gate !== undefined && text !== undefined && !g.gate.test(text)) return false;
   if (g.set !== undefined) {
     try {
       return g.set.test(input);
@@ -87,4 +105,13 @@ function groupTest(g: Group, input: Buffer | string): boolean {
   }
   g.alternation.lastIndex = 0;
   return g.alternation.test(input);
+}
+
+/** A case-insensitive JS RegExp for any of the given literals (built-in detector constants, escaped). */
+export function literalRegExp(literals: readonly string[]): RegExp {
+  if (literals.length === 0) return /(?!)/;
+  // 'u' makes 'i' use Unicode simple case folding, as RE2's (?i) does
+  // (U+017F folds to "s", U+212A to "k"), so the prefilter never rules out
+  // a text the pattern would match.
+  return new RegExp(literals.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'iu');
 }

@@ -5,6 +5,7 @@
  * safe because a scan never calls back into the engine before it ends: it
  * caches one Matcher per rule subset and reuses it.
  */
+import { withoutUpperBounds } from './pattern.js';
 import { RuleSieve } from './rule-sieve.js';
 import type { CompiledRule } from './ruleset.js';
 
@@ -38,7 +39,9 @@ export class Matcher {
     this.rules = rules;
     this.minLength = Math.min(...rules.map((r) => r.minLength));
     this.cursors = new Array<undefined>(rules.length);
-    this.sieve = rules.length > 1 ? new RuleSieve(rules.map((r) => r.pattern)) : undefined;
+    // The sieve may over-answer (a rule then runs and finds nothing), so it
+    // tests the patterns with their repetitions unbounded: smaller DFAs (pattern.ts).
+    this.sieve = rules.length > 1 ? new RuleSieve(rules.map((r) => withoutUpperBounds(r.pattern) ?? r.pattern)) : undefined;
   }
 
   /**

@@ -98,11 +98,14 @@ export class RawProbe {
     if (hasInexactNumber(text)) return 'unknown';
 
     // The text first: a record with PII in clear (most of them) needs no decoded views.
-    if (this.p.rawProbe.test(buf)) return 'unknown';
+    if (this.p.rawProbe.test(buf, text)) return 'unknown';
     if (d.base64) {
       const views: string[] = [];
       deriveViews(text, d, views, true);
-      if (views.length > 0 && this.p.probe.test(Buffer.from(views.join('\u0000'), 'utf8'))) return 'unknown';
+      if (views.length > 0) {
+        const joined = views.join('\u0000');
+        if (this.p.probe.test(Buffer.from(joined, 'utf8'), joined)) return 'unknown';
+      }
     }
     return 'clean';
   }

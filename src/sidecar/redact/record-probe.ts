@@ -25,8 +25,8 @@
  * may name a string stage 2 then leaves alone.
  */
 import { deriveViews, hasNonAscii, MIN_BASE64_RUN } from './decode.js';
-import { AnyOf } from './any-of.js';
-import { probeSafe, withoutCaptures } from './pattern.js';
+import { AnyOf, literalRegExp } from './any-of.js';
+import { probeSafe, withoutCaptures, withoutUpperBounds } from './pattern.js';
 import type { DecodeSettings } from './rules.js';
 import type { CompiledRule } from './ruleset.js';
 import { requiredMemberName } from './scope.js';
@@ -133,12 +133,12 @@ export class RecordProbe {
     let suspects: Set<string> | null = null;
     for (let g = 0; g < probe.groupCount; g++) {
       const test = (b: Buffer): boolean => probe.testGroup(g, b);
-      if (test(buf)) {
+      if (probe.testGroup(g, buf, joined)) {
         suspects ??= new Set<string>();
         const found = suspects;
         bisect(test, buf, byteStarts(parts, ascii), 0, parts.length, true, (i) => found.add(parts[i]!));
       }
-      if (viewsBuf !== undefined && test(viewsBuf)) {
+      if (viewsBuf !== undefined && probe.testGroup(g, viewsBuf, viewsText)) {
         suspects ??= new Set<string>();
         const found = suspects;
         const starts = byteStarts(views!, viewsBuf.length === viewsText!.length);
@@ -155,23 +155,14 @@ export function buildProbe(rules: readonly CompiledRule[], separator?: string, e
   const safe = rules.map((r) => probeSafe(r.pattern, separator));
   if (safe.some((p) => p === undefined)) return undefined;
   for (const bare of [true, false]) {
-    const parts = safe.map((p) => (bare ? withoutCaptures(p!) : p));
+    // Unbounded repetitions keep the DFA small; the probe may over-answer (pattern.ts).
+    const parts = safe.map((p) => (bare ? withoutCaptures(p!) : p)).map((p) => (p === undefined ? p : (withoutUpperBounds(p) ?? p)));
     if (parts.some((p) => p === undefined)) continue;
-    const probe = AnyOf.build([...(parts as string[]), ...(extra ? [extra] : [])]);
+    const probe = AnyOf.build([...(parts as string[]), ...(extra ? [extra] : [])], rules.map((r) => r.requires));
     if (probe) return probe;
   }
   return undefined;
 }
-
-/** A case-insensitive JS RegExp for any of the given literals (built-in detector constants, escaped). */
-function literalRegExp(literals: readonly string[]): RegExp {
-  if (literals.length === 0) return /(?!)/;
-  // 'u' makes 'i' use Unicode simple case folding, as RE2's (?i) does
-  // (U+017F folds to "s", U+212A to "k"), so the prefilter never rules out
-  // a text the pattern would match.
-  return new RegExp(literals.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'iu');
-}
-
 
 /** Each part's byte offset in the NUL-joined buffer, plus one past the end. */
 function byteStarts(parts: readonly string[], ascii: boolean): number[] {
