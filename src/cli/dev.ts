@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { startCollectorFromConfig } from '../collector/from-config.js';
 import { defaultCollectorConfig, defaultSidecarConfig } from '../config/load.js';
 import { mkdirPrivate, writeFilePrivate } from '../fs/private-files.js';
-import { ensureKeyFiles, readSecretText } from '../keyfiles.js';
+import { ensureKeyFiles, HMAC_KEY_FILE, readSecretText, SIGNER_KEY_EXT, VERIFIER_KEY_EXT } from '../keyfiles.js';
 import { createLogger } from '../log.js';
 import { startSidecar } from '../sidecar/sidecar.js';
 import { drainDeadline, onStopSignal } from './signals.js';
@@ -27,6 +27,21 @@ function adminToken(dir: string): { token: string; from: string } {
 }
 
 /**
+ * The dev sidecar's key files in `keys`: sidecar.skey and sidecar.vkey, the
+ * names `sealtrail keygen --name sidecar` gives and config/dev.yaml expects.
+ * A directory holding only the dev.key / dev.vkey an older config/dev.yaml
+ * named keeps them (`legacy`), so what was signed with that key still
+ * verifies; the banner says to rename them.
+ */
+export function devKeyFiles(keys: string): { skey: string; vkey: string; hmac: string; legacy: boolean } {
+  const hmac = join(keys, HMAC_KEY_FILE);
+  const current = { skey: join(keys, `sidecar${SIGNER_KEY_EXT}`), vkey: join(keys, `sidecar${VERIFIER_KEY_EXT}`), hmac };
+  const old = { skey: join(keys, 'dev.key'), vkey: join(keys, `dev${VERIFIER_KEY_EXT}`), hmac };
+  if (!existsSync(current.skey) && existsSync(old.skey)) return { ...old, legacy: true };
+  return { ...current, legacy: false };
+}
+
+/**
  * `npm start`: collector and sidecar in one process on an embedded default,
  * all state under ./.sealtrail/. The sidecar takes trace files, OTLP/HTTP
  * and the Unix socket ./.sealtrail/events.sock. Ctrl-C drains the sidecar (seal and ship what
@@ -45,15 +60,11 @@ export async function devCommand(argv: string[]): Promise<number> {
   const socket = values.socket ?? join(dir, 'events.sock');
   const keys = join(dir, 'keys');
   for (const d of [dir, keys, join(dir, 'traces')]) mkdirPrivate(d, '--dir');
-  const files = {
-    skey: join(keys, 'sidecar.skey'),
-    vkey: join(keys, 'sidecar.vkey'),
-    hmac: join(keys, 'hmac.key'),
-  };
+  const { legacy, ...files } = devKeyFiles(keys);
   const created = ensureKeyFiles({ ...files, name: 'sealtrail-dev' });
   // The collector's own key signs its read-audit stream (docs/read-audit.md); its
   // .vkey sits in the keys directory, so `sealtrail verify --url` checks that stream too.
-  const collectorKey = { skey: join(keys, 'collector.skey'), vkey: join(keys, 'collector.vkey'), hmac: files.hmac };
+  const collectorKey = { skey: join(keys, `collector${SIGNER_KEY_EXT}`), vkey: join(keys, `collector${VERIFIER_KEY_EXT}`), hmac: files.hmac };
   ensureKeyFiles({ ...collectorKey, name: 'sealtrail-dev-collector' });
   const { token, from } = adminToken(dir);
   const listen = values['collector-listen']!;
@@ -104,6 +115,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       `  socket        ${socket}   (NDJSON events, each answered once durable: new AuditClient({ socket }) from sealtrail/client)`,
       `  telemetry     ${sidecar.telemetryUrl}/metrics  /healthz  /readyz`,
       `  verifier key  ${files.vkey}`,
+      ...(legacy ? [`                (older names: rename ${files.skey} and ${files.vkey} to sidecar${SIGNER_KEY_EXT} and sidecar${VERIFIER_KEY_EXT})`] : []),
       `  admin token   ${token}   (from ${from})`,
       '',
       'try:',

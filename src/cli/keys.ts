@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { parseVerifierKey, type NoteVerifier } from '../core/note.js';
 import { fileError } from '../fs/file-errors.js';
-import { readVerifierKeyFile } from '../keyfiles.js';
+import { readVerifierKeyFile, VERIFIER_KEY_EXT } from '../keyfiles.js';
 import { UsageError } from './usage.js';
 
 const DEV_KEYS = './.sealtrail/keys';
@@ -24,7 +25,7 @@ export function keysDirOf(keysDir: string | undefined, vkeyFiles: readonly strin
 
 /** Verifier keys from --keys DIR (every *.vkey) and --vkey FILE; ./.sealtrail/keys when neither is given. */
 export function loadVerifierKeys(keysDir: string | undefined, vkeyFiles: readonly string[]): { vkey: string; verifier: NoteVerifier }[] {
-  const files = [...vkeyFiles];
+  const files = vkeyFiles.map((f) => ({ f, what: 'verifier key file (--vkey)' }));
   const dir = keysDirOf(keysDir, vkeyFiles);
   if (dir !== undefined) {
     let names: string[];
@@ -33,18 +34,20 @@ export function loadVerifierKeys(keysDir: string | undefined, vkeyFiles: readonl
     } catch (err) {
       throw fileError(err, dir, '--keys', 'list');
     }
-    const found = names.filter((f) => f.endsWith('.vkey')).sort();
-    if (found.length === 0 && files.length === 0) throw new UsageError(`--keys ${dir}: holds no *.vkey file; ${NO_VERIFIER_KEYS}`);
-    for (const f of found) files.push(join(dir, f));
+    const found = names.filter((f) => f.endsWith(VERIFIER_KEY_EXT)).sort();
+    if (found.length === 0 && files.length === 0) throw new UsageError(`--keys ${dir}: holds no *${VERIFIER_KEY_EXT} file; ${NO_VERIFIER_KEYS}`);
+    for (const f of found) files.push({ f: join(dir, f), what: `verifier key file (--keys ${dir})` });
   }
-  return files.map((f) => {
-    // A file that cannot be read says so itself (key_file_*, exit 1); only one that reads but does not parse is a usage error.
-    const vkey = readVerifierKeyFile(f);
+  return files.map(({ f, what }) => {
+    let vkey: string;
     try {
-      return { vkey, verifier: parseVerifierKey(vkey) };
+      vkey = readVerifierKeyFile(f, what);
     } catch (err) {
-      throw new UsageError(`${f}: not a signed-note verifier key (${(err as Error).message})`);
+      // A file that cannot be read says so itself (key_file_*, exit 1); only one that reads but is no verifier key is a usage error.
+      if (err instanceof ConfigError && err.code === 'key_file_invalid') throw new UsageError(err.message);
+      throw err;
     }
+    return { vkey, verifier: parseVerifierKey(vkey) };
   });
 }
 

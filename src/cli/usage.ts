@@ -6,6 +6,12 @@ import { SealtrailError } from '../core/errors.js';
 export const EXIT_OK = 0;
 export const EXIT_FAIL = 1;
 export const EXIT_USAGE = 2;
+/**
+ * `verify`: a stream's checkpoints are signed by a key that was not given.
+ * The usage code, because the fix is the command line (pass the key), and
+ * because 1 must keep meaning that the evidence itself failed.
+ */
+export const EXIT_KEY_MISSING = EXIT_USAGE;
 
 /** A command line that cannot run; main.ts tells it from other SealtrailErrors: the message alone, exit 2 (EXIT_USAGE). */
 export class UsageError extends SealtrailError<UsageCode> {
@@ -27,6 +33,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
 }
 
 export const USAGE = `usage: sealtrail <command> [options]
+       sealtrail --version | -V    print the version and exit
 
 commands:
   dev       [--dir D] [--collector-listen A] [--telemetry-listen A] [--otlp-listen A] [--socket P]
@@ -43,13 +50,15 @@ commands:
                               with that format (default auto) would; lines a sidecar would quarantine are
                               named on stderr and never written; exit 1 if any
   keygen    [--name N] [--out DIR] [--hmac]
-                              create a signed-note Ed25519 key pair (N.skey, N.vkey) and, with --hmac, hmac.key
+                              create a signed-note Ed25519 key pair (N.skey: signer, secret; N.vkey: verifier,
+                              public) and, with --hmac, hmac.key; every config and default uses these names
   token-hash [--generate]     SHA-256 of a query API token read from stdin (for collector.auth.tokens);
                               --generate prints a new random token and its hash
   verify    --db FILE | --url URL [--keys DIR] [--vkey FILE]... [--hmac-key FILE[:ID]]...
             [--checkpoint FILE]... [--token TOKEN]
                               verify a buffer, a collector store or a live collector; exit 0 when all
-                              verifies, 1 naming the first failure, 2 for usage errors
+                              verifies, 1 naming the first failure, 2 for usage errors and when a stream's
+                              checkpoints are signed by a key not given (naming the key NAME+HASH it needs)
   verify    --bundle DIR [--keys DIR] [--vkey FILE]...
                               verify an evidence bundle offline (keys pin the signers; default: bundled keys)
   export    --url URL [--token TOKEN] --bundle DIR [--keys DIR] [--vkey FILE]... [FILTERS]

@@ -59,8 +59,8 @@ export async function validateCommand(argv: string[]): Promise<number> {
     // The read-audit keys (docs/read-audit.md); an absent hmac_key_file is generated at start, not read here.
     const own = cfg.collector.keys;
     if (own) {
-      readSigningKey(own.signing_key_file);
-      if (own.hmac_key_file !== undefined) readHmacKey(own.hmac_key_file);
+      readSigningKey(own.signing_key_file, 'signing key file (collector.keys.signing_key_file)');
+      if (own.hmac_key_file !== undefined) readHmacKey(own.hmac_key_file, 'HMAC key file (collector.keys.hmac_key_file)');
     }
     lines.push(`collector: store ${cfg.collector.store.type}, ${cfg.collector.streams.length} stream key(s)`);
   }

@@ -5,23 +5,23 @@ import { BufferError, ConfigError, SealtrailError } from '../core/errors.js';
 import { parseNote } from '../core/note.js';
 import { fileError } from '../fs/file-errors.js';
 import { readFileChecked } from '../fs/read-file.js';
-import { readHmacKey } from '../keyfiles.js';
+import { HMAC_KEY_FILE, readHmacKey } from '../keyfiles.js';
 import { formatFailure, verifyBundle } from '../evidence/verify.js';
 import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
 import { fetchEvidence, type RemoteStreamEvidence } from '../verify/from-url.js';
 import { formatReport, verifyStream, verifyStreamAsync, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
 import { resolveToken } from './filters.js';
 import { keysDirOf, loadVerifierKeys, NO_VERIFIER_KEYS } from './keys.js';
-import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
+import { EXIT_FAIL, EXIT_KEY_MISSING, EXIT_OK, parse, UsageError } from './usage.js';
 
 function loadKeys(keysDir: string | undefined, vkeyFiles: string[], hmacSpecs: string[]): VerifyKeys {
   const verifiers = loadVerifierKeys(keysDir, vkeyFiles).map((k) => k.verifier);
   if (verifiers.length === 0) throw new UsageError(NO_VERIFIER_KEYS);
   const hmac = new Map<string, Buffer>();
   const dir = keysDirOf(keysDir, vkeyFiles);
-  if (dir !== undefined && hmacSpecs.length === 0 && existsSync(join(dir, 'hmac.key'))) {
+  if (dir !== undefined && hmacSpecs.length === 0 && existsSync(join(dir, HMAC_KEY_FILE))) {
     try {
-      hmac.set('k1', readHmacKey(join(dir, 'hmac.key')));
+      hmac.set('k1', readHmacKey(join(dir, HMAC_KEY_FILE), `HMAC key file (in --keys ${dir})`));
     } catch (err) {
       // An auditor may hold the verifier keys but not the secret beside them.
       if (!(err instanceof ConfigError)) throw err;
@@ -114,14 +114,31 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     close();
   }
   if (reports.length === 0) process.stdout.write('no streams found\n');
-  const failed = reports.find((r) => !r.ok);
+  return conclude(reports);
+}
+
+/**
+ * Exit 1 when evidence fails (first failure named); else exit 2 when a
+ * stream could not be checked because its checkpoints are signed by a key
+ * not given (each such stream named with the key ids it needs), so a script
+ * can tell "tampered" from "give me the key"; else 0.
+ */
+function conclude(reports: readonly StreamReport[]): number {
+  const failed = reports.find((r) => !r.ok && r.failure!.code !== 'key_unknown');
   if (failed) {
     const f = failed.failure!;
-    process.stderr.write(
-      `verification FAILED: stream ${failed.stream}${f.seq === undefined ? '' : ` seq ${f.seq}`}: ${f.reason}\n`,
-    );
+    process.stderr.write(`verification FAILED: stream ${failed.stream}${f.seq === undefined ? '' : ` seq ${f.seq}`}: ${f.reason}\n`);
     return EXIT_FAIL;
   }
+  const keyless = reports.filter((r) => !r.ok);
+  for (const r of keyless) {
+    const needed = r.failure!.needed_keys ?? [];
+    process.stderr.write(
+      `verification INCOMPLETE: stream ${r.stream}: no verifier key for ${needed.join(', ')}; ` +
+        `pass --vkey FILE (the signer's NAME.vkey) or --keys DIR holding it\n`,
+    );
+  }
+  if (keyless.length > 0) return EXIT_KEY_MISSING;
   process.stdout.write(`verified ${reports.length} stream(s), ${reports.reduce((n, r) => n + r.records, 0)} records\n`);
   return EXIT_OK;
 }

@@ -27,7 +27,7 @@ function rateLimits(given: CollectorConfig['auth']['rate_limit']): RateLimits {
 export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptions {
   const tokens = [...cfg.auth.admin_tokens];
   for (const f of cfg.auth.admin_token_files) {
-    const t = readSecretText(f, 'admin token file');
+    const t = readSecretText(f, 'admin token file (collector.auth.admin_token_files)');
     if (t.length < 16) throw new ConfigError('token_file_invalid', `admin token file ${f} must hold a token of at least 16 characters`);
     tokens.push(t);
   }
@@ -37,17 +37,17 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
     max_body_bytes: cfg.max_body_bytes,
     max_record_bytes: cfg.max_record_bytes,
     admin_tokens: tokens,
-    streams: cfg.streams.map((s) =>
+    streams: cfg.streams.map((s, i) =>
       s.keys
         ? {
             match: s.match,
-            keys: s.keys.map((k) => ({
-              vkey: k.vkey ?? readVerifierKeyFile(k.vkey_file!),
+            keys: s.keys.map((k, j) => ({
+              vkey: k.vkey ?? readVerifierKeyFile(k.vkey_file!, `verifier key file (collector.streams[${i}].keys[${j}].vkey_file)`),
               ...(k.not_before !== undefined ? { not_before: k.not_before } : {}),
               ...(k.not_after !== undefined ? { not_after: k.not_after } : {}),
             })),
           }
-        : { match: s.match, vkey: s.vkey ?? readVerifierKeyFile(s.vkey_file!) },
+        : { match: s.match, vkey: s.vkey ?? readVerifierKeyFile(s.vkey_file!, `verifier key file (collector.streams[${i}].vkey_file)`) },
     ),
     ...(cfg.auth.tokens ? { tokens: cfg.auth.tokens } : {}),
     // A deployment from config is always rate limited; only embedded and test
@@ -55,9 +55,13 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
     rate_limit: rateLimits(cfg.auth.rate_limit),
     ...(cfg.auth.max_query_range !== undefined ? { max_query_range: cfg.auth.max_query_range } : {}),
     trust_on_first_use: cfg.trust_on_first_use,
-    hmac_keys: cfg.hmac_keys.map((k) => ({ id: k.id, key: readHmacKey(k.file) })),
+    hmac_keys: cfg.hmac_keys.map((k) => ({ id: k.id, key: readHmacKey(k.file, `HMAC key file (collector.hmac_keys, id ${k.id})`) })),
   };
 }
+
+/** How key file errors name the collector's own keys (the sidecar's fields are keyfiles.ts's defaults). */
+const OWN_SKEY = 'signing key file (collector.keys.signing_key_file)';
+const OWN_HMAC = 'HMAC key file (collector.keys.hmac_key_file)';
 
 /** Where the collector's keys are generated when collector.keys is absent (SQLite store only). */
 export function defaultCollectorKeyFiles(storePath: string): { skey: string; vkey: string; hmac: string } {
@@ -85,7 +89,7 @@ export function readAuditFromConfig(cfg: CollectorConfig, logger?: Logger): Read
     hmacFile = cfg.keys.hmac_key_file ?? join(dirname(skeyFile), `${basename(skeyFile).replace(/\.skey$/, '')}.hmac`);
     if (cfg.keys.hmac_key_file === undefined && !existsSync(hmacFile)) {
       // A bad signing_key_file (missing, /proc, a directory) fails before a key is created beside it.
-      readSigningKey(skeyFile);
+      readSigningKey(skeyFile, OWN_SKEY);
       createHmacKeyFile(hmacFile);
       logger?.warn({ file: hmacFile }, 'generated the collector\'s read-audit HMAC key beside its signing key');
     }
@@ -106,8 +110,8 @@ export function readAuditFromConfig(cfg: CollectorConfig, logger?: Logger): Read
       'collector.keys.signing_key_file is required with a postgres store while collector.read_audit is enabled (see docs/read-audit.md)',
     );
   }
-  const { signer, vkey } = readSigningKey(skeyFile);
-  return { stream, signer, vkey, hmac_key: { id: hmacId, key: readHmacKey(hmacFile) } };
+  const { signer, vkey } = readSigningKey(skeyFile, cfg.keys ? OWN_SKEY : 'read-audit signing key file (generated beside the store; or set collector.keys)');
+  return { stream, signer, vkey, hmac_key: { id: hmacId, key: readHmacKey(hmacFile, cfg.keys?.hmac_key_file !== undefined ? OWN_HMAC : 'read-audit HMAC key file (generated; or set collector.keys.hmac_key_file)') } };
 }
 
 /**

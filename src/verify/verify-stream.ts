@@ -3,7 +3,7 @@ import { CHAIN_GENESIS, chainNext } from '../core/chain.js';
 import { originForStream, parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { SealtrailError } from '../core/errors.js';
 import { Frontier, leafHash } from '../core/merkle.js';
-import { openNote, type NoteVerifier } from '../core/note.js';
+import { openNote, parseNote, type NoteVerifier } from '../core/note.js';
 
 /** One stored record as evidence: the canonical text is what was hashed. */
 export interface EvidenceRecord {
@@ -28,10 +28,39 @@ export interface VerifyKeys {
   hmac: ReadonlyMap<string, Buffer>;
 }
 
+/**
+ * Why a stream does not verify (also GET /v1/verify's first_failure.code,
+ * docs/proofs.md). key_unknown is the one that says nothing about the
+ * evidence: no key the verifier holds signed the checkpoint, so it could
+ * not be checked at all (the CLI exits 2 for it, naming the key it needs).
+ */
+export type VerifyFailureCode =
+  | 'record_corrupt'
+  | 'record_not_canonical'
+  | 'record_misplaced'
+  | 'seq_gap'
+  | 'seq_duplicate'
+  | 'leaf_mismatch'
+  | 'chain_broken'
+  | 'checkpoint_signature'
+  | 'checkpoint_invalid'
+  | 'checkpoint_origin'
+  | 'root_mismatch'
+  | 'records_missing'
+  | 'key_unknown'
+  // the collector's own checks around verifyStream (collector/routes/verify.ts)
+  | 'head_mismatch'
+  | 'subtree_mismatch';
+
 export interface VerifyFailure {
-  code: string;
+  code: VerifyFailureCode;
   seq?: number;
   reason: string;
+  /**
+   * key_unknown: the signed-note key ids ("<name>+<hash>", hash as 8 hex
+   * digits) the checkpoint is signed with, none of them among the keys given.
+   */
+  needed_keys?: string[];
 }
 
 export interface StreamReport {
@@ -63,6 +92,8 @@ function openCheckpoints(stream: string, notes: readonly { note: string; label: 
       text = openNote(note, keys.verifiers).text;
     } catch (err) {
       const code = err instanceof SealtrailError ? err.code : 'note_malformed';
+      // Signed, but by no key we hold: a missing key, not evidence that fails.
+      if (code === 'note_unverified') throw new Fail(keyUnknown(note, label));
       throw new Fail({ code: 'checkpoint_signature', reason: `${label}: signature does not verify with the given verifier keys (${code})` });
     }
     let cp: Checkpoint;
@@ -77,6 +108,16 @@ function openCheckpoints(stream: string, notes: readonly { note: string; label: 
     out.push({ cp, label });
   }
   return out.sort((a, b) => a.cp.size - b.cp.size);
+}
+
+/** The key_unknown failure of a well-formed note that no given key signed: the key ids it names. */
+function keyUnknown(note: string, label: string): VerifyFailure {
+  const needed = [...new Set(parseNote(note).sigs.map((s) => `${s.name}+${s.keyHash.toString(16).padStart(8, '0')}`))];
+  return {
+    code: 'key_unknown',
+    reason: `${label}: signed by ${needed.join(', ')}, and no verifier key given is ${needed.length === 1 ? 'that key' : 'one of them'}`,
+    needed_keys: needed,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -71,6 +71,13 @@ console.log(JSON.stringify({ client: Object.keys(client), lib: Object.keys(lib),
       (err: { stderr: string }) => err.stderr,
     );
     expect(broken).not.toBe('loaded');
+  });
+
+  it('answers `sealtrail --version` from the installed bin, without its native addons built', async () => {
+    const bin = join(project, 'node_modules', '.bin', 'sealtrail');
+    const { stdout } = await run(bin, ['--version'], { cwd: project });
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(stdout).toBe(`${version}\n`);
   });
 
   it('loads the OpenAI Agents and AI SDK adapters without their frameworks installed (they import types only)', async () => {

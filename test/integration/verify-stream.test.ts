@@ -196,13 +196,31 @@ describe('verifyStream: tampering is detected and located', () => {
     expect(verifyStream(STREAM, ev.records, [], wrong).failure).toMatchObject({ code: 'chain_broken', seq: 0 });
   });
 
-  it('a checkpoint signed by an unknown key is checkpoint_signature', () => {
+  it('a checkpoint signed only by a key not given is key_unknown, naming that key (name and hash)', () => {
     const ev = evidence(4);
     const stranger = makeKeys('verify-test');
     const r = verifyStream(STREAM, ev.records, [checkpoint(keys.signer, ev.leaves, 2), checkpoint(stranger.signer, ev.leaves, 4)], vk);
     expect(r.ok).toBe(false);
+    const id = `verify-test+${stranger.signer.keyHash.toString(16).padStart(8, '0')}`;
+    expect(stranger.vkey.startsWith(`${id}+`)).toBe(true);
+    expect(r.failure).toEqual({ code: 'key_unknown', needed_keys: [id], reason: `checkpoint@4: signed by ${id}, and no verifier key given is that key` });
+  });
+
+  it('a bad signature by a key that is given stays checkpoint_signature, even beside an unknown one', () => {
+    const ev = evidence(4);
+    const stranger = makeKeys('witness');
+    const text = checkpoint(keys.signer, ev.leaves, 4).note.split('\n\n')[0]! + '\n';
+    const both = signNote(text, [keys.signer, stranger.signer]);
+    // flip one byte of the known key's signature (the first signature line)
+    const lines = both.split('\n');
+    const i = lines.findIndex((l) => l.startsWith('\u2014 '));
+    const [dash, name, b64] = lines[i]!.split(' ');
+    const blob = Buffer.from(b64!, 'base64');
+    blob.writeUInt8(blob.readUInt8(10) ^ 1, 10);
+    lines[i] = `${dash} ${name} ${blob.toString('base64')}`;
+    const r = verifyStream(STREAM, ev.records, [{ note: lines.join('\n'), label: 'cp' }], vk);
     expect(r.failure?.code).toBe('checkpoint_signature');
-    expect(r.failure?.reason).toContain('checkpoint@4');
+    expect(r.failure?.needed_keys).toBeUndefined();
   });
 
   it('a checkpoint whose text was changed after signing is checkpoint_signature', () => {

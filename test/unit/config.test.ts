@@ -136,7 +136,8 @@ describe('example configs', () => {
     expect(cfg.sidecar!.seal.max_interval).toBe(500);
     expect(cfg.sidecar!.buffer.max_bytes).toBe(256 * 1024 * 1024);
     expect(cfg.collector!.auth.admin_tokens).toEqual(['dev-admin-token-not-secret']);
-    expect(cfg.collector!.streams).toEqual([{ match: '*', vkey_file: './.sealtrail/keys/dev.vkey' }]);
+    expect(cfg.collector!.streams).toEqual([{ match: '*', vkey_file: './.sealtrail/keys/sidecar.vkey' }]);
+    expect(cfg.sidecar!.keys.signing_key_file).toBe('./.sealtrail/keys/sidecar.skey');
   });
 
   it('config/sidecar.yaml without the token variable names the variable and the place', () => {
