@@ -6,7 +6,7 @@
  * Why: on the bundled packs (19 probed rules, counted repetitions such as
  * `[a-z0-9-]{1,63}`) the one program's DFA outgrows RE2's cache and is
  * rebuilt again and again: ~20 µs for a 530-byte line (bench/README.md,
- * redaction probe).
+ * bench:ingest).
  *
  * Exactness: a Set runs a DFA only. When its DFA gives up (the memory budget
  * spent on hostile input) node-re2 throws instead of answering, and the
@@ -24,8 +24,8 @@ type RE2Set = InstanceType<typeof RE2.Set>;
  * patterns' states, so the union of all 19 probed rules outgrows RE2's
  * DFA cache (8 MiB, not settable from node-re2) and is rebuilt on every
  * few texts; unions of a few stay warm. Three to five per Set measured
- * alike on the bundled packs, one or seven slower, all nineteen in one Set
- * twice as slow (bench/README.md).
+ * alike on the bundled packs, one or seven a few per cent slower
+ * (bench/README.md, bench:ingest).
  */
 export const PATTERNS_PER_SET = 5;
 

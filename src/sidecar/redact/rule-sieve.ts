@@ -9,7 +9,7 @@
  * data it costs 30–45 µs for 130 characters with the bundled packs. test()
  * stops at the first match, and a subset with no match scans the text in
  * well under a microsecond. With one or two rules matching, the tree asks
- * 3–9 tests (bench/README.md, redaction probe).
+ * 3–9 tests (bench/README.md, bench:ingest).
  *
  * Exactness: every node's Set holds exactly the patterns of its leaves, so
  * a node that does not match rules all of them out; a node whose left half
