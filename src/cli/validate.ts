@@ -8,6 +8,7 @@ import { formatFor } from '../sidecar/formats/for-source.js';
 import { loadRuleset } from '../sidecar/redact/index.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 import { validateRulesCommand } from './validate-rules.js';
+import { readClientMaterial, readServerMaterial } from '../tls/material.js';
 
 /**
  * Checks a config file the way the programs would load it: schema, units and
@@ -45,6 +46,8 @@ export async function validateCommand(argv: string[]): Promise<number> {
     );
     readSigningKey(cfg.sidecar.keys.signing_key_file);
     readHmacKey(cfg.sidecar.keys.hmac_key_file);
+    // TLS files are checked as at start: readable PEM, key matching its certificate.
+    if (cfg.sidecar.ship.tls) readClientMaterial(cfg.sidecar.ship.tls, 'sidecar.ship.tls');
   }
   if (cfg.collector) {
     // The same reading and parsing the collector does at start: every key file
@@ -56,6 +59,7 @@ export async function validateCommand(argv: string[]): Promise<number> {
       // as the collector reports it at start
       throw new SealtrailError('collector_options_invalid', (err as Error).message, { cause: err });
     }
+    if (cfg.collector.tls) readServerMaterial(cfg.collector.tls, 'collector.tls');
     // The read-audit keys (docs/read-audit.md); an absent hmac_key_file is generated at start, not read here.
     const own = cfg.collector.keys;
     if (own) {

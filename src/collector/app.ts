@@ -1,3 +1,4 @@
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { HttpCode } from '../core/error-codes.js';
@@ -28,6 +29,17 @@ import { registerStreamsRoute } from './routes/streams.js';
 import { registerVerifyRoute } from './routes/verify.js';
 import { StoreError, type AuditStore } from './store/types.js';
 import { StreamKeys } from './stream-keys.js';
+import { ShipIdentities } from './ship-identities.js';
+import { ReloadingServerTls } from '../tls/server-tls.js';
+import { logTlsRefusals } from './tls-log.js';
+
+/** The TLS of each app built with collector.tls, for startCollector and tests (rotation). */
+const appTls = new WeakMap<FastifyInstance, ReloadingServerTls>();
+
+/** The reloading TLS of an app built with `tls`, undefined for plain HTTP. */
+export function collectorTls(app: FastifyInstance): ReloadingServerTls | undefined {
+  return appTls.get(app);
+}
 
 /** Fastify's own 4xx errors, renamed to stable codes with messages that echo nothing. */
 const FASTIFY_ERRORS: Record<string, { status: number; code: HttpCode; message: string }> = {
@@ -67,7 +79,9 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
   }
   let auth: AdminAuth;
   let streamKeys: StreamKeys;
+  let shipIdentities: ShipIdentities | undefined;
   try {
+    shipIdentities = opts.ship_identities?.length ? new ShipIdentities(opts.ship_identities) : undefined;
     auth = new AdminAuth({
       admin_tokens: opts.admin_tokens,
       ...(opts.tokens ? { tokens: opts.tokens } : {}),
@@ -103,6 +117,7 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
       ? new CursorCodec(opts.cursor_key)
       : CursorCodec.fromSecrets([...opts.admin_tokens, ...(opts.tokens ?? []).map((t) => t.sha256.toLowerCase())]),
     streamKeys,
+    shipIdentities,
     hmacKeys,
     streamLocks,
     readAudit: new ReadAuditor(store, opts.read_audit, streamLocks, logger.child({ component: 'read-audit' })),
@@ -117,11 +132,25 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
 export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, logger: Logger): FastifyInstance {
   const ctx = buildContext(opts, store, logger);
   const limits = resolveHttpLimits(opts.http, 'collector_options_invalid');
+  const connection = connectionOptions(limits, logger);
+  // Files are read and checked here, before anything listens (FileError/TlsError name the file and key).
+  const tls = opts.tls
+    ? new ReloadingServerTls(opts.tls, {
+        field: 'collector.tls',
+        logger: logger.child({ component: 'tls' }),
+        ...(opts.tls.poll_ms !== undefined ? { pollMs: opts.tls.poll_ms } : {}),
+      })
+    : undefined;
   const app = Fastify({
     loggerInstance: logger,
     // Slow clients are cut off (see src/http-limits.ts); fastify's own
     // defaults would keep them forever.
-    ...connectionOptions(limits, logger),
+    ...connection,
+    // With TLS fastify builds an https server from these alone, so the
+    // timeouts of `http` go in with the certificate.
+    // Client certificates are checked per request (below) so a refused
+    // sidecar gets a 403 naming the reason instead of a bare reset.
+    ...(tls ? { https: { ...connection.http, ...tls.serverOptions({ answerRefusals: true }) } } : {}),
     // Default request logs carry URLs with filter values (actor ids,
     // tenants); our own line below names only the route pattern.
     disableRequestLogging: true,
@@ -138,6 +167,19 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     },
   }) as unknown as FastifyInstance;
   capConnections(app.server, limits);
+  if (tls) {
+    tls.attach(app.server as unknown as TlsServer);
+    logTlsRefusals(app.server as unknown as TlsServer, logger);
+    appTls.set(app, tls);
+    app.addHook('onClose', async () => tls.close());
+    // First hook of every request, 404s included (the contract of serverOptions({ answerRefusals })).
+    app.addHook('onRequest', async (req, reply) => {
+      const refusal = tls.clientRefusal(req.raw.socket as TLSSocket);
+      if (refusal === undefined) return;
+      reply.header('connection', 'close');
+      throw new HttpError(403, 'client_certificate_refused', refusal);
+    });
+  }
   registerSingleAuthorization(app);
 
   app.addHook('onResponse', async (req, reply) => {
@@ -203,7 +245,7 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
 }
 
 export interface RunningCollector {
-  /** base URL, e.g. "http://127.0.0.1:39123" */
+  /** base URL, e.g. "http://127.0.0.1:39123" ("https://" with collector.tls) */
   url: string;
   app: FastifyInstance;
   /** stops accepting, finishes in-flight requests; does not close the store */
@@ -230,7 +272,7 @@ export async function startCollector(
   if (addr === null || typeof addr === 'string') throw new Error('collector is not listening on TCP');
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`,
     app,
     close: () => app.close(),
   };

@@ -33,6 +33,7 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
   }
   return {
     listen: splitHostPort(cfg.listen),
+    ...(cfg.tls ? { tls: cfg.tls } : {}),
     http: cfg.http,
     max_body_bytes: cfg.max_body_bytes,
     max_record_bytes: cfg.max_record_bytes,
@@ -54,6 +55,7 @@ export function collectorOptionsFromConfig(cfg: CollectorConfig): CollectorOptio
     // apps built from CollectorOptions directly may leave it off.
     rate_limit: rateLimits(cfg.auth.rate_limit),
     ...(cfg.auth.max_query_range !== undefined ? { max_query_range: cfg.auth.max_query_range } : {}),
+    ...(cfg.ship_identities.length > 0 ? { ship_identities: cfg.ship_identities } : {}),
     trust_on_first_use: cfg.trust_on_first_use,
     hmac_keys: cfg.hmac_keys.map((k) => ({ id: k.id, key: readHmacKey(k.file, `HMAC key file (collector.hmac_keys, id ${k.id})`) })),
   };
@@ -171,6 +173,14 @@ export async function startCollectorFromConfig(cfg: CollectorConfig, logger: Log
   }
   if (opts.admin_tokens.length === 0 && (opts.tokens ?? []).length === 0) {
     logger.warn('no admin tokens configured: the audit query API will refuse every request');
+  }
+  if (cfg.ship_identities.length === 0) {
+    logger.warn(
+      'collector.ship_identities is not set: any client that reaches this port may post any stream whose checkpoint key it holds (docs/access.md)',
+    );
+  }
+  if (cfg.tls?.client_ca_file === undefined && cfg.ship_identities.some((s) => s.token_sha256 === undefined)) {
+    logger.warn('collector.ship_identities names certificate SANs but collector.tls.client_ca_file is not set: no client certificate is verified, so those entries match nobody');
   }
   if (opts.trust_on_first_use) {
     logger.warn('trust_on_first_use is on: an unknown stream\'s first batch pins its own key (use only in development)');

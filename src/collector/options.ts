@@ -8,6 +8,7 @@
  */
 import type { NoteSigner } from '../core/note.js';
 import type { HttpLimits } from '../http-limits.js';
+import type { ServerTlsConfig } from '../tls/types.js';
 import type { RateLimits } from './rate-limit.js';
 
 /** One checkpoint key of a stream entry, with its validity period (rotation). */
@@ -42,6 +43,23 @@ export interface CollectorToken {
   tenant?: string;
 }
 
+/**
+ * A sender of batches and the streams it may post (collector.ship_identities,
+ * ship-identities.ts). Exactly one of token_sha256, san_uri, san_dns.
+ */
+export interface ShipIdentity {
+  /** a name for logs and answers; never the token */
+  id: string;
+  /** SHA-256 (hex) of the ship token the sidecar sends as Authorization: Bearer */
+  token_sha256?: string;
+  /** a URI SAN of a client certificate verified by collector.tls.client_ca_file (e.g. a SPIFFE ID) */
+  san_uri?: string;
+  /** a DNS SAN of such a certificate */
+  san_dns?: string;
+  /** stream ids, or prefixes ending in "*" */
+  streams: string[];
+}
+
 export interface CollectorHmacKey {
   id: string;
   key: Buffer;
@@ -62,6 +80,15 @@ export interface ReadAuditOptions {
 export interface CollectorOptions {
   listen: { host: string; port: number };
   /**
+   * HTTPS instead of HTTP (collector.tls): certificate and key followed on
+   * disk; with client_ca_file, clients must present a certificate of that CA
+   * (mTLS). Absent: plain HTTP (behind a TLS-terminating proxy, or loopback).
+   */
+  tls?: ServerTlsConfig & {
+    /** stat poll period of the files, ms (default 10 s; watches usually see a change first) */
+    poll_ms?: number;
+  };
+  /**
    * Header, request and keep-alive timeouts (ms) and the connection cap;
    * what is absent gets the same default as collector.http in YAML
    * (DEFAULT_HTTP_LIMITS), so an embedded collector is never without them.
@@ -79,6 +106,11 @@ export interface CollectorOptions {
   max_query_range?: number;
   /** an exact match wins, then the longest prefix (see stream-keys.ts) */
   streams: CollectorStreamKey[];
+  /**
+   * Who may post which streams; absent or empty: anyone who reaches the port
+   * may post any stream whose key it holds (see ship-identities.ts).
+   */
+  ship_identities?: ShipIdentity[];
   /** accept an unknown stream's batch 0 with its own `vkey` and pin that key */
   trust_on_first_use: boolean;
   /** chain keys shared with the sidecars; without a key the chain head is only cross-checked */

@@ -8,6 +8,8 @@ import { PG_DEFAULTS } from '../collector/store/postgres-defaults.js';
 import { parseRfc3339 } from '../core/time.js';
 import { DEFAULT_MAX_RECORD_BYTES, MAX_BODY_BYTES, MIN_BODY_BYTES, MIN_MAX_RECORD_BYTES } from '../core/wire-limits.js';
 import type {
+  ClientTlsConfig,
+  ShipIdentityConfig,
   CollectorAuthConfig,
   CollectorConfig,
   CollectorStoreConfig,
@@ -100,6 +102,7 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
     },
   };
   if (ship.token !== undefined) out.ship.token = ship.token;
+  if (ship.tls !== undefined) out.ship.tls = shipTls(ctx, at('ship'), ship.tls as Raw, ship.url as string);
   out.sources.forEach((s, i) => {
     if (s.type === 'otlp' && sameSocket(s.listen, out.telemetry.listen)) {
       fail(ctx, 'config_schema', at('sources', i, raw.sources[i]?.listen === undefined ? 'type' : 'listen'), `listens where telemetry.listen (${out.telemetry.listen}) does; give one of them another port`);
@@ -130,6 +133,43 @@ function checkHttpUrl(ctx: NormalizeContext, path: DataPath, value: string): voi
   if (url.username !== '' || url.password !== '') {
     fail(ctx, 'config_schema', path, 'must not contain credentials; use ship.token');
   }
+}
+
+/** collector.ship_identities: one way to recognise each sender, unique ids and tokens. */
+function shipIdentities(ctx: NormalizeContext, path: DataPath, raw: Raw[]): ShipIdentityConfig[] {
+  const ids = new Map<string, number>();
+  const tokens = new Map<string, number>();
+  return raw.map((r, i) => {
+    const kinds = ['token_sha256', 'san_uri', 'san_dns'].filter((k) => r[k] !== undefined);
+    if (kinds.length !== 1) fail(ctx, 'config_schema', [...path, i], 'needs exactly one of "token_sha256", "san_uri" or "san_dns"');
+    const id = (r.id as string | undefined) ?? `ship_identities[${i}]`;
+    if (ids.has(id)) fail(ctx, 'config_schema', [...path, i, 'id'], `duplicate id (also used by ship_identities[${ids.get(id)}])`);
+    ids.set(id, i);
+    const out: ShipIdentityConfig = { id, streams: (r.streams as string[]).slice() };
+    if (r.token_sha256 !== undefined) {
+      const t = (r.token_sha256 as string).toLowerCase();
+      if (tokens.has(t)) fail(ctx, 'config_schema', [...path, i, 'token_sha256'], `the same token as ship_identities[${tokens.get(t)}]; list all its streams in one entry`);
+      tokens.set(t, i);
+      out.token_sha256 = t;
+    }
+    if (r.san_uri !== undefined) out.san_uri = r.san_uri as string;
+    if (r.san_dns !== undefined) out.san_dns = r.san_dns as string;
+    return out;
+  });
+}
+
+/** ship.tls: cert_file and key_file together, and only with an https:// url (it would be silently unused otherwise). */
+function shipTls(ctx: NormalizeContext, path: DataPath, raw: Raw, url: string): ClientTlsConfig {
+  if ((raw.cert_file === undefined) !== (raw.key_file === undefined)) {
+    const missing = raw.cert_file === undefined ? 'cert_file' : 'key_file';
+    fail(ctx, 'config_schema', [...path, 'tls', raw.cert_file === undefined ? 'key_file' : 'cert_file'], `ship.tls.cert_file and ship.tls.key_file go together; set ship.tls.${missing} too, or neither`);
+  }
+  if (new URL(url).protocol !== 'https:') {
+    fail(ctx, 'config_schema', [...path, 'tls'], 'ship.tls applies to an https:// ship.url only; change the url to https:// or remove ship.tls');
+  }
+  const out: ClientTlsConfig = {};
+  for (const k of ['ca_file', 'cert_file', 'key_file'] as const) if (raw[k] !== undefined) out[k] = raw[k] as string;
+  return out;
 }
 
 // Which keys each store type takes (besides `type`).
@@ -272,6 +312,15 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
   const maxBody = size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, MIN_BODY_BYTES, MAX_BODY_BYTES);
   return {
     listen: listenAddress(ctx, at('listen'), raw.listen, d.listen),
+    ...(raw.tls !== undefined
+      ? {
+          tls: {
+            cert_file: raw.tls.cert_file as string,
+            key_file: raw.tls.key_file as string,
+            ...(raw.tls.client_ca_file !== undefined ? { client_ca_file: raw.tls.client_ca_file as string } : {}),
+          },
+        }
+      : {}),
     http: httpLimits(ctx, at('http'), raw.http),
     max_body_bytes: maxBody,
     // A record that takes the whole body can only be sent alone; max_body_bytes bounds it.
@@ -279,6 +328,7 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
     store: normalizeStore(raw.store ?? {}, at('store'), ctx),
     auth: normalizeAuth(raw.auth ?? {}, at('auth'), ctx),
     streams,
+    ship_identities: shipIdentities(ctx, at('ship_identities'), (raw.ship_identities ?? []) as Raw[]),
     trust_on_first_use: raw.trust_on_first_use ?? false,
     hmac_keys: hmacKeys,
     ...(raw.keys !== undefined

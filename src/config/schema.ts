@@ -47,6 +47,21 @@ const httpLimits = {
   },
 } as const;
 
+// `tls:` beside a `listen` (src/tls/): the server's pair and, for mTLS, the CA clients must chain to.
+const serverTls = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cert_file', 'key_file'],
+  properties: { cert_file: path, key_file: path, client_ca_file: path },
+} as const;
+
+// ship.tls: the CA that issued the collector's certificate, and the sidecar's own pair (mTLS).
+const clientTls = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ca_file: path, cert_file: path, key_file: path },
+} as const;
+
 // A source's format; `mapping` (a preset name or a YAML file) goes with format: mapped.
 const format = { enum: ['sealtrail', 'otlp-json', 'cloudevents', 'mapped', 'auto'] } as const;
 const mapping = { type: 'string', minLength: 1, maxLength: 4096 } as const;
@@ -186,6 +201,7 @@ export const sidecarSchema = {
       properties: {
         url: { type: 'string', minLength: 1, maxLength: 2048 },
         token: { type: 'string', minLength: 1, maxLength: 4096 },
+        tls: clientTls,
         timeout: duration,
         backoff_initial: duration,
         backoff_max: duration,
@@ -213,6 +229,7 @@ export const collectorSchema = {
   additionalProperties: false,
   properties: {
     listen,
+    tls: serverTls,
     http: httpLimits,
     max_body_bytes: size,
     max_record_bytes: size,
@@ -292,6 +309,23 @@ export const collectorSchema = {
               },
             },
           },
+        },
+      },
+    },
+    // Who may post which streams (docs/access.md); exactly one of token_sha256, san_uri, san_dns (normalize.ts).
+    ship_identities: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['streams'],
+        properties: {
+          id: { type: 'string', pattern: TOKEN_ID },
+          token_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+          san_uri: { type: 'string', minLength: 1, maxLength: 2048 },
+          san_dns: { type: 'string', minLength: 1, maxLength: 253 },
+          streams: { type: 'array', minItems: 1, maxItems: 10_000, items: { type: 'string', pattern: STREAM_MATCH } },
         },
       },
     },

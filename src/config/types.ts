@@ -7,6 +7,10 @@
  */
 
 import type { HttpLimits } from '../http-limits.js';
+import type { ClientTlsConfig, ServerTlsConfig } from '../tls/types.js';
+
+/** `tls:` beside a listen (collector.tls): src/tls/types.ts. */
+export type { ClientTlsConfig, ServerTlsConfig };
 
 /** collector.http, sidecar.telemetry.http (ms; connections): the limits in src/http-limits.ts. */
 export type HttpLimitsConfig = HttpLimits;
@@ -94,6 +98,8 @@ export interface SidecarConfig {
   ship: {
     url: string;
     token?: string;
+    /** the collector's CA and the sidecar's client certificate (mTLS); only for an https:// url */
+    tls?: ClientTlsConfig;
     /** ms */
     timeout: number;
     /** ms */
@@ -128,6 +134,18 @@ export interface StreamTrustConfig {
   keys?: StreamKeyVersionConfig[];
 }
 
+/** collector.ship_identities[]: exactly one of token_sha256, san_uri, san_dns. */
+export interface ShipIdentityConfig {
+  /** defaults to "ship_identities[<index>]" */
+  id: string;
+  /** lowercase hex SHA-256 of the ship token */
+  token_sha256?: string;
+  san_uri?: string;
+  san_dns?: string;
+  /** stream ids, or prefixes ending in "*" */
+  streams: string[];
+}
+
 export interface TokenConfig {
   /** defaults to "tokens[<index>]" */
   id: string;
@@ -159,6 +177,8 @@ export interface CollectorAuthConfig {
 
 export interface CollectorConfig {
   listen: string;
+  /** HTTPS on listen; client_ca_file: mTLS */
+  tls?: ServerTlsConfig;
   http: HttpLimitsConfig;
   /** bytes */
   max_body_bytes: number;
@@ -167,6 +187,8 @@ export interface CollectorConfig {
   store: CollectorStoreConfig;
   auth: CollectorAuthConfig;
   streams: StreamTrustConfig[];
+  /** who may post which streams; empty: anyone who reaches the port (docs/access.md) */
+  ship_identities: ShipIdentityConfig[];
   trust_on_first_use: boolean;
   hmac_keys: { id: string; file: string }[];
   /**
@@ -258,6 +280,7 @@ export interface SidecarConfigInput {
   ship: {
     url: string;
     token?: string;
+    tls?: ClientTlsConfig;
     timeout?: DurationInput;
     backoff_initial?: DurationInput;
     backoff_max?: DurationInput;
@@ -270,6 +293,7 @@ export interface SidecarConfigInput {
 /** What `defaultCollectorConfig` accepts. */
 export interface CollectorConfigInput {
   listen?: string;
+  tls?: ServerTlsConfig;
   http?: HttpLimitsInput;
   max_body_bytes?: SizeInput;
   max_record_bytes?: SizeInput;
@@ -289,6 +313,7 @@ export interface CollectorConfigInput {
     max_query_range?: DurationInput;
   };
   streams?: StreamTrustConfig[];
+  ship_identities?: { id?: string; token_sha256?: string; san_uri?: string; san_dns?: string; streams: string[] }[];
   trust_on_first_use?: boolean;
   hmac_keys?: { id: string; file: string }[];
   keys?: { signing_key_file: string; hmac_key_file?: string; hmac_key_id?: string };

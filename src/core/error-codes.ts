@@ -145,7 +145,13 @@ export type BatchCode =
   | 'batch_fork'
   | 'batch_conflict'
   | 'stream_unknown'
-  | 'stream_reserved';
+  | 'stream_reserved'
+  /** collector.ship_identities: no ship token or listed client certificate */
+  | 'ship_identity_required'
+  /** collector.ship_identities: a ship token that matches no token_sha256 */
+  | 'ship_identity_unknown'
+  /** collector.ship_identities: the sender's identity does not list this stream */
+  | 'stream_forbidden';
 
 /**
  * The collector's other answers: authentication, the query API, the request
@@ -157,6 +163,8 @@ export type ApiCode =
   | ProofCode
   | 'unauthorized'
   | 'forbidden'
+  /** collector.tls.client_ca_file is set and the connection's client certificate is missing or does not verify */
+  | 'client_certificate_refused'
   | 'admin_required'
   | 'tenant_forbidden'
   | 'rate_limited'
@@ -284,6 +292,20 @@ export type ProofCheckCode =
 /** ReportParamError (report/params.ts): the code GET /v1/report answers it with. */
 export type ReportParamCode = 'query_invalid';
 
+// ---- TLS (src/tls/) ----------------------------------------------------------------
+
+/**
+ * TlsError: a certificate, key or CA file that is readable but unusable
+ * (files that cannot be read at all are FileErrors, `file_<problem>`).
+ */
+export type TlsCode =
+  /** no PEM block of the expected kind, or one OpenSSL cannot parse */
+  | 'tls_pem_invalid'
+  /** the private key is not the certificate's */
+  | 'tls_key_mismatch'
+  /** cert_file without key_file (or the reverse), or a file TLS refused as a whole */
+  | 'tls_options_invalid';
+
 // ---- everything else --------------------------------------------------------------
 
 /** Options given to a library entry point (startCollector, the telemetry server; http-limits.ts). */
@@ -349,4 +371,5 @@ export type ErrorCode =
   | UnitCode
   | PlainCode
   | UsageCode
-  | ClientCode;
+  | ClientCode
+  | TlsCode;

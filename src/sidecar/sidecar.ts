@@ -66,6 +66,7 @@ export async function startSidecar(
   const shipper = new Shipper(buffer, {
     url: cfg.ship.url,
     token: cfg.ship.token,
+    tls: cfg.ship.tls,
     timeoutMs: cfg.ship.timeout,
     backoffInitialMs: cfg.ship.backoff_initial,
     backoffMaxMs: cfg.ship.backoff_max,

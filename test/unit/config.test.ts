@@ -100,7 +100,6 @@ describe('example configs', () => {
     expect(s.keys.hmac_key_id).toBe('k1');
     expect(s.ship).toEqual({
       url: 'http://sealtrail-collector.sealtrail.svc.cluster.local:7470',
-      token: 'ship-token-from-secret',
       timeout: 10_000,
       backoff_initial: 200,
       backoff_max: 30_000,
@@ -122,6 +121,7 @@ describe('example configs', () => {
       store: { type: 'sqlite', path: '/var/lib/sealtrail/audit.db' },
       auth: { admin_tokens: [], admin_token_files: ['/etc/sealtrail/admin/token'] },
       streams: [{ match: 'agent-*', vkey_file: '/etc/sealtrail/vkeys/agents.vkey' }],
+      ship_identities: [],
       trust_on_first_use: false,
       hmac_keys: [{ id: 'k1', file: '/etc/sealtrail/hmac/hmac.key' }],
       read_audit: { enabled: true },
@@ -140,11 +140,9 @@ describe('example configs', () => {
     expect(cfg.sidecar!.keys.signing_key_file).toBe('./.sealtrail/keys/sidecar.skey');
   });
 
-  it('config/sidecar.yaml without the token variable names the variable and the place', () => {
-    const err = expectError(() => loadConfigFile(join(CONFIG, 'sidecar.yaml'), { POD_NAME: 'p' }), 'config_env_missing');
-    expect(err.message).toContain('SEALTRAIL_SHIP_TOKEN');
-    expect(err.file).toBe(join(CONFIG, 'sidecar.yaml'));
-    expect(err.line).toBeGreaterThan(1);
+  it('config/sidecar.yaml starts without any ship token variable (the token is optional and commented out)', () => {
+    const cfg = loadConfigFile(join(CONFIG, 'sidecar.yaml'), { POD_NAME: 'p' });
+    expect(cfg.sidecar!.ship.token).toBeUndefined();
   });
 });
 
@@ -163,6 +161,7 @@ describe('defaults', () => {
       store: { type: 'sqlite', path: './.sealtrail/collector/audit.db' },
       auth: { admin_tokens: [], admin_token_files: [] },
       streams: [],
+      ship_identities: [],
       trust_on_first_use: false,
       hmac_keys: [],
       read_audit: { enabled: true },
@@ -541,6 +540,7 @@ describe('in-memory config (sealtrail dev)', () => {
       store: { type: 'sqlite', path: './.sealtrail/collector/audit.db' },
       auth: { admin_tokens: [], admin_token_files: [] },
       streams: [{ match: '*', vkey: 'x' }],
+      ship_identities: [],
       trust_on_first_use: false,
       hmac_keys: [],
       read_audit: { enabled: true },

@@ -113,6 +113,8 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
   app.post('/v1/batches', { bodyLimit: ctx.opts.max_body_bytes }, async (req): Promise<Ack> => {
     const batch = parseBatch(req.body, limits);
     const where = `stream ${batch.stream} batch ${batch.batch}`;
+    // Who sent it, before anything about the batch is looked up (ship-identities.ts).
+    ctx.shipIdentities?.authorize({ headers: req.headers, socket: req.raw.socket }, batch.stream);
     // Collectors append to their own streams in-process (read-audit.ts);
     // over HTTP nobody may, so no sidecar can write into any replica's stream.
     if (isCollectorStream(batch.stream)) {

@@ -1,5 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../../log.js';
+import { ReloadingClientTls } from '../../tls/client-tls.js';
+import type { ClientTlsConfig } from '../../tls/types.js';
 import type { AuditBuffer, BatchRow } from '../buffer/buffer.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
 import { classifyStatus, fullJitterDelay, parseRetryAfter } from './backoff.js';
@@ -22,6 +24,13 @@ export interface ShippingHalt {
 export interface ShipperOptions {
   url: string;
   token?: string | undefined;
+  /**
+   * ship.tls: the CA bundle the collector's certificate must chain to and the
+   * sidecar's client certificate (mTLS), re-read when they change (a new
+   * connection uses the new files; see src/tls/client-tls.ts). Absent with an
+   * https:// url: Node's roots, no client certificate.
+   */
+  tls?: ClientTlsConfig | undefined;
   timeoutMs: number;
   backoffInitialMs: number;
   backoffMaxMs: number;
@@ -88,7 +97,9 @@ export class Shipper {
     this.buffer = buffer;
     this.opts = opts;
     this.endpoint = new URL('/v1/batches', opts.url).toString();
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 2 });
+    // Files are read and checked here, so a bad ship.tls stops the sidecar at start.
+    const tls = opts.tls ? new ReloadingClientTls(opts.tls, { field: 'sidecar.ship.tls', logger: opts.logger }) : undefined;
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 2, ...(tls ? { connect: tls.connect } : {}) });
   }
 
   /** Why shipping is halted, or undefined while batches are being acknowledged (or retried). */
