@@ -74,6 +74,7 @@ export class CommitPath {
     }
     try {
       this.diskFull.succeeded();
+      metrics.commits.inc({ source: chunk.source });
       if (r.records > 0) this.lastRecord = Date.now();
       this.count(chunk.source, r, r.lines.length);
       this.opts.afterCommit();

@@ -102,7 +102,7 @@ export async function startSidecar(
   let telemetry: Awaited<ReturnType<typeof startTelemetryServer>> | undefined;
   const healthCheck = buffer.db.prepare('SELECT 1');
   try {
-    const configured = sourcesFromConfig(cfg.sources, {
+    const configured = await sourcesFromConfig(cfg.sources, {
       commit: (chunk) => commits.commit(chunk),
       positions: { get: (s, k) => buffer.getPosition(s, k) },
       firstStart: buffer.created,

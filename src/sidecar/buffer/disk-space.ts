@@ -13,6 +13,17 @@
  * - Short of space, a WAL that was checkpointed gives its bytes back
  *   (wal_checkpoint(TRUNCATE)) after an ack, and before a seal or an ack
  *   that failed for space is tried once more.
+ * - Free space is measured on a budget, not per commit: again after
+ *   RECHECK_BYTES of commits (by the guard's own upper-bound estimate of
+ *   their WAL bytes) or RECHECK_MS, whichever comes first, after every ack,
+ *   and on every commit while the last measurement left less than twice
+ *   what the buffer wrote since (plus this commit) plus OTHERS_MARGIN above
+ *   what must stay free. The bound: a skipped measurement would have
+ *   refused only if something other than this buffer wrote more than
+ *   OTHERS_MARGIN to the same filesystem within RECHECK_MS; even then the
+ *   commit cannot corrupt anything (SQLite rolls a commit that finds no
+ *   space back whole, a disk-full error like this guard's), it only eats
+ *   into the room kept for acks until the next measurement refuses.
  */
 import { statSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -27,6 +38,23 @@ const ROOM_FOR_ACKS = MiB;
 const ROOM_TO_RESUME = MiB;
 /** Rough upper bound of the WAL bytes a record of `n` canonical bytes costs (page slack, frame headers, leaf, mac, id). */
 const walCost = (n: number): number => 2 * n + 256;
+/** Free space is measured again after commits of this many estimated WAL bytes... */
+export const RECHECK_BYTES = 4 * MiB;
+/** ...or this long after the last measurement, whichever comes first. */
+export const RECHECK_MS = 1000;
+/** What other writers on the buffer's filesystem may take within RECHECK_MS without the guard noticing in time. */
+export const OTHERS_MARGIN = 16 * MiB;
+/** Rough upper bound of the WAL bytes sealing a batch writes (its row: checkpoint, frontier, chain head). */
+const SEAL_COST = 16 * 1024;
+
+/** The last measurement that let a commit through, and what the buffer wrote since. */
+interface Measured {
+  at: number;
+  /** free bytes beyond what must stay free for checkpoints and acks, when measured */
+  headroom: number;
+  /** estimated WAL bytes written since (commits and seals) */
+  spent: number;
+}
 
 export class DiskSpaceGuard {
   private readonly db: Database.Database;
@@ -40,6 +68,9 @@ export class DiskSpaceGuard {
   private lowSpace = false;
   /** canonical bytes of the largest batch sealed or waiting for its ack: what acknowledging one may write */
   private largestBatch: number;
+  /** undefined: measure on the next commit */
+  private measured: Measured | undefined;
+  private measurementCount = 0;
 
   constructor(db: Database.Database, path: string, largestBatch: number) {
     this.db = db;
@@ -58,13 +89,25 @@ export class DiskSpaceGuard {
     return cost;
   }
 
+  /** How many times free space was measured (statfs): what the budget saves is visible in tests. */
+  get measurements(): number {
+    return this.measurementCount;
+  }
+
   /** A batch of `bytes` canonical bytes was sealed: acknowledging it may cost that much. */
   sealed(bytes: number): void {
-    if (bytes > this.largestBatch) this.largestBatch = bytes;
+    if (bytes > this.largestBatch) {
+      this.largestBatch = bytes;
+      // the room kept for acks grew: what was measured no longer says enough
+      this.measured = undefined;
+    }
+    if (this.measured) this.measured.spent += SEAL_COST;
   }
 
   /** After an ack: short of space, give the WAL's bytes back now. */
   acked(): void {
+    // An ack's deletions write WAL frames the budget does not count: measure again.
+    this.measured = undefined;
     // the freed pages are reused from the database file, and the WAL, checkpointed, no longer holds its size
     if (this.lowSpace) this.truncateWal();
   }
@@ -77,25 +120,30 @@ export class DiskSpaceGuard {
    * free pages inside the file cannot take. Acknowledging a batch writes its
    * pages to the WAL again (twice the largest batch, plus ROOM_FOR_ACKS for
    * seals and positions). Free pages do not count for the WAL, which needs
-   * bytes of the filesystem. Cheap: one statfs, two stats, two header reads.
+   * bytes of the filesystem. A measurement is one statfs, two stats, two
+   * header reads, taken on the budget the module header describes.
    * `records`: how many the buffer holds (none: no ack can make more room).
    */
   ensureRoom(cost: number, records: number): void {
     if (this.dir === undefined) return;
-    const check = (): { room: number; need: number } | undefined => {
+    if (this.withinBudget(cost)) return;
+    const check = (): { room: number; need: number; reserve: number } | undefined => {
       const space = this.space();
       if (!space) return undefined; // cannot tell: SQLite itself reports a full disk
       const commitGrowth = Math.max(0, cost - space.freePages);
       // Once refused, resume with some more room, so commits do not flap per ack;
       // not when nothing is left to acknowledge: then no ack can make more room.
       const slack = this.lowSpace && records > 0 ? ROOM_TO_RESUME : 0;
-      return { room: space.fsFree, need: cost + space.pendingGrowth + commitGrowth + 2 * this.largestBatch + ROOM_FOR_ACKS + slack };
+      const reserve = space.pendingGrowth + 2 * this.largestBatch + ROOM_FOR_ACKS + slack;
+      return { room: space.fsFree, need: cost + commitGrowth + reserve, reserve };
     };
+    this.measured = undefined;
     let r = check();
     // A WAL that was checkpointed still holds its bytes: give them back and look again.
     if (r && r.room < r.need && this.truncateWal()) r = check();
     if (!r || r.room >= r.need) {
       this.lowSpace = false;
+      if (r) this.measured = { at: Date.now(), headroom: r.room - r.reserve, spent: cost };
       return;
     }
     this.lowSpace = true;
@@ -103,6 +151,21 @@ export class DiskSpaceGuard {
       'buffer_disk_low',
       `the disk under ${this.path} has ${r.room} bytes free and the buffer keeps ${r.need} free to commit, checkpoint and record acknowledgements; new records wait until acknowledged batches or the operator free space`,
     );
+  }
+
+  /**
+   * Whether a commit of `cost` may go without measuring: the last
+   * measurement is recent, the buffer wrote little since, and it left room
+   * for all of that twice over (the WAL grows by what a commit writes, and
+   * the database file by as much at the next checkpoint) plus OTHERS_MARGIN.
+   */
+  private withinBudget(cost: number): boolean {
+    const m = this.measured;
+    if (!m || this.lowSpace) return false;
+    const spent = m.spent + cost;
+    if (Date.now() - m.at >= RECHECK_MS || spent > RECHECK_BYTES || m.headroom - 2 * spent < OTHERS_MARGIN) return false;
+    m.spent = spent;
+    return true;
   }
 
   /**
@@ -116,6 +179,7 @@ export class DiskSpaceGuard {
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       this.lowSpace = true;
+      this.measured = undefined;
       if (!retry || !this.truncateWal()) throw err;
       fn();
     }
@@ -128,6 +192,7 @@ export class DiskSpaceGuard {
    */
   private space(): { fsFree: number; freePages: number; pendingGrowth: number } | undefined {
     if (this.dir === undefined) return undefined;
+    this.measurementCount++;
     try {
       const s = statfsSync(this.dir);
       const fileBytes = statSync(this.path).size;

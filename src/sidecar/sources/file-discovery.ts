@@ -10,9 +10,11 @@
  *   computed over (holdsPosition); otherwise the file is read from 0, or, if
  *   it is a copy of a file we read, from where that reading ended
  *   (file-copies.ts);
- * - chokidar events only queue paths and wake the read loop; a stat poll of
- *   the followed files and a full rescan of the bases are the safety net, so
- *   a missed event delays a file, never loses it.
+ * - watch events (file-watch.ts) only queue paths, ask for a check of the
+ *   followed files and wake the read loop; no event re-reads a directory. A
+ *   stat poll of the followed files (every poll interval) and a full rescan
+ *   of the directories (every rescan interval) are the safety net, so a
+ *   missed event delays a file, never loses it.
  *
  * Only the file source's loop calls in here (start, pass), so the tails it
  * shares with the loop need no locking.
@@ -21,16 +23,14 @@ import { statSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import type { FileCopies } from './file-copies.js';
 import { GlobSet } from './file-glob.js';
 import { FINGERPRINT_BYTES, fileKeyOf, holdsPosition, isStrongPosition, lastLineEnd, readHead } from './file-identity.js';
 import { LineSplitter } from './file-lines.js';
 import { detach, markTruncated, noteSize, positionOnly, type Tail, type Tails } from './file-tail.js';
+import { FileWatches } from './file-watch.js';
 import { errCode, type SourceLifecycle } from './source.js';
 import type { PositionStore } from './types.js';
-
-const WATCHER_READY_TIMEOUT_MS = 10_000;
 
 export interface FileDiscoveryOptions {
   id: string;
@@ -47,8 +47,10 @@ export interface FileDiscoveryOptions {
   /** the files followed, shared with the read loop */
   tails: Tails;
   copies: FileCopies;
-  /** wakes the read loop: a path was queued */
+  /** wakes the read loop: a path was queued, a followed file moved */
   wake: () => void;
+  /** a followed file was written to: the read loop groups these (file-source.ts) */
+  appended: () => void;
 }
 
 export class FileDiscovery {
@@ -57,27 +59,41 @@ export class FileDiscovery {
   private readonly life: SourceLifecycle;
   private readonly tails: Tails;
   private readonly pendingPaths = new Set<string>();
-  private watcher: FSWatcher | undefined;
+  private readonly watches: FileWatches;
   private lastPoll = 0;
   private lastRescan = 0;
-  private forcePoll = false;
+  /** check the followed files on the next pass (a name changed, a followed file moved) */
+  private checkSoon = false;
+  /** when the next full rescan is due; a name event we cannot place brings it forward */
+  private rescanAt = 0;
 
   constructor(opts: FileDiscoveryOptions) {
     this.opts = opts;
     this.life = opts.life;
     this.tails = opts.tails;
     this.globs = new GlobSet(opts.include, opts.exclude, opts.cwd);
+    this.watches = new FileWatches({
+      onName: (p) => this.onName(p),
+      onAppend: () => opts.appended(),
+      onMoved: () => {
+        this.checkSoon = true;
+        opts.wake();
+      },
+      onError: (message, err) => this.life.report('source_watch_failed', message, err),
+    }, (p) => this.globs.matches(p));
   }
 
   /** Watches the bases, then opens every matching file, in an order that lets copies be recognised. */
   async start(): Promise<void> {
-    await this.startWatcher();
+    // The bases are watched before this walk, so a file created meanwhile is seen by one or both.
+    this.watches.syncDirs(await dirIds(this.globs.bases().map((b) => b.dir)));
     if (this.life.closed) return;
-    // The watcher runs before this walk, so a file created meanwhile is seen by one or both.
     const others: string[] = [];
     const known: string[] = [];
     const fresh: string[] = [];
-    for (const p of await this.scan(others)) (this.hasStoredPosition(p) ? known : fresh).push(p);
+    const dirs: string[] = [];
+    for (const p of await this.scan(others, dirs)) (this.hasStoredPosition(p) ? known : fresh).push(p);
+    this.watches.syncDirs(await dirIds(dirs));
     // Files we read before first: a copy of one (copytruncate while we were
     // stopped) is recognised by the original's position, which they reveal.
     for (const p of known) {
@@ -95,73 +111,70 @@ export class FileDiscovery {
     const now = Date.now();
     this.lastPoll = now;
     this.lastRescan = now;
+    this.rescanAt = now + this.opts.rescanIntervalMs;
   }
 
-  /** The next pass checks the followed files and rescans at once (a drain, an unlink event). */
+  /** The next pass checks the followed files and rescans at once (a drain, an unknown name event). */
   requestPoll(): void {
-    this.forcePoll = true;
+    this.checkSoon = true;
+    this.rescanAt = 0;
   }
 
   /** Queued paths; renames, deletions and truncations every poll interval; a full rescan every rescan interval. */
   async pass(): Promise<void> {
     await this.checkPendingPaths();
     const now = Date.now();
-    const force = this.forcePoll;
-    this.forcePoll = false;
-    if (force || now - this.lastPoll >= this.opts.pollIntervalMs) {
+    if (this.checkSoon || now - this.lastPoll >= this.opts.pollIntervalMs) {
+      this.checkSoon = false;
       this.lastPoll = now;
       await this.checkTails();
     }
-    if (force || now - this.lastRescan >= this.opts.rescanIntervalMs) {
+    if (now >= this.rescanAt) {
       this.lastRescan = now;
-      for (const p of await this.scan()) await this.checkPath(p, false);
-      // Paths freed by a rotation seen in checkTails are in pendingPaths now.
-      await this.checkPendingPaths();
+      this.rescanAt = now + this.opts.rescanIntervalMs;
+      const dirs: string[] = [];
+      for (const p of await this.scan(undefined, dirs)) await this.checkPath(p, false);
+      this.watches.syncDirs(await dirIds(dirs));
     }
+    // Paths freed by a rotation seen in checkTails are in pendingPaths now.
+    await this.checkPendingPaths();
+  }
+
+  /** Starts following `tail` (its change notifications too). */
+  follow(tail: Tail): void {
+    this.tails.set(tail.key, tail);
+    this.watches.watchFile(tail.key, tail.path);
+  }
+
+  /** Stops following `tail`: the read loop released it. */
+  forget(tail: Tail): void {
+    if (this.tails.get(tail.key) === tail) this.tails.delete(tail.key);
+    this.watches.unwatchFile(tail.key);
   }
 
   async close(): Promise<void> {
-    await this.watcher?.close().catch((err: unknown) => this.life.report('source_watch_failed', 'closing the watcher failed', err));
+    this.watches.close();
   }
 
-  private async startWatcher(): Promise<void> {
-    const bases = this.globs.bases();
-    const depth = bases.some((b) => b.depth === undefined) ? undefined : Math.max(...bases.map((b) => b.depth ?? 0));
-    try {
-      const watcher = watch(
-        bases.map((b) => b.dir),
-        {
-          ignoreInitial: true,
-          persistent: true,
-          ...(depth === undefined ? {} : { depth }),
-          // Only directories (to descend) and matching files are worth an fs.watch handle.
-          ignored: (p: string, st?: { isFile(): boolean }) => st?.isFile() === true && !this.globs.matches(p),
-        },
-      );
-      this.watcher = watcher;
-      const onPath = (p: string): void => {
-        this.pendingPaths.add(p);
-        this.opts.wake();
-      };
-      watcher.on('add', onPath);
-      watcher.on('change', onPath);
-      // Which tail lost its name is found by the identity check, not from the event.
-      watcher.on('unlink', () => {
-        this.forcePoll = true;
-        this.opts.wake();
-      });
-      watcher.on('error', (err: unknown) => this.life.report('source_watch_failed', 'file watcher error', err));
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((r) => watcher.once('ready', () => r())),
-        new Promise<void>((r) => (timer = setTimeout(r, WATCHER_READY_TIMEOUT_MS))),
-        this.life.closedSignal,
-      ]);
-      clearTimeout(timer);
-    } catch (err) {
-      // The stat poll and directory rescan still find files, only later.
-      this.life.report('source_watch_failed', `cannot watch ${bases.map((b) => b.dir).join(', ')}`, err);
+  /**
+   * A name was created, removed or renamed in a watched directory. A
+   * matching name is looked at on the next pass, and the followed files are
+   * checked for one that lost it; any other (a new directory, a rotated
+   * name the globs do not match) brings the next rescan forward, at most
+   * one poll interval after the last, so a busy directory is not re-read
+   * for every name it gains.
+   */
+  private onName(p: string | undefined): void {
+    this.checkSoon = true;
+    if (p === undefined) {
+      this.rescanAt = 0;
+    } else if (this.globs.matches(p)) {
+      this.pendingPaths.add(p);
+    } else {
+      this.rescanAt = Math.min(this.rescanAt, this.lastRescan + this.opts.pollIntervalMs);
+      return;
     }
+    this.opts.wake();
   }
 
   private hasStoredPosition(p: string): boolean {
@@ -172,25 +185,26 @@ export class FileDiscovery {
     }
   }
 
-  /** Matching files under the bases; non-matching ones go to `others` when given. */
-  private async scan(others?: string[]): Promise<string[]> {
+  /** Matching files under the bases; non-matching ones go to `others`, the directories read to `dirs`, when given. */
+  private async scan(others?: string[], dirs?: string[]): Promise<string[]> {
     const out: string[] = [];
-    for (const { dir, depth } of this.globs.bases()) await this.walk(dir, depth ?? Infinity, out, others);
+    for (const { dir, depth } of this.globs.bases()) await this.walk(dir, depth ?? Infinity, out, others, dirs);
     return out;
   }
 
-  private async walk(dir: string, levels: number, out: string[], others?: string[]): Promise<void> {
+  private async walk(dir: string, levels: number, out: string[], others?: string[], dirs?: string[]): Promise<void> {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch {
       return; // a base that does not exist (yet) is not an error
     }
+    dirs?.push(dir);
     for (const e of entries) {
       const full = path.join(dir, e.name);
       // Symlinked directories are not followed: that is how cycles are avoided.
       if (e.isDirectory()) {
-        if (levels > 0) await this.walk(full, levels - 1, out, others);
+        if (levels > 0) await this.walk(full, levels - 1, out, others, dirs);
       } else if (e.isFile() || e.isSymbolicLink()) {
         if (this.globs.matches(full)) out.push(full);
         else others?.push(full);
@@ -270,7 +284,7 @@ export class FileDiscovery {
         return;
       }
       for (const t of this.tails.values()) if (t.path === p) detach(t);
-      this.tails.set(key, tail);
+      this.follow(tail);
     } catch (err) {
       await fh.close().catch(() => undefined);
       if (initial) throw err;
@@ -300,7 +314,7 @@ export class FileDiscovery {
       const tail = await this.newTail(key, p, fh, fst.size, true);
       if (tail.committed !== stored.offset || this.life.closed) return;
       fh = undefined;
-      this.tails.set(key, tail);
+      this.follow(tail);
       detach(tail);
       this.life.notice(`${p} (${key}): renamed away while stopped, reading it to the end from ${stored.offset}`);
     } catch (err) {
@@ -377,4 +391,18 @@ export class FileDiscovery {
     }
     tail.detached = false;
   }
+}
+
+/** `dev:ino` of each directory that exists now (what a directory watch is tied to). */
+async function dirIds(dirs: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const d of dirs) {
+    try {
+      const st = await stat(d);
+      if (st.isDirectory()) out.set(d, fileKeyOf(st));
+    } catch {
+      // gone meanwhile: the next rescan says whether it came back
+    }
+  }
+  return out;
 }

@@ -1,7 +1,8 @@
 /**
- * Glob matching for the file source. chokidar 4 dropped glob support, and
- * node's path.matchesGlob is still experimental on Node 20 (it prints a
- * warning), so the small subset we need is compiled to a RegExp here:
+ * Glob matching for the file source. Node's path.matchesGlob is still
+ * experimental on Node 20 (it prints a warning), and the watches are plain
+ * directory watches (file-watch.ts), so the small subset we need is
+ * compiled to a RegExp here:
  * `*`, `?`, `[...]` / `[!...]` and `**` as a whole path segment.
  */
 import path from 'node:path';

@@ -79,6 +79,14 @@ export function markTruncated(tail: Tail, life: SourceLifecycle): void {
   life.notice(`${tail.path}: truncated or rewritten, reading it again from 0`);
 }
 
+/** Keeps the first 256 bytes of the file as they are read: what positions are fingerprinted over. */
+export function extendHead(tail: Tail, data: Buffer, at: number): void {
+  const have = tail.head.length;
+  if (have >= FINGERPRINT_BYTES || have < at || have >= at + data.length) return;
+  const add = data.subarray(have - at, Math.min(data.length, FINGERPRINT_BYTES - at));
+  tail.head = Buffer.concat([tail.head, add]);
+}
+
 export function detach(tail: Tail): void {
   if (tail.detached) return;
   tail.detached = true;

@@ -2,6 +2,10 @@
  * The configured sources, each wired to the sidecar's one commit path. Every
  * source's batch becomes an IngestChunk here, so a source knows nothing of
  * ingest or the buffer, and the commit path nothing of sources.
+ *
+ * Each kind of source is loaded only when the config has one: a sidecar
+ * that tails files does not keep the socket, HTTP or OTLP receivers (and
+ * what they import) in memory.
  */
 import type { SourceConfig } from '../../config/types.js';
 import { cloudEventsFormat } from '../formats/cloudevents.js';
@@ -9,9 +13,8 @@ import { formatFor } from '../formats/for-source.js';
 import type { IngestChunk } from '../ingest.js';
 import { FileSource } from './file-source.js';
 import type { EventsRequestSummary } from './http-events.js';
-import { HttpSource } from './http-source.js';
-import { OtlpSource } from './otlp-source.js';
-import { SocketSource } from './socket-source.js';
+import type { HttpSource } from './http-source.js';
+import type { OtlpSource } from './otlp-source.js';
 import type { Source } from './source.js';
 import type { LineOutcome, PositionStore } from './types.js';
 
@@ -43,7 +46,7 @@ export interface ConfiguredSources {
   otlp: OtlpSource[];
 }
 
-export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWiring): ConfiguredSources {
+export async function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWiring): Promise<ConfiguredSources> {
   const out: ConfiguredSources = { all: [], files: [], http: undefined, otlp: [] };
   for (const src of configs) {
     const reporting = {
@@ -52,6 +55,7 @@ export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWir
       onNotice: (message: string) => w.onNotice(src.id, message),
     };
     if (src.type === 'otlp') {
+      const { OtlpSource } = await import('./otlp-source.js');
       // Spans and log records arrive decoded, in sealtrail's input shape: the default format takes them as they are.
       const source = new OtlpSource({
         id: src.id,
@@ -70,6 +74,7 @@ export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWir
     // Relative mapping paths resolve against the working directory, like every path in the config.
     const format = formatFor(src, process.cwd());
     if (src.type === 'socket') {
+      const { SocketSource } = await import('./socket-source.js');
       out.all.push(
         new SocketSource({
           id: src.id,
@@ -82,6 +87,7 @@ export function sourcesFromConfig(configs: readonly SourceConfig[], w: SourceWir
         }),
       );
     } else if (src.type === 'http') {
+      const { HttpSource } = await import('./http-source.js');
       out.http = new HttpSource({
         id: src.id,
         maxBodyBytes: src.max_body_bytes,

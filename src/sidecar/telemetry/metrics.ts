@@ -25,6 +25,7 @@ export class SidecarMetrics {
   readonly backpressure: client.Gauge;
   readonly diskFull: client.Gauge;
   readonly commitsFailed: client.Counter<'reason'>;
+  readonly commits: client.Counter<'source'>;
   readonly heartbeats: client.Counter;
   readonly rejectionReports: client.Counter;
   readonly httpRequests: client.Counter<'source' | 'code'>;
@@ -59,6 +60,12 @@ export class SidecarMetrics {
     this.backpressure = new client.Gauge({ name: 'sealtrail_backpressure', help: '1 while reading is paused because the buffer is full', registers: r });
     this.diskFull = new client.Gauge({ name: 'sealtrail_disk_full', help: '1 while the buffer cannot commit for lack of disk space (sources hold their lines and retry; alert on this)', registers: r });
     this.commitsFailed = new client.Counter({ name: 'sealtrail_buffer_commits_failed_total', help: 'Buffer commits that failed and will be retried, by reason', labelNames: ['reason'], registers: r });
+    this.commits = new client.Counter({
+      name: 'sealtrail_buffer_commits_total',
+      help: 'Buffer transactions that committed lines or a position (each one fsync), by source: lines per commit is records_read over this',
+      labelNames: ['source'],
+      registers: r,
+    });
     this.heartbeats = new client.Counter({ name: 'sealtrail_heartbeats_total', help: 'Heartbeat records written while the stream was idle', registers: r });
     this.rejectionReports = new client.Counter({ name: 'sealtrail_rejection_reports_total', help: 'ingest_rejected records chained to report quarantined lines upstream', registers: r });
     this.httpRequests = new client.Counter({ name: 'sealtrail_http_requests_total', help: 'requests to the http source (POST /v1/events) and otlp sources, by answer (accepted, or the error code)', labelNames: ['source', 'code'], registers: r });
