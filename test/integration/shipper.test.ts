@@ -359,6 +359,8 @@ describe('Shipper: retries and local failures', () => {
     expect(collector.received).toHaveLength(0);
     fail = false;
     await waitFor('both batches after recovery', () => collector.accepted.length === 2, 30_000, 10);
+    // The collector has answered; the shipper deletes on reading the answer, a moment later.
+    await waitFor('both batches acked and deleted', () => buffer.stats().records === 0, 30_000, 10);
     expect(buffer.stats().records).toBe(0);
   });
 });
