@@ -126,64 +126,58 @@ interface Case {
   file: string;
   field: string;
   /** what to do, as the message says it */
-  todo: RegExp;
+  remedy: RegExp;
   unreadable?: boolean;
 }
 
-const SKEY_TODO = /sealtrail keygen --name NAME --out DIR` writes the signer key DIR\/NAME\.skey/;
-const HMAC_TODO = /sealtrail keygen --hmac --out DIR` writes DIR\/hmac\.key/;
-const VKEY_TODO = /name the NAME\.vkey that `sealtrail keygen --name NAME` wrote/;
-const FSGROUP_TODO = /\(uid \d+\) must be allowed to read it.*securityContext\.fsGroup so the file becomes 0440/;
+const SKEY_REMEDY = /sealtrail keygen --name NAME --out DIR` writes the signer key DIR\/NAME\.skey/;
+const HMAC_REMEDY = /sealtrail keygen --hmac --out DIR` writes DIR\/hmac\.key/;
+const VKEY_REMEDY = /name the NAME\.vkey that `sealtrail keygen --name NAME` wrote/;
+const FSGROUP_REMEDY = /\(uid \d+\) must be allowed to read it.*securityContext\.fsGroup so the file becomes 0440/;
 
-const sidecarField = (field: string, key: string, file: string, code: string, todo: RegExp, unreadableCase = false): Case[] =>
-  ['validate', 'sidecar'].map((cmd) => ({
-    name: `${cmd} --config: sidecar.${field} = ${file}`,
-    args: async () => [cmd, '--config', await config('sidecar', { [key]: file })],
-    code,
-    file,
-    field: `sidecar.${field}`,
-    todo,
-    unreadable: unreadableCase,
-  }));
-
-const collectorField = (field: string, key: string, file: string, code: string, todo: RegExp, unreadableCase = false): Case[] =>
-  ['validate', 'collector'].map((cmd) => ({
-    name: `${cmd} --config: collector.${field} = ${file}`,
-    args: async () => [cmd, '--config', await config('collector', { [key]: file })],
-    code,
-    file,
-    field: `collector.${field}`,
-    todo,
-    unreadable: unreadableCase,
-  }));
+/** One case per command that reads `section`'s config: validate, and the program itself. */
+const configField =
+  (section: 'sidecar' | 'collector') =>
+  (field: string, key: string, file: string, code: string, remedy: RegExp, unreadableCase = false): Case[] =>
+    ['validate', section].map((cmd) => ({
+      name: `${cmd} --config: ${section}.${field} = ${file}`,
+      args: async () => [cmd, '--config', await config(section, { [key]: file })],
+      code,
+      file,
+      field: `${section}.${field}`,
+      remedy,
+      unreadable: unreadableCase,
+    }));
+const sidecarField = configField('sidecar');
+const collectorField = configField('collector');
 
 const cases: Case[] = [
-  ...sidecarField('keys.signing_key_file', 'skey', 'missing.skey', 'key_file_missing', SKEY_TODO),
-  ...sidecarField('keys.signing_key_file', 'skey', 'locked.skey', 'key_file_permission_denied', FSGROUP_TODO, true),
+  ...sidecarField('keys.signing_key_file', 'skey', 'missing.skey', 'key_file_missing', SKEY_REMEDY),
+  ...sidecarField('keys.signing_key_file', 'skey', 'locked.skey', 'key_file_permission_denied', FSGROUP_REMEDY, true),
   ...sidecarField('keys.signing_key_file', 'skey', 'empty.skey', 'key_file_invalid', /is empty; `sealtrail keygen/),
   ...sidecarField('keys.signing_key_file', 'skey', 'garbled.skey', 'key_file_invalid', /does not hold a signed-note Ed25519 signer key/),
   ...sidecarField('keys.signing_key_file', 'skey', 'swapped.skey', 'key_file_invalid', /holds a verifier key \(NAME\.vkey\), not a signer key; name the signer key NAME\.skey/),
-  ...sidecarField('keys.hmac_key_file', 'hmac', 'missing.key', 'key_file_missing', HMAC_TODO),
-  ...sidecarField('keys.hmac_key_file', 'hmac', 'locked.key', 'key_file_permission_denied', FSGROUP_TODO, true),
+  ...sidecarField('keys.hmac_key_file', 'hmac', 'missing.key', 'key_file_missing', HMAC_REMEDY),
+  ...sidecarField('keys.hmac_key_file', 'hmac', 'locked.key', 'key_file_permission_denied', FSGROUP_REMEDY, true),
   ...sidecarField('keys.hmac_key_file', 'hmac', 'garbled.key', 'key_file_invalid', /must hold base64 or hex text/),
-  ...sidecarField('redaction.pseudonym_keys', 'pkey', 'missing.key', 'key_file_missing', HMAC_TODO),
-  ...collectorField('streams[0].vkey_file', 'vkey', 'missing.vkey', 'key_file_missing', VKEY_TODO),
-  ...collectorField('streams[0].vkey_file', 'vkey', 'locked.vkey', 'key_file_permission_denied', FSGROUP_TODO, true),
+  ...sidecarField('redaction.pseudonym_keys', 'pkey', 'missing.key', 'key_file_missing', HMAC_REMEDY),
+  ...collectorField('streams[0].vkey_file', 'vkey', 'missing.vkey', 'key_file_missing', VKEY_REMEDY),
+  ...collectorField('streams[0].vkey_file', 'vkey', 'locked.vkey', 'key_file_permission_denied', FSGROUP_REMEDY, true),
   ...collectorField('streams[0].vkey_file', 'vkey', 'blank.vkey', 'key_file_invalid', /is empty; name the NAME\.vkey/),
   ...collectorField('streams[0].vkey_file', 'vkey', 'garbled.vkey', 'key_file_invalid', /is not a signed-note verifier key "NAME\+HASH\+KEY"/),
   ...collectorField('streams[0].vkey_file', 'vkey', 'swapped.vkey', 'key_file_invalid', /holds a signer key, which is secret; name the verifier key NAME\.vkey/),
-  ...collectorField('hmac_keys', 'hmacs', 'missing.key', 'key_file_missing', HMAC_TODO),
-  ...collectorField('keys.signing_key_file', 'own', 'locked.skey', 'key_file_permission_denied', FSGROUP_TODO, true),
+  ...collectorField('hmac_keys', 'hmacs', 'missing.key', 'key_file_missing', HMAC_REMEDY),
+  ...collectorField('keys.signing_key_file', 'own', 'locked.skey', 'key_file_permission_denied', FSGROUP_REMEDY, true),
   ...collectorField('keys.signing_key_file', 'own', 'swapped.skey', 'key_file_invalid', /holds a verifier key/),
   ...collectorField('auth.admin_token_files', 'token', 'missing.token', 'key_file_missing', /check the path/),
-  ...collectorField('auth.admin_token_files', 'token', 'locked.token', 'key_file_permission_denied', FSGROUP_TODO, true),
+  ...collectorField('auth.admin_token_files', 'token', 'locked.token', 'key_file_permission_denied', FSGROUP_REMEDY, true),
   {
     name: 'verify --hmac-key unreadable',
     args: async () => ['verify', '--db', at('none.db'), '--vkey', at('keys', 'agents.vkey'), '--hmac-key', at('keys', 'locked.key')],
     code: 'key_file_permission_denied',
     file: 'locked.key',
     field: '--hmac-key',
-    todo: FSGROUP_TODO,
+    remedy: FSGROUP_REMEDY,
     unreadable: true,
   },
   {
@@ -192,21 +186,21 @@ const cases: Case[] = [
     code: 'key_file_invalid',
     file: 'garbled.key',
     field: '--hmac-key',
-    todo: HMAC_TODO,
+    remedy: HMAC_REMEDY,
   },
 ];
 
 describe('key files that cannot be used', () => {
   it('stop every program with one line: code, path, config field or flag, what to do; no stack, no content', async () => {
     await setup();
-    const todo = cases.filter((c) => !c.unreadable || unreadable !== undefined);
+    const remedy = cases.filter((c) => !c.unreadable || unreadable !== undefined);
     if (unreadable === undefined) console.warn('key-files: unreadable cases skipped (not root, and mode 000 does not stop this user)');
-    expect(todo.filter((c) => c.unreadable).length).toBe(unreadable === undefined ? 0 : 11);
+    expect(remedy.filter((c) => c.unreadable).length).toBe(unreadable === undefined ? 0 : 11);
     const failures: string[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < todo.length) {
-        const c = todo[next++]!;
+      while (next < remedy.length) {
+        const c = remedy[next++]!;
         const asNobody = c.unreadable === true && unreadable === 'nobody';
         const r = await run(await c.args(), asNobody);
         const problems: string[] = [];
@@ -214,7 +208,7 @@ describe('key files that cannot be used', () => {
         if (!r.out.includes(`error [${c.code}]`)) problems.push(`no [${c.code}]`);
         if (!r.out.includes(at('keys', c.file))) problems.push('no path');
         if (!r.out.includes(c.field)) problems.push(`no ${c.field}`);
-        if (!c.todo.test(r.out)) problems.push(`no ${c.todo}`);
+        if (!c.remedy.test(r.out)) problems.push(`no ${c.remedy}`);
         if (/^\s+at /m.test(r.out) || /internal error/.test(r.out)) problems.push('a stack trace');
         if (r.out.includes(CANARY) || r.out.includes(secret) || r.out.includes(secret.split('+').pop()!)) problems.push('the content');
         if (r.out.trim().split('\n').length !== 1) problems.push('more than one line');
