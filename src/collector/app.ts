@@ -1,5 +1,5 @@
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { HttpCode } from '../core/error-codes.js';
 import { HttpError, SealtrailError } from '../core/errors.js';
@@ -21,7 +21,8 @@ import { registerBatchesRoute } from './routes/batches.js';
 import { registerCheckpointsRoute } from './routes/checkpoints.js';
 import { registerConsistencyRoute } from './routes/consistency.js';
 import { registerExportRoute } from './routes/export.js';
-import { registerHealthRoute } from './routes/health.js';
+import { CollectorMetrics } from './metrics.js';
+import { isProbe, registerHealthRoute } from './routes/health.js';
 import { registerRecordRoute } from './routes/record.js';
 import { registerReportRoute } from './routes/report.js';
 import { registerStreamRecordsRoute } from './routes/stream-records.js';
@@ -121,6 +122,7 @@ function buildContext(opts: CollectorOptions, store: AuditStore, logger: Logger)
     hmacKeys,
     streamLocks,
     readAudit: new ReadAuditor(store, opts.read_audit, streamLocks, logger.child({ component: 'read-audit' })),
+    metrics: new CollectorMetrics(),
   };
 }
 
@@ -139,6 +141,8 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
         field: 'collector.tls',
         logger: logger.child({ component: 'tls' }),
         ...(opts.tls.poll_ms !== undefined ? { pollMs: opts.tls.poll_ms } : {}),
+        onReload: () => ctx.metrics.tlsReloads.inc({ result: 'applied' }),
+        onReloadError: () => ctx.metrics.tlsReloads.inc({ result: 'refused' }),
       })
     : undefined;
   const app = Fastify({
@@ -173,7 +177,10 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     appTls.set(app, tls);
     app.addHook('onClose', async () => tls.close());
     // First hook of every request, 404s included (the contract of serverOptions({ answerRefusals })).
+    // The probes are exempt: the kubelet presents no client certificate,
+    // and they tell nothing but up/ready.
     app.addHook('onRequest', async (req, reply) => {
+      if (isProbe(req.method, req.url)) return;
       const refusal = tls.clientRefusal(req.raw.socket as TLSSocket);
       if (refusal === undefined) return;
       reply.header('connection', 'close');
@@ -183,6 +190,9 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
   registerSingleAuthorization(app);
 
   app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    ctx.metrics.requests.inc({ route, method: req.method, status: reply.statusCode });
+    ctx.metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
     req.log.info(
       {
         method: req.method,
@@ -194,6 +204,12 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     );
   });
 
+  // Every error answer is counted by route pattern and code (sealtrail_collector_errors_total).
+  const counted = (req: FastifyRequest, code: HttpCode, message: string) => {
+    ctx.metrics.errors.inc({ route: req.routeOptions.url ?? 'unmatched', code });
+    return errorBody(code, message);
+  };
+
   app.setErrorHandler((err: FastifyError | Error, req, reply) => {
     if (err instanceof HttpError) {
       if (err.status === 401) reply.header('www-authenticate', 'Bearer');
@@ -201,17 +217,17 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
       if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfter));
       const level = err.status === 409 ? 'warn' : 'info';
       req.log[level]({ code: err.code, status: err.status }, err.message);
-      return reply.code(err.status).send(errorBody(err.code, err.message));
+      return reply.code(err.status).send(counted(req, err.code, err.message));
     }
     const fe = err as FastifyError;
     const known = fe.code ? FASTIFY_ERRORS[fe.code] : undefined;
     if (known) {
       req.log.info({ code: known.code, status: known.status }, known.message);
-      return reply.code(known.status).send(errorBody(known.code, known.message));
+      return reply.code(known.status).send(counted(req, known.code, known.message));
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       req.log.info({ code: fe.code, status: fe.statusCode }, 'request refused');
-      return reply.code(fe.statusCode).send(errorBody('bad_request', 'request refused'));
+      return reply.code(fe.statusCode).send(counted(req, 'bad_request', 'request refused'));
     }
     // A read the store gave up on (Postgres statement_timeout, lost
     // connection) is "try again", not a server bug.
@@ -219,18 +235,18 @@ export function buildCollectorApp(opts: CollectorOptions, store: AuditStore, log
     if (sqlState === '57014' || (err instanceof StoreError && err.code === 'store_unavailable')) {
       req.log.warn({ code: 'store_timeout', sqlstate: sqlState }, 'store query timed out or store unavailable');
       reply.header('retry-after', '1');
-      return reply.code(503).send(errorBody('store_unavailable', 'the store did not answer in time; retry or narrow the query'));
+      return reply.code(503).send(counted(req, 'store_unavailable', 'the store did not answer in time; retry or narrow the query'));
     }
     // Unexpected: log the detail, answer without it.
     req.log.error({ err: { type: err.name, code: fe.code, message: err.message, stack: err.stack } }, 'internal error');
-    return reply.code(500).send(errorBody('internal', 'internal error'));
+    return reply.code(500).send(counted(req, 'internal', 'internal error'));
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(errorBody('not_found', 'no such route'));
+    reply.code(404).send(counted(req, 'not_found', 'no such route'));
   });
 
-  registerHealthRoute(app);
+  registerHealthRoute(app, ctx);
   registerBatchesRoute(app, ctx);
   registerAuditRoute(app, ctx);
   registerStreamsRoute(app, ctx);

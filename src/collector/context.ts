@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AdminAuth } from './auth.js';
 import type { CursorCodec } from './cursor.js';
+import type { CollectorMetrics } from './metrics.js';
 import type { KeyedMutex } from './mutex.js';
 import type { CollectorOptions } from './options.js';
 import type { ReadAuditor } from './read-audit.js';
@@ -22,4 +23,6 @@ export interface CollectorContext {
   streamLocks: KeyedMutex;
   /** audits every read of the query API (a no-op when not configured) */
   readAudit: ReadAuditor;
+  /** GET /metrics (routes/health.ts) */
+  metrics: CollectorMetrics;
 }

@@ -72,7 +72,7 @@ describe('collector with client_ca_file (mTLS)', () => {
   afterAll(async () => c.close());
 
   it('answers a client with a certificate of the CA', async () => {
-    const res = await tlsRequest(`${c.url}/healthz`, { ca: pki.ca.cert, cert: pki.podA.cert, key: pki.podA.key });
+    const res = await tlsRequest(`${c.url}/metrics`, { ca: pki.ca.cert, cert: pki.podA.cert, key: pki.podA.key });
     expect(res.status).toBe(200);
   });
 
@@ -82,7 +82,7 @@ describe('collector with client_ca_file (mTLS)', () => {
     ['a certificate of another CA', 'stranger', 'it is not issued by a CA of client_ca_file'],
   ] as const)('refuses a client with %s: 403 client_certificate_refused saying why, connection closed', async (_what, which, why) => {
     const cert = which === undefined ? {} : { cert: pki[which].cert, key: pki[which].key };
-    const res = await tlsRequest(`${c.url}/healthz`, { ca: pki.ca.cert, ...cert });
+    const res = await tlsRequest(`${c.url}/metrics`, { ca: pki.ca.cert, ...cert });
     expect(res.status).toBe(403);
     const body = JSON.parse(res.body) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('client_certificate_refused');
@@ -91,6 +91,8 @@ describe('collector with client_ca_file (mTLS)', () => {
     const post = await tlsRequest(`${c.url}/v1/batches`, { ca: pki.ca.cert, ...cert }, { method: 'POST', body: '{}' });
     expect(post.status).toBe(403);
     expect((await tlsRequest(`${c.url}/nope`, { ca: pki.ca.cert, ...cert })).status).toBe(403);
+    // The kubelet's probes present no certificate: they are the exception.
+    expect((await tlsRequest(`${c.url}/readyz`, { ca: pki.ca.cert, ...cert })).status).toBe(200);
   });
 });
 

@@ -302,6 +302,15 @@ describe.each(BACKENDS)('AuditStore conformance: $name', (backend) => {
     }
   });
 
+  it('answers ping while open and refuses it once closed', async () => {
+    await o.store.ping();
+    const other = o.replica ? await o.replica() : new NullAuditStore();
+    await other.ping();
+    await other.close();
+    await expect(other.ping()).rejects.toMatchObject({ code: 'store_closed' });
+    await o.store.ping();
+  });
+
   it('pins a trust-on-first-use key and reports it', async () => {
     const b = new BatchBuilder({ stream: uniq('tofu'), hmacKey: HMAC_KEY });
     const v = verifyBatch(b.next(1), undefined, { ...keysFor(b), pinVkey: b.vkey });

@@ -132,7 +132,10 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
         // batch whose key has expired since it was stored must not halt.
         const stored = await ctx.store.getBatch(batch.stream, batch.batch);
         const known = duplicateAck(batch, stored, () => batchDigest(batch));
-        if (known) return known;
+        if (known) {
+          ctx.metrics.batchesDuplicate.inc();
+          return known;
+        }
         // Only a batch signed by a key of the stream (current, expired or
         // pinned) is a fork worth an alert; anything else is a bad request.
         const everyKey = ctx.streamKeys.anyEver(batch.stream);
@@ -156,10 +159,15 @@ function registerBatchesPost(app: FastifyInstance, ctx: CollectorContext): void 
         // different, a genuine fork.
         const stored = await ctx.store.getBatch(batch.stream, batch.batch);
         const known = duplicateAck(batch, stored, () => verified.digest);
-        if (known) return known;
+        if (known) {
+          ctx.metrics.batchesDuplicate.inc();
+          return known;
+        }
         if (stored) throw forkAlert(ctx, batch);
         throw new HttpError(503, 'batch_conflict', `${where}: stream advanced concurrently, retry`);
       }
+      ctx.metrics.batchesStored.inc();
+      ctx.metrics.recordsStored.inc(verified.records.length);
       if (trust.pin !== undefined) {
         log.warn({ stream: batch.stream, tofu: true }, `trusting stream ${batch.stream} on first use`);
       }

@@ -136,6 +136,10 @@ export class NullAuditStore implements AuditStore {
     return undefined;
   }
 
+  async ping(): Promise<void> {
+    this.ensureOpen();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.heads.clear();

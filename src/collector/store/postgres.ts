@@ -404,6 +404,14 @@ export class PostgresAuditStore implements AuditStore {
     return rows[0] ? toCheckpointRow(rows[0]) : undefined;
   }
 
+  async ping(): Promise<void> {
+    try {
+      await this.query('SELECT 1');
+    } catch (err) {
+      throw err instanceof StoreError ? err : unavailable(this.displayUrl, err);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

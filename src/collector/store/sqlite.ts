@@ -341,6 +341,12 @@ export class SqliteAuditStore implements AuditStore {
     return r ? toCheckpointRow(r) : undefined;
   }
 
+  async ping(): Promise<void> {
+    this.ensureOpen();
+    // Reads the database header from the file, so a file gone bad is seen.
+    this.db.pragma('schema_version', { simple: true });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -164,6 +164,12 @@ export interface AuditStore {
   getCheckpointCovering(stream: string, seq: number): Promise<CheckpointRow | undefined>;
   /** The checkpoint that signs the tree of exactly treeSize leaves, if one is stored. */
   getCheckpointBySize(stream: string, treeSize: number): Promise<CheckpointRow | undefined>;
+  /**
+   * Resolves when the store answers a read now (the readiness probe, GET
+   * /readyz); rejects with StoreError store_unavailable / store_closed when
+   * it cannot. Cheap: no table is scanned.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
