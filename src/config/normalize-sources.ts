@@ -3,7 +3,7 @@
  * each source's `format` (with the `mapping` a mapped format needs).
  */
 import type { SourceConfig, SourceFormatConfig } from './types.js';
-import { fail, GiB, httpLimits, listenAddress, size, strings, type NormalizeContext, type Raw } from './normalize-values.js';
+import { fail, GiB, httpLimits, listenAddress, serverTls, size, strings, type NormalizeContext, type Raw } from './normalize-values.js';
 import { RESERVED_SOURCE_ID, SIDECAR_DEFAULTS } from './defaults.js';
 import type { DataPath } from './yaml.js';
 
@@ -27,6 +27,7 @@ export function normalizeSources(raw: Raw[], at: (...p: (string | number)[]) => 
       const listen = listenAddress(ctx, at('sources', i, 'listen'), s.listen, d.otlp_listen);
       if (listens.has(listen)) fail(ctx, 'config_schema', at('sources', i, 'listen'), `sources[${listens.get(listen)}] listens on ${listen} already`);
       listens.set(listen, i);
+      const tls = serverTls(s.tls);
       return {
         id: s.id,
         type: 'otlp',
@@ -34,6 +35,7 @@ export function normalizeSources(raw: Raw[], at: (...p: (string | number)[]) => 
         max_body_bytes: size(ctx, at('sources', i, 'max_body_bytes'), s.max_body_bytes, d.otlp_max_body_bytes, 1, GiB),
         max_items: s.max_items ?? d.otlp_max_items,
         http: httpLimits(ctx, at('sources', i, 'http'), s.http),
+        ...(tls ? { tls } : {}),
       };
     }
     if (s.type === 'socket') {

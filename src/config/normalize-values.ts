@@ -5,7 +5,7 @@
 import type { ConfigCode } from '../core/error-codes.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_HTTP_LIMITS, HTTP_LIMIT_BOUNDS } from '../http-limits.js';
-import type { HttpLimitsConfig } from './types.js';
+import type { HttpLimitsConfig, ServerTlsConfig } from './types.js';
 import { parseDuration, parseSize, splitHostPort, UnitError } from './units.js';
 import { formatDataPath } from './schema-errors.js';
 import type { DataPath, Place } from './yaml.js';
@@ -103,6 +103,16 @@ export function httpLimits(ctx: NormalizeContext, path: DataPath, raw: Raw): Htt
     fail(ctx, 'config_schema', [...path, key], `header_timeout (${showMs(out.header_timeout)}) must not be longer than request_timeout (${showMs(out.request_timeout)})`);
   }
   return out;
+}
+
+/** `tls:` beside a listen (collector.tls, sidecar.telemetry.tls, an otlp source's tls); the schema has checked its shape. */
+export function serverTls(raw: Raw): ServerTlsConfig | undefined {
+  if (raw === undefined) return undefined;
+  return {
+    cert_file: raw.cert_file as string,
+    key_file: raw.key_file as string,
+    ...(raw.client_ca_file !== undefined ? { client_ca_file: raw.client_ca_file as string } : {}),
+  };
 }
 
 export function strings(value: unknown): string[] {

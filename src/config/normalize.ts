@@ -32,6 +32,7 @@ import {
   listenAddress,
   MiB,
   SECOND,
+  serverTls,
   size,
   strings,
   type NormalizeContext,
@@ -103,6 +104,8 @@ export function normalizeSidecar(raw: Raw, base: DataPath, ctx: NormalizeContext
   };
   if (ship.token !== undefined) out.ship.token = ship.token;
   if (ship.tls !== undefined) out.ship.tls = shipTls(ctx, at('ship'), ship.tls as Raw, ship.url as string);
+  const telemetryTls = serverTls(raw.telemetry?.tls);
+  if (telemetryTls) out.telemetry.tls = telemetryTls;
   out.sources.forEach((s, i) => {
     if (s.type === 'otlp' && sameSocket(s.listen, out.telemetry.listen)) {
       fail(ctx, 'config_schema', at('sources', i, raw.sources[i]?.listen === undefined ? 'type' : 'listen'), `listens where telemetry.listen (${out.telemetry.listen}) does; give one of them another port`);
@@ -312,15 +315,7 @@ export function normalizeCollector(raw: Raw, base: DataPath, ctx: NormalizeConte
   const maxBody = size(ctx, at('max_body_bytes'), raw.max_body_bytes, d.max_body_bytes, MIN_BODY_BYTES, MAX_BODY_BYTES);
   return {
     listen: listenAddress(ctx, at('listen'), raw.listen, d.listen),
-    ...(raw.tls !== undefined
-      ? {
-          tls: {
-            cert_file: raw.tls.cert_file as string,
-            key_file: raw.tls.key_file as string,
-            ...(raw.tls.client_ca_file !== undefined ? { client_ca_file: raw.tls.client_ca_file as string } : {}),
-          },
-        }
-      : {}),
+    ...(raw.tls !== undefined ? { tls: serverTls(raw.tls)! } : {}),
     http: httpLimits(ctx, at('http'), raw.http),
     max_body_bytes: maxBody,
     // A record that takes the whole body can only be sent alone; max_body_bytes bounds it.

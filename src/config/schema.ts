@@ -125,6 +125,7 @@ const otlpSource = {
     max_body_bytes: size,
     max_items: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     http: httpLimits,
+    tls: serverTls,
   },
 } as const;
 
@@ -219,7 +220,7 @@ export const sidecarSchema = {
     telemetry: {
       type: 'object',
       additionalProperties: false,
-      properties: { listen, http: httpLimits },
+      properties: { listen, http: httpLimits, tls: serverTls },
     },
   },
 } as const;

@@ -9,7 +9,7 @@
 import type { HttpLimits } from '../http-limits.js';
 import type { ClientTlsConfig, ServerTlsConfig } from '../tls/types.js';
 
-/** `tls:` beside a listen (collector.tls): src/tls/types.ts. */
+/** `tls:` beside a listen (collector.tls, sidecar.telemetry.tls, an otlp source's tls) and ship.tls: src/tls/types.ts. */
 export type { ClientTlsConfig, ServerTlsConfig };
 
 /** collector.http, sidecar.telemetry.http (ms; connections): the limits in src/http-limits.ts. */
@@ -77,6 +77,8 @@ export interface OtlpSourceConfig {
   max_items: number;
   /** timeouts and connections, as collector.http */
   http: HttpLimitsConfig;
+  /** HTTPS on listen; client_ca_file: mTLS */
+  tls?: ServerTlsConfig;
 }
 
 export type SourceConfig = FileSourceConfig | SocketSourceConfig | HttpSourceConfig | OtlpSourceConfig;
@@ -114,7 +116,12 @@ export interface SidecarConfig {
     max_bytes: number;
     max_records: number;
   };
-  telemetry: { listen: string; http: HttpLimitsConfig };
+  telemetry: {
+    listen: string;
+    http: HttpLimitsConfig;
+    /** HTTPS on listen; client_ca_file: mTLS (the probes /healthz and /readyz excepted) */
+    tls?: ServerTlsConfig;
+  };
 }
 
 export interface StreamKeyVersionConfig {
@@ -270,7 +277,7 @@ export interface SidecarConfigInput {
         format?: SourceFormatConfig['format'];
         mapping?: string;
       }
-    | { id: string; type: 'otlp'; listen?: string; max_body_bytes?: SizeInput; max_items?: number }
+    | { id: string; type: 'otlp'; listen?: string; max_body_bytes?: SizeInput; max_items?: number; http?: HttpLimitsInput; tls?: ServerTlsConfig }
     | { id: string; type: 'http'; max_body_bytes?: SizeInput; max_events?: number; format?: SourceFormatConfig['format']; mapping?: string }
     | { id: string; type: 'socket'; path: string; mode?: number; max_line_bytes?: SizeInput; max_connections?: number; format?: SourceFormatConfig['format']; mapping?: string }
   )[];
@@ -287,7 +294,7 @@ export interface SidecarConfigInput {
     max_batch_bytes?: SizeInput;
   };
   buffer?: { max_bytes?: SizeInput; max_records?: number };
-  telemetry?: { listen?: string; http?: HttpLimitsInput };
+  telemetry?: { listen?: string; http?: HttpLimitsInput; tls?: ServerTlsConfig };
 }
 
 /** What `defaultCollectorConfig` accepts. */

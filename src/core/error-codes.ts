@@ -164,7 +164,7 @@ export type ApiCode =
   | 'unauthorized'
   | 'forbidden'
   /** collector.tls.client_ca_file is set and the connection's client certificate is missing or does not verify */
-  | 'client_certificate_refused'
+  | ListenerTlsCode
   | 'admin_required'
   | 'tenant_forbidden'
   | 'rate_limited'
@@ -190,9 +190,18 @@ export type ApiCode =
   | 'read_audit_failed'
   | 'store_unavailable';
 
-/** The sidecar's POST /v1/events (sidecar/sources/events-body.ts, http-events.ts). */
+/**
+ * Every listener with client_ca_file in its `tls` block (collector.tls,
+ * sidecar.telemetry.tls, an otlp source's tls): the connection's client
+ * certificate is missing or does not verify (expired, another CA); the
+ * message says which (src/tls/server-tls.ts clientRefusal).
+ */
+export type ListenerTlsCode = 'client_certificate_refused';
+
+/** The sidecar's POST /v1/events (sidecar/sources/events-body.ts, http-events.ts) and the rest of its telemetry port. */
 export type EventsCode =
   | BodyCode
+  | ListenerTlsCode
   | 'method_not_allowed'
   | 'content_type_unsupported'
   | 'body_empty'
@@ -211,6 +220,7 @@ export type EventsCode =
  */
 export type OtlpCode =
   | InputCode
+  | ListenerTlsCode
   | 'not_found'
   | 'method_not_allowed'
   | 'content_type_unsupported'

@@ -9,14 +9,20 @@
  * deadline; close everything. Every step runs even if one before failed, so
  * nothing keeps the process alive; what was not shipped stays in the buffer
  * and ships on the next start.
+ *
+ * The listeners' TLS files (telemetry.tls, an otlp source's tls) are read
+ * and checked before anything else is opened, so a bad file stops the start
+ * with an error naming it and its config key; they are followed on disk
+ * until shutdown, which stops every watcher and timer that following took.
  */
 import { join } from 'node:path';
 import { RESERVED_SOURCE_ID } from '../config/normalize.js';
-import type { SidecarConfig } from '../config/types.js';
+import type { ServerTlsConfig, SidecarConfig } from '../config/types.js';
 import { SealtrailError } from '../core/errors.js';
 import { COLLECTOR_STREAM_PREFIX, isCollectorStream } from '../core/reserved-streams.js';
 import { readHmacKey, readPseudonymKeys, readSigningKey } from '../keyfiles.js';
 import type { Logger } from '../log.js';
+import { ReloadingServerTls } from '../tls/server-tls.js';
 import { Backpressure } from './backpressure.js';
 import { AuditBuffer } from './buffer/buffer.js';
 import { CommitPath } from './commit.js';
@@ -39,25 +45,36 @@ export interface SidecarHandle {
   readonly buffer: AuditBuffer;
   readonly metrics: SidecarMetrics;
   readonly telemetryUrl: string;
-  /** reload redaction rules; a bad file keeps the old rules */
+  /** re-read redaction rules and the listeners' TLS files (SIGHUP); a bad file keeps the old rules or certificate */
   reload(): void;
   /** SIGTERM path: stop sources, commit, seal, ship until the deadline (absolute Date.now() time), close. */
   shutdown(deadlineMs: number): Promise<void>;
 }
 
-export async function startSidecar(
-  cfg: SidecarConfig,
-  opts: { logger: Logger; env?: NodeJS.ProcessEnv },
-): Promise<SidecarHandle> {
+export interface StartSidecarOptions {
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** stat poll period of the listeners' TLS files, ms (default 10 s; watches usually see a change first) */
+  tlsPollMs?: number;
+}
+
+export async function startSidecar(cfg: SidecarConfig, opts: StartSidecarOptions): Promise<SidecarHandle> {
   const logger = opts.logger;
   const env = opts.env ?? process.env;
   const { signer, vkey } = readSigningKey(cfg.keys.signing_key_file);
   const hmacKey = readHmacKey(cfg.keys.hmac_key_file);
+  const listenerTls = openListenerTls(cfg, logger, opts.tlsPollMs);
   const loadRules = (): Ruleset =>
     loadRuleset(cfg.redaction.rules, { pseudonymKeys: readPseudonymKeys(cfg.redaction.pseudonym_keys) });
   let ruleset: Ruleset = loadRules();
   const metrics = new SidecarMetrics();
-  const buffer = openBuffer(cfg, env);
+  let buffer: AuditBuffer;
+  try {
+    buffer = openBuffer(cfg, env);
+  } catch (err) {
+    listenerTls.close();
+    throw err;
+  }
   logger.info({ stream: buffer.stream, buffer: buffer.path, ruleset: ruleset.hash }, 'sidecar buffer open');
 
   const ingest = new Ingest(buffer, { hmacKey, keyId: cfg.keys.hmac_key_id, ruleset: () => ruleset });
@@ -113,6 +130,7 @@ export async function startSidecar(
       },
       onNotice: (source, message) => logger.info({ source }, message),
       onHttpResponse: (r) => metrics.httpRequests.inc({ source: r.source, code: r.code ?? 'accepted' }),
+      otlpTls: listenerTls.otlp,
     });
     sources.push(...configured.all);
     seal.start();
@@ -144,7 +162,11 @@ export async function startSidecar(
           for (const f of source.files()) metrics.fileLag.set({ source: source.id, path: f.path }, Math.max(0, f.size - f.offset));
         }
       },
-    }, { http: cfg.telemetry.http, ...(configured.http ? { events: configured.http.handler } : {}) });
+    }, {
+      http: cfg.telemetry.http,
+      ...(configured.http ? { events: configured.http.handler } : {}),
+      ...(listenerTls.telemetry ? { tls: listenerTls.telemetry } : {}),
+    });
 
     shipper.start();
     for (const s of sources) await s.start();
@@ -154,6 +176,7 @@ export async function startSidecar(
     await Promise.allSettled(sources.map((s) => s.close()));
     await shipper.close().catch(() => undefined);
     await telemetry?.close().catch(() => undefined);
+    listenerTls.close();
     buffer.close();
     throw err;
   }
@@ -173,6 +196,8 @@ export async function startSidecar(
       } catch (err) {
         logger.error({ code: (err as { code?: string }).code, err: (err as Error).message }, 'redaction rules NOT reloaded; keeping the previous rules');
       }
+      // Each logs what became of its files.
+      for (const t of listenerTls.all) t.reload();
     },
     async shutdown(deadlineMs: number) {
       const readDeadline = Date.now() + Math.max(0, (deadlineMs - Date.now()) / 4);
@@ -188,6 +213,7 @@ export async function startSidecar(
         await Promise.allSettled(sources.map((s) => s.close()));
         await shipper.close().catch(() => undefined);
         await telemetryServer.close();
+        listenerTls.close();
         const left = buffer.db.open ? buffer.stats() : undefined;
         if (left && left.records > 0) {
           logger.warn({ stream: buffer.stream, unanchored: left.records }, 'shutdown deadline reached with records not yet acknowledged; they stay in the buffer and ship on the next start');
@@ -197,6 +223,30 @@ export async function startSidecar(
       logger.info({ stream: buffer.stream }, 'sidecar stopped');
     },
   };
+}
+
+/** The TLS of the sidecar's listeners, read and checked; close() stops following every file. */
+interface ListenerTls {
+  telemetry: ReloadingServerTls | undefined;
+  /** by source id */
+  otlp: Map<string, ReloadingServerTls>;
+  all: ReloadingServerTls[];
+  close(): void;
+}
+
+/** Throws FileError/TlsError naming the file and its key (sidecar.sources[2].tls.key_file). */
+function openListenerTls(cfg: SidecarConfig, logger: Logger, pollMs: number | undefined): ListenerTls {
+  const tlsLogger = logger.child({ component: 'tls' });
+  const open = (tls: ServerTlsConfig, field: string): ReloadingServerTls =>
+    new ReloadingServerTls(tls, { field, logger: tlsLogger, refusalLogger: tlsLogger, ...(pollMs !== undefined ? { pollMs } : {}) });
+  // Nothing is followed before attach(), so a refusal half-way leaves nothing running.
+  const telemetry = cfg.telemetry.tls ? open(cfg.telemetry.tls, 'sidecar.telemetry.tls') : undefined;
+  const otlp = new Map<string, ReloadingServerTls>();
+  cfg.sources.forEach((s, i) => {
+    if (s.type === 'otlp' && s.tls) otlp.set(s.id, open(s.tls, `sidecar.sources[${i}].tls`));
+  });
+  const all = [...(telemetry ? [telemetry] : []), ...otlp.values()];
+  return { telemetry, otlp, all, close: () => all.forEach((t) => t.close()) };
 }
 
 /**

@@ -16,7 +16,8 @@
  *   tried again at the next connection.
  */
 import { buildConnector } from 'undici';
-import { readClientMaterial, statFingerprint, type ClientMaterial } from './material.js';
+import { FollowedFiles } from './followed-files.js';
+import { readClientMaterial, type ClientMaterial } from './material.js';
 import type { TlsLogger } from './server-tls.js';
 import { TLS_MIN_VERSION, type ClientTlsConfig } from './types.js';
 
@@ -27,30 +28,30 @@ export interface ClientTlsOptions {
 }
 
 export class ReloadingClientTls {
-  private readonly cfg: ClientTlsConfig;
   private readonly opts: ClientTlsOptions;
-  private material: ClientMaterial;
-  private fingerprint: string;
+  private readonly files: FollowedFiles<ClientMaterial>;
   private connector: buildConnector.connector;
-  reloads = 0;
-  failures = 0;
 
   constructor(cfg: ClientTlsConfig, opts: ClientTlsOptions) {
-    this.cfg = cfg;
     this.opts = opts;
-    this.fingerprint = statFingerprint(this.paths());
-    this.material = readClientMaterial(cfg, opts.field);
+    const paths = [cfg.ca_file, cfg.cert_file, cfg.key_file].filter((p): p is string => p !== undefined);
+    this.files = new FollowedFiles(paths, () => readClientMaterial(cfg, opts.field));
     this.connector = buildConnector(this.connectOptions());
   }
 
-  private paths(): string[] {
-    const c = this.cfg;
-    return [c.ca_file, c.cert_file, c.key_file].filter((p): p is string => p !== undefined);
+  /** new sets of files taken since start */
+  get reloads(): number {
+    return this.files.reloads;
+  }
+
+  /** changed sets of files refused since start */
+  get failures(): number {
+    return this.files.failures;
   }
 
   /** tls.connect options for the current files. */
   connectOptions(): buildConnector.BuildOptions {
-    const m = this.material;
+    const m = this.files.current;
     return {
       minVersion: TLS_MIN_VERSION,
       rejectUnauthorized: true,
@@ -67,25 +68,18 @@ export class ReloadingClientTls {
 
   /** Re-reads the files if they changed; true when new ones are in use. */
   refresh(): boolean {
-    const fp = statFingerprint(this.paths());
-    if (fp === this.fingerprint) return false;
-    let next: ClientMaterial;
-    try {
-      next = readClientMaterial(this.cfg, this.opts.field);
-    } catch (err) {
-      this.failures++;
+    const r = this.files.refresh();
+    const field = this.opts.field;
+    if (r.kind === 'refused') {
       this.opts.logger?.error(
-        { field: this.opts.field, code: (err as { code?: string }).code, err: (err as Error).message },
-        `${this.opts.field}: changed TLS files refused; connecting with the previous ones`,
+        { field, code: (r.error as { code?: string }).code, err: r.error.message },
+        `${field}: changed TLS files refused; connecting with the previous ones`,
       );
       return false;
     }
-    this.fingerprint = fp;
-    if (next.digest === this.material.digest) return false;
-    this.material = next;
+    if (r.kind === 'unchanged') return false;
     this.connector = buildConnector(this.connectOptions());
-    this.reloads++;
-    this.opts.logger?.info({ field: this.opts.field, ...(next.pair ? { serial: next.pair.leaf.serial } : {}) }, `${this.opts.field}: TLS files reloaded`);
+    this.opts.logger?.info({ field, ...(r.material.pair ? { serial: r.material.pair.leaf.serial } : {}) }, `${field}: TLS files reloaded`);
     return true;
   }
 }

@@ -15,21 +15,21 @@
  *   clientRefusal(socket) on every request and refuse when it returns a
  *   reason: the TLS layer then lets unverified clients through to it.
  *   Whether client_ca_file is set is fixed at start.
- * - reload: fs.watch on each file and on its directory (cert-manager and
- *   kubelet replace files by swapping a symlink in the directory, which a
- *   watch on the old file never sees), plus a stat poll as a fallback
- *   (watches are lost on some filesystems). A change is applied with
+ * - reload: the files are followed as followed-files.ts describes (watch
+ *   on files and directories, stat poll). A change is applied with
  *   server.setSecureContext(): new handshakes get the new certificate,
  *   established connections (kept-alive ones too) go on undisturbed.
  * - a bad new set of files (half-written, garbled, key of another cert)
  *   keeps the old context; the failure is logged, counted (`failures`) and
  *   retried at the next change or poll, so a pair written in two steps is
  *   picked up once both halves are there.
+ * - close() stops following the files (no watcher or timer is left); the
+ *   server keeps the context it has. Safe to call more than once.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Server as TlsServer, TLSSocket, TlsOptions } from 'node:tls';
-import { readServerMaterial, statFingerprint, type CertSummary, type ServerMaterial } from './material.js';
+import { FollowedFiles, type Refresh } from './followed-files.js';
+import { RefusalLog, type WarnLogger } from './handshake-log.js';
+import { readServerMaterial, type CertSummary, type ServerMaterial } from './material.js';
 import { TLS_MIN_VERSION, type ServerTlsConfig } from './types.js';
 
 /** The two log levels this module writes with (a pino logger fits). */
@@ -42,6 +42,11 @@ export interface ServerTlsOptions {
   /** where the block sits in the config, for messages: "collector.tls" */
   field: string;
   logger?: TlsLogger;
+  /**
+   * Set: attach() also logs refused handshakes, and logRefusal() the
+   * clients a listener refused itself, each kind at most once a second.
+   */
+  refusalLogger?: WarnLogger;
   /** stat poll period, ms (default 10 s); 0 turns the poll off (tests) */
   pollMs?: number;
   /** called after a new context is applied */
@@ -63,35 +68,42 @@ const CERT_REASONS: Record<string, string> = {
   CERT_REVOKED: 'it is revoked',
 };
 
-/** Coalesces a burst of watch events (a secret update touches several names). */
-const SETTLE_MS = 100;
 const DEFAULT_POLL_MS = 10_000;
 
 export class ReloadingServerTls {
   private readonly cfg: ServerTlsConfig;
   private readonly opts: ServerTlsOptions;
-  private material: ServerMaterial;
-  private fingerprint: string;
+  private readonly files: FollowedFiles<ServerMaterial>;
+  private readonly refusals: RefusalLog | undefined;
   private server: TlsServer | undefined;
-  private watchers: FSWatcher[] = [];
-  private poll: NodeJS.Timeout | undefined;
-  private settle: NodeJS.Timeout | undefined;
-  /** new contexts applied since start */
-  reloads = 0;
-  /** sets of new files refused since start */
-  failures = 0;
 
   /** Reads and checks the files now; throws FileError or TlsError naming the file and `${field}.<key>`. */
   constructor(cfg: ServerTlsConfig, opts: ServerTlsOptions) {
     this.cfg = cfg;
     this.opts = opts;
-    this.fingerprint = statFingerprint(this.paths());
-    this.material = readServerMaterial(cfg, opts.field);
+    const paths = [cfg.cert_file, cfg.key_file, ...(cfg.client_ca_file !== undefined ? [cfg.client_ca_file] : [])];
+    this.files = new FollowedFiles(paths, () => readServerMaterial(cfg, opts.field));
+    this.refusals = opts.refusalLogger ? new RefusalLog(opts.refusalLogger) : undefined;
+  }
+
+  /** where the block sits in the config ("sidecar.telemetry.tls") */
+  get field(): string {
+    return this.opts.field;
+  }
+
+  /** new contexts applied since start */
+  get reloads(): number {
+    return this.files.reloads;
+  }
+
+  /** sets of new files refused since start */
+  get failures(): number {
+    return this.files.failures;
   }
 
   /** The leaf certificate in use. */
   get leaf(): CertSummary {
-    return this.material.leaf;
+    return this.files.current.leaf;
   }
 
   /** Whether clients must present a certificate (client_ca_file is set). */
@@ -116,93 +128,67 @@ export class ReloadingServerTls {
    */
   clientRefusal(socket: TLSSocket): string | undefined {
     if (!this.verifiesClients) return undefined;
-    if (socket.authorized === true) return undefined;
+    // The certificate is looked at before `authorized`: a TLS 1.3 session
+    // resumed by a client that presented none at first is `authorized`
+    // (OpenSSL takes the ticket for PSK authentication), which would let a
+    // refused client in on its second connection.
     const peer = socket.getPeerCertificate();
     if (peer === null || peer === undefined || Object.keys(peer).length === 0) {
       return 'no client certificate presented; this listener requires one issued by its client_ca_file';
     }
+    if (socket.authorized === true) return undefined;
     const code = String(socket.authorizationError ?? 'UNVERIFIED');
     const why = CERT_REASONS[code] ?? 'does not verify against client_ca_file';
     return `client certificate (serial ${peer.serialNumber}) refused: ${why} (${code})`;
   }
 
-  private contextOptions(): TlsOptions {
-    const m = this.material;
-    return { cert: m.cert, key: m.key, minVersion: TLS_MIN_VERSION, ...(m.clientCa ? { ca: m.clientCa } : {}) };
+  /** Logs (rate-limited, with refusalLogger) a client the listener refused for `reason` (clientRefusal's). */
+  logRefusal(socket: TLSSocket, reason: string): void {
+    const kind = reason.replace(/\(serial [^)]*\) /, '');
+    this.refusals?.note(kind, { field: this.opts.field, code: 'client_certificate_refused', remote: socket.remoteAddress, reason }, `${this.opts.field}: client refused: ${reason}`);
   }
 
-  private paths(): string[] {
-    const c = this.cfg;
-    return [c.cert_file, c.key_file, ...(c.client_ca_file !== undefined ? [c.client_ca_file] : [])];
+  private contextOptions(): TlsOptions {
+    const m = this.files.current;
+    return { cert: m.cert, key: m.key, minVersion: TLS_MIN_VERSION, ...(m.clientCa ? { ca: m.clientCa } : {}) };
   }
 
   /** Starts following the files for `server` (created with serverOptions()). */
   attach(server: TlsServer): void {
     this.server = server;
-    const onEvent = (): void => {
-      clearTimeout(this.settle);
-      this.settle = setTimeout(() => this.check(), SETTLE_MS);
-      this.settle.unref();
-    };
-    const watched = new Set<string>();
-    for (const p of this.paths()) {
-      for (const target of [p, dirname(p)]) {
-        if (watched.has(target)) continue;
-        watched.add(target);
-        try {
-          const w = watch(target, { persistent: false }, onEvent);
-          // A watch that dies (its directory removed) leaves the poll in charge.
-          w.on('error', () => w.close());
-          this.watchers.push(w);
-        } catch {
-          // unwatchable (permissions, filesystem): the poll covers it
-        }
-      }
-    }
-    const pollMs = this.opts.pollMs ?? DEFAULT_POLL_MS;
-    if (pollMs > 0) {
-      this.poll = setInterval(() => this.check(), pollMs);
-      this.poll.unref();
-    }
+    this.refusals?.watchHandshakes(server, this.opts.field);
+    this.files.follow(() => this.check(), this.opts.pollMs ?? DEFAULT_POLL_MS);
   }
 
   /** Re-reads the files if they changed since the last good load; true when a new context was applied. */
   check(): boolean {
-    const fp = statFingerprint(this.paths());
-    if (fp === this.fingerprint) return false;
-    return this.reload(fp);
+    return this.apply(this.files.refresh());
   }
 
   /** Re-reads the files now, changed or not (SIGHUP, tests); true when a new context was applied. */
-  reload(fp = statFingerprint(this.paths())): boolean {
-    let next: ServerMaterial;
-    try {
-      next = readServerMaterial(this.cfg, this.opts.field);
-    } catch (err) {
-      this.failures++;
+  reload(): boolean {
+    return this.apply(this.files.refresh(true));
+  }
+
+  private apply(r: Refresh<ServerMaterial>): boolean {
+    const field = this.opts.field;
+    if (r.kind === 'refused') {
       this.opts.logger?.error(
-        { field: this.opts.field, code: (err as { code?: string }).code, err: (err as Error).message, serial: this.material.leaf.serial },
-        `${this.opts.field}: new certificate files refused; still serving the previous certificate`,
+        { field, code: (r.error as { code?: string }).code, err: r.error.message, serial: this.leaf.serial },
+        `${field}: new certificate files refused; still serving the previous certificate`,
       );
-      this.opts.onReloadError?.(err as Error);
+      this.opts.onReloadError?.(r.error);
       return false;
     }
-    // Only a good load moves the fingerprint, so a refused set is retried at the next poll.
-    this.fingerprint = fp;
-    if (next.digest === this.material.digest) return false;
-    this.material = next;
+    if (r.kind === 'unchanged') return false;
     this.server?.setSecureContext(this.contextOptions());
-    this.reloads++;
-    this.opts.logger?.info({ field: this.opts.field, ...next.leaf }, `${this.opts.field}: certificate reloaded`);
-    this.opts.onReload?.(next.leaf);
+    this.opts.logger?.info({ field, ...r.material.leaf }, `${field}: certificate reloaded`);
+    this.opts.onReload?.(r.material.leaf);
     return true;
   }
 
   close(): void {
-    clearInterval(this.poll);
-    clearTimeout(this.settle);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.files.close();
     this.server = undefined;
   }
 }

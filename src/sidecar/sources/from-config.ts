@@ -8,6 +8,7 @@
  * what they import) in memory.
  */
 import type { SourceConfig } from '../../config/types.js';
+import type { ReloadingServerTls } from '../../tls/server-tls.js';
 import { cloudEventsFormat } from '../formats/cloudevents.js';
 import { formatFor } from '../formats/for-source.js';
 import type { IngestChunk } from '../ingest.js';
@@ -33,6 +34,8 @@ export interface SourceWiring {
   onNotice: (source: string, message: string) => void;
   /** once per answered request of the http source (POST /v1/events) or an otlp source */
   onHttpResponse: (summary: Pick<EventsRequestSummary, 'source' | 'code'>) => void;
+  /** the TLS of each otlp source with a `tls` block, by source id (its owner closes it) */
+  otlpTls?: ReadonlyMap<string, ReloadingServerTls>;
 }
 
 export interface ConfiguredSources {
@@ -56,6 +59,7 @@ export async function sourcesFromConfig(configs: readonly SourceConfig[], w: Sou
     };
     if (src.type === 'otlp') {
       const { OtlpSource } = await import('./otlp-source.js');
+      const tls = w.otlpTls?.get(src.id);
       // Spans and log records arrive decoded, in sealtrail's input shape: the default format takes them as they are.
       const source = new OtlpSource({
         id: src.id,
@@ -65,6 +69,7 @@ export async function sourcesFromConfig(configs: readonly SourceConfig[], w: Sou
         http: src.http,
         sink: (lines, meta) => w.commit({ source: src.id, path: meta.path, fileKey: `otlp:${meta.requestId}`, lines }),
         onResponse: w.onHttpResponse,
+        ...(tls ? { tls } : {}),
         ...reporting,
       });
       out.all.push(source);

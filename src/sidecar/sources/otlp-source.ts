@@ -19,14 +19,26 @@
  * - The listener keeps `http` (timeouts, connection cap) as the sidecar's
  *   other listeners do: a client that trickles its headers or body is cut
  *   off (408), and connections past the cap are closed at once.
+ * - With `tls` (the source's `tls:` block) the port speaks HTTPS only. With
+ *   client_ca_file, a request whose connection presented no client
+ *   certificate, or one that does not verify, is answered 403 with a
+ *   google.rpc.Status (PERMISSION_DENIED, message
+ *   "client_certificate_refused: <why>") in the request's encoding, and
+ *   the connection is closed; nothing of it is read or committed. The
+ *   caller owns `tls` (close() does not stop following its files).
  */
-import { createServer, type Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { splitHostPort } from '../../config/units.js';
+import type { OtlpCode } from '../../core/error-codes.js';
 import { SealtrailError } from '../../core/errors.js';
 import { capConnections, httpServerOptions, resolveHttpLimits, type HttpLimits } from '../../http-limits.js';
 import { listenError } from '../../listen-error.js';
+import { createListener } from '../../tls/listener.js';
+import type { ReloadingServerTls } from '../../tls/server-tls.js';
+import { encodeOtlpStatus } from '../formats/otlp/index.js';
 import { otlpTypes } from '../formats/otlp/proto.js';
 import { createOtlpHandler, type OtlpRequestSummary, type OtlpSink } from './otlp-http.js';
+import { CONTENT_TYPES, encodingOf, signalOf } from './otlp-request.js';
 import { positiveInt, SourceLifecycle, type Deadline, type Source, type SourceReporting } from './source.js';
 
 export interface OtlpSourceOptions extends SourceReporting {
@@ -61,7 +73,12 @@ export interface OtlpSourceOptions extends SourceReporting {
   retryAfterSeconds?: number;
   /** the config key `listen` came from, for a bind error; default sidecar.sources[id=<id>].listen */
   setting?: string;
+  /** HTTPS with these files, followed on disk; with client_ca_file, client certificates are checked (see the contract) */
+  tls?: ReloadingServerTls;
 }
+
+/** google.rpc.Code PERMISSION_DENIED: the gRPC name of 403. */
+const RPC_PERMISSION_DENIED = 7;
 
 export class OtlpSource implements Source {
   readonly id: string;
@@ -122,12 +139,16 @@ export class OtlpSource implements Source {
       ...(this.opts.retryAfterFullSeconds !== undefined ? { retryAfterFullSeconds: this.opts.retryAfterFullSeconds } : {}),
       ...(this.opts.retryAfterSeconds !== undefined ? { retryAfterSeconds: this.opts.retryAfterSeconds } : {}),
     });
-    const server = createServer(httpServerOptions(this.limits), handler);
+    // "Expect: 100-continue" reaches the handler before anything is sent (the
+    // listener routes it there), so a request that will be refused gets its
+    // final status instead of an invitation to upload; the handler sends
+    // "100 Continue" once it accepts.
+    const server = createListener(handler, {
+      http: httpServerOptions(this.limits),
+      tls: this.opts.tls,
+      refuse: (req, res, reason) => this.refuseClient(req, res, reason),
+    });
     capConnections(server, this.limits);
-    // "Expect: 100-continue" reaches the handler before anything is sent, so a
-    // request that will be refused gets its final status instead of an
-    // invitation to upload; the handler sends "100 Continue" once it accepts.
-    server.on('checkContinue', handler);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(this.bindError(err)));
@@ -171,6 +192,38 @@ export class OtlpSource implements Source {
       // an exporter's kept-alive connection must not hold shutdown open
       server.closeAllConnections();
     });
+  }
+
+  /** A client certificate refused: answered as the handler answers its other refusals, counted like them. */
+  private refuseClient(req: IncomingMessage, res: ServerResponse, reason: string): void {
+    const named = encodingOf(req.headers['content-type']);
+    const encoding = named ?? 'json';
+    const signal = signalOf(req.url);
+    const code: OtlpCode = 'client_certificate_refused';
+    let body: Uint8Array | string = '';
+    try {
+      body = encodeOtlpStatus(RPC_PERMISSION_DENIED, `${code}: ${reason}`, encoding);
+    } catch (err) {
+      this.life.report('source_read_failed', 'could not encode a refusal', err);
+    }
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    res.writeHead(403, { 'content-type': CONTENT_TYPES[encoding], 'content-length': bytes.length }).end(bytes);
+    try {
+      this.opts.onResponse?.({
+        source: this.id,
+        requestId: undefined,
+        path: `${req.method ?? '?'} ${signal ? `/v1/${signal}` : '(another path)'}`,
+        status: 403,
+        encoding: named,
+        gzip: undefined,
+        code,
+        items: 0,
+        accepted: 0,
+        rejected: 0,
+      });
+    } catch {
+      // a faulty hook must not turn an answered request into a crash
+    }
   }
 
   private bindError(err: unknown): Error {

@@ -1,7 +1,26 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+/**
+ * The sidecar's own port (sidecar.telemetry.listen): /metrics, /healthz,
+ * /readyz, and POST /v1/events when an http source is configured.
+ *
+ * Contract:
+ * - with `tls` (sidecar.telemetry.tls) the port speaks HTTPS only, its
+ *   files followed on disk (src/tls/). With client_ca_file every request
+ *   but the probes (GET/HEAD /healthz and /readyz) needs a client
+ *   certificate that verifies against the bundle; otherwise it is answered
+ *   403 `{"error":{"code":"client_certificate_refused","message":<why>}}`
+ *   and the connection is closed. The probes are exempt because the
+ *   kubelet presents no client certificate, and they tell nothing but
+ *   up/ready.
+ * - the caller owns `tls`: close() ends the listener and its connections,
+ *   not the following of the files.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { EventsCode } from '../../core/error-codes.js';
 import { splitHostPort } from '../../config/units.js';
 import { capConnections, httpServerOptions, resolveHttpLimits, type HttpLimits } from '../../http-limits.js';
 import { listenError } from '../../listen-error.js';
+import { createListener } from '../../tls/listener.js';
+import type { ReloadingServerTls } from '../../tls/server-tls.js';
 import type { SidecarMetrics } from './metrics.js';
 
 export interface TelemetryProbes {
@@ -31,9 +50,24 @@ export interface TelemetryServerOptions {
   setting?: string;
   /** ms between Node's checks of the header and request timeouts; default derived from them */
   timeoutCheckIntervalMs?: number;
+  /** HTTPS (sidecar.telemetry.tls), files followed; with client_ca_file, client certificates are checked (see the contract) */
+  tls?: ReloadingServerTls;
 }
 
 export const EVENTS_PATH = '/v1/events';
+const PROBES = new Set(['/healthz', '/readyz']);
+
+/** The kubelet's probes, served whatever the client certificate (see the contract). */
+function isProbe(req: IncomingMessage): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && PROBES.has((req.url ?? '/').split('?')[0]!);
+}
+
+/** A client certificate refused: the error shape of POST /v1/events, on every path. */
+function refuseClient(_req: IncomingMessage, res: ServerResponse, reason: string): void {
+  const code: EventsCode = 'client_certificate_refused';
+  const text = JSON.stringify({ error: { code, message: reason } });
+  res.writeHead(403, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+}
 
 export async function startTelemetryServer(
   listen: string,
@@ -70,13 +104,18 @@ export async function startTelemetryServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   };
-  const server = createServer(httpServerOptions(limits, opts.timeoutCheckIntervalMs), onRequest);
+  // "Expect: 100-continue" reaches the handler before anything is sent (the
+  // listener routes it there), so a request that will be refused (too
+  // large, buffer full) gets its final status instead of an invitation to
+  // upload the body; the events handler sends "100 Continue" itself once it
+  // accepts.
+  const server = createListener(onRequest, {
+    http: httpServerOptions(limits, opts.timeoutCheckIntervalMs),
+    tls: opts.tls,
+    refuse: refuseClient,
+    exempt: isProbe,
+  });
   capConnections(server, limits);
-  // "Expect: 100-continue" reaches the handler before anything is sent, so a
-  // request that will be refused (too large, buffer full) gets its final
-  // status instead of an invitation to upload the body; the events handler
-  // sends "100 Continue" itself once it accepts.
-  server.on('checkContinue', onRequest);
   const { host, port } = splitHostPort(listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(listenError(err, listen, opts.setting ?? 'sidecar.telemetry.listen (sealtrail dev: --telemetry-listen)')));
@@ -86,7 +125,7 @@ export async function startTelemetryServer(
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   return {
     server,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
+    url: `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
