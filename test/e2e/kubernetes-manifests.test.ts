@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issue, makeCa, type Authority, type Issued } from '../helpers/certs.js';
+import {
+  containerOf,
+  findDoc,
+  kustomize,
+  PodSandbox,
+  probe,
+  requestInNet,
+  type ContainerRun,
+  type K8sDoc,
+} from '../helpers/k8s-pod.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { ROOT, runCli, waitFor } from '../helpers/procs.js';
+
+/**
+ * The example overlay, run as the manifests say: `kubectl kustomize`
+ * renders it; the migrate Job, the collector and the agent's native sidecar
+ * start with the rendered args, env and mounted files, as user 10001 with
+ * fsGroup 10001 on a read-only root (test/helpers/k8s-pod.ts), the Secret
+ * templates filled with real material made here (keygen, an X.509 CA, a
+ * fresh Postgres database). A line the agent writes comes back from the
+ * collector's query API redacted, shipped over mTLS under the identity the
+ * collector config names; the same sidecar under another pod's name is
+ * refused; without fsGroup the 0400 keys are unreadable and the sidecar says
+ * so.
+ */
+
+const OVERLAY = join(ROOT, 'deploy', 'kubernetes', 'overlays', 'example');
+const COLLECTOR_HOST = 'sealtrail-collector.sealtrail.svc';
+const PG_HOST = 'postgres.sealtrail.svc';
+const AGENT_SAN = 'spiffe://cluster.local/ns/agents/sa/claims-agent';
+// Pod names as a ReplicaSet / Job controller makes them.
+const COLLECTOR_POD = 'sealtrail-collector-5d8f7c9b6-q7x2m';
+const AGENT_POD = 'claims-agent-7d9c5b6f4-x2x9q';
+const OTHER_POD = 'billing-agent-6c4d8b7f5-zz9xk';
+
+let dir: string;
+let docs: K8sDoc[];
+let db: TestDatabase;
+let sandbox: PodSandbox;
+let ca: Authority;
+let auditor: Issued;
+const adminToken = randomBytes(24).toString('hex');
+
+/** The rendered pod template of a workload, by kind and name prefix (a Job's name may carry a suffix). */
+function podSpec(kind: string, name: string): { spec: K8sDoc; namespace: string } {
+  const d = docs.find((x) => x.kind === kind && (x.metadata.name === name || String(x.metadata.name).startsWith(`${name}-`)));
+  if (!d) throw new Error(`the example overlay renders no ${kind} ${name}`);
+  return { spec: d.spec.template.spec, namespace: d.metadata.namespace };
+}
+
+async function collectorApi(path: string): Promise<{ status: number; body: any }> {
+  const r = await requestInNet(sandbox, {
+    url: `https://127.0.0.1:7470${path}`,
+    servername: COLLECTOR_HOST,
+    ca: ca.cert,
+    cert: auditor.cert,
+    key: auditor.key,
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
+  return { status: r.status, body: r.status === 0 ? r.body : JSON.parse(r.body) };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync('/tmp/sealtrail-k8s-');
+  docs = kustomize(OVERLAY);
+
+  const keys = join(dir, 'keys');
+  for (const name of ['agents', 'collector']) {
+    const out = join(keys, name);
+    const r = await runCli(['keygen', '--name', name, '--hmac', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  const pem = join(dir, 'pki');
+  mkdirSync(pem);
+  ca = makeCa(pem, 'cluster-ca');
+  const server = issue(ca, 'collector', { san: [`DNS:${COLLECTOR_HOST}`, `DNS:${COLLECTOR_HOST}.cluster.local`], usage: ['serverAuth'] });
+  const agent = issue(ca, 'claims-agent', { san: [`URI:${AGENT_SAN}`], usage: ['clientAuth'] });
+  auditor = issue(ca, 'auditor', { san: ['URI:spiffe://cluster.local/ns/audit/sa/auditor'], usage: ['clientAuth'] });
+  // The test reads these as root; the pods get their own copies through the Secrets.
+  for (const f of [auditor.key]) chmodSync(f, 0o600);
+
+  db = await createTestDatabase();
+  const inPod = (url: string) => {
+    const u = new URL(url);
+    u.host = `${PG_HOST}:5432`;
+    u.search = '?sslmode=disable';
+    return u.toString();
+  };
+  const file = (...p: string[]) => readFileSync(join(...p));
+  const material: Record<string, Record<string, Buffer | string>> = {
+    'sealtrail-sidecar-keys': { 'agents.skey': file(keys, 'agents', 'agents.skey'), 'hmac.key': file(keys, 'agents', 'hmac.key') },
+    'sealtrail-sidecar-tls': { 'ca.crt': file(ca.cert), 'tls.crt': file(agent.cert), 'tls.key': file(agent.key) },
+    'sealtrail-admin-token': { token: adminToken },
+    'sealtrail-chain-hmac': { 'hmac.key': file(keys, 'agents', 'hmac.key') },
+    'sealtrail-collector-keys': { 'collector.skey': file(keys, 'collector', 'collector.skey'), 'hmac.key': file(keys, 'collector', 'hmac.key') },
+    'sealtrail-collector-tls': { 'ca.crt': file(ca.cert), 'tls.crt': file(server.cert), 'tls.key': file(server.key) },
+    'sealtrail-verifier-keys': { 'agents.vkey': file(keys, 'agents', 'agents.vkey') },
+    // This machine's Postgres has no TLS; the URL is the user's to write (docs/kubernetes.md), sslmode included.
+    'sealtrail-postgres': { 'app-url': inPod(db.appUrl), 'owner-url': inPod(db.ownerUrl), 'ca.crt': file(ca.cert) },
+  };
+  sandbox = new PodSandbox(join(dir, 'pods'), [COLLECTOR_HOST, `${COLLECTOR_HOST}.cluster.local`, PG_HOST], (s, k) => material[s]?.[k], docs);
+  await sandbox.start();
+});
+
+afterAll(async () => {
+  await sandbox?.close();
+  await db?.drop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('deploy/kubernetes/overlays/example, run as rendered', () => {
+  let collector: ContainerRun;
+  let sidecar: ContainerRun;
+
+  it('the migrate Job applies the schema as the owner role and exits 0', async () => {
+    const job = podSpec('Job', 'sealtrail-migrate');
+    const run = sandbox.startContainer({ podName: 'sealtrail-migrate-8xk2p', ...job }, 'migrate');
+    const { code } = await run.proc.exited;
+    expect(code, `${run.proc.stdout()}\n${run.proc.stderr()}`).toBe(0);
+    const c = await db.connect('admin');
+    try {
+      const { rows } = await c.query<{ owner: string }>(
+        "SELECT tableowner AS owner FROM pg_tables WHERE schemaname = 'sealtrail' AND tablename = 'records'",
+      );
+      expect(rows).toEqual([{ owner: db.owner }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('the collector starts as the Deployment says, as the app role, and its readiness probe passes', async () => {
+    const pod = podSpec('Deployment', 'sealtrail-collector');
+    collector = sandbox.startContainer({ podName: COLLECTOR_POD, ...pod }, 'collector');
+    const c = containerOf(pod.spec, 'collector');
+    await waitFor(
+      'the collector readiness probe',
+      async () => collector.proc.child.exitCode === null && (await probe(sandbox, c, 'readinessProbe')).status === 200,
+      30_000,
+      250,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${collector.proc.stderr()}\n${collector.proc.stdout().slice(-4000)}`);
+    });
+    expect((await probe(sandbox, c, 'livenessProbe')).status).toBe(200);
+    // mTLS: the API wants a client certificate, the probes do not.
+    const bare = await requestInNet(sandbox, { url: 'https://127.0.0.1:7470/v1/streams', servername: COLLECTOR_HOST, ca: ca.cert });
+    expect(bare.status).toBe(403);
+    expect(JSON.parse(bare.body).error.code).toBe('client_certificate_refused');
+    const app = await db.connect('admin');
+    try {
+      const { rows } = await app.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1', [db.name]);
+      expect(rows.map((r) => r.usename)).toContain(db.app);
+      expect(rows.map((r) => r.usename)).not.toContain(db.owner);
+    } finally {
+      await app.end();
+    }
+  });
+
+  it("the agent's native sidecar ships what the agent writes, redacted, over mTLS", async () => {
+    const pod = podSpec('Deployment', 'claims-agent');
+    sidecar = sandbox.startContainer({ podName: AGENT_POD, ...pod }, 'sealtrail');
+    const s = containerOf(pod.spec, 'sealtrail');
+    await waitFor(
+      'the sidecar readiness probe',
+      async () => sidecar.proc.child.exitCode === null && (await probe(sandbox, s, 'readinessProbe')).status === 200,
+      30_000,
+      250,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${sidecar.proc.stderr()}\n${sidecar.proc.stdout().slice(-4000)}`);
+    });
+
+    // The agent container writes its trace file into the shared volume, as its own user.
+    const agent = containerOf(pod.spec, 'agent');
+    const traces = (agent.volumeMounts as K8sDoc[]).find((m) => m.mountPath === '/var/log/agent')!;
+    const traceDir = sidecar.volumeDir(traces.name);
+    const trace = join(traceDir, 'agent.jsonl');
+    appendFileSync(
+      trace,
+      `${JSON.stringify({ event_type: 'tool_invoked', actor: { id: 'u-17', type: 'user' }, tool: { name: 'lookup', arguments: { q: 'claim of jane.roe@example.com' } } })}\n`,
+    );
+    chownSync(trace, 10001, 10001);
+
+    const items = await waitFor(
+      'the record at the collector',
+      async () => {
+        const r = await collectorApi('/v1/audit?event_type=tool_invoked');
+        return r.status === 200 && r.body.items?.length === 1 ? r.body.items : undefined;
+      },
+      45_000,
+      500,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nsidecar:\n${sidecar.proc.stdout().slice(-3000)}\ncollector:\n${collector.proc.stdout().slice(-3000)}`);
+    });
+    expect(items[0].record.tool.arguments.q).toBe('claim of [REDACTED:email]');
+    // The stream is the pod's name and the buffer's creation time (a new buffer is a new stream).
+    expect(items[0].stream).toMatch(new RegExp(`^${AGENT_POD}-\\d{8}T\\d{6}Z$`));
+    expect(JSON.stringify(items)).not.toContain('jane.roe@example.com');
+  });
+
+  it('drains and exits 0 on SIGTERM, as on pod deletion', async () => {
+    sidecar.proc.child.kill('SIGTERM');
+    const { code } = await sidecar.proc.exited;
+    expect(code, sidecar.proc.stdout().slice(-3000)).toBe(0);
+  });
+
+  it("refuses the same sidecar posting under another pod's stream (its identity is the claims agent's)", async () => {
+    const pod = podSpec('Deployment', 'claims-agent');
+    const other = sandbox.startContainer({ podName: OTHER_POD, ...pod }, 'sealtrail');
+    const s = containerOf(pod.spec, 'sealtrail');
+    try {
+      await waitFor('the second sidecar', async () => other.proc.child.exitCode === null && (await probe(sandbox, s, 'readinessProbe')).status === 200, 30_000, 250);
+      const agent = containerOf(pod.spec, 'agent');
+      const traces = (agent.volumeMounts as K8sDoc[]).find((m) => m.mountPath === '/var/log/agent')!;
+      appendFileSync(join(other.volumeDir(traces.name), 'agent.jsonl'), `${JSON.stringify({ event_type: 'tool_invoked', tool: { name: 'pay' } })}\n`);
+      // Its first sealed batch is refused: the metrics name the reason.
+      const halted = await waitFor(
+        'the refusal',
+        async () => {
+          const m = (await requestInNet(sandbox, { url: 'http://127.0.0.1:9470/metrics' })).body;
+          return /sealtrail_shipping_halt_info\{[^}]*stream_forbidden[^}]*\} 1/.test(m) ? m : undefined;
+        },
+        30_000,
+        500,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${other.proc.stdout().slice(-3000)}`);
+      });
+      expect(halted).toContain('sealtrail_shipping_halted 1');
+      const streams = await collectorApi('/v1/streams');
+      expect(streams.status).toBe(200);
+      expect(JSON.stringify(streams.body)).not.toContain(OTHER_POD);
+    } finally {
+      other.proc.child.kill('SIGTERM');
+      await other.proc.exited;
+    }
+  });
+
+  it('without fsGroup the keys mounted 0400 are unreadable, and the sidecar stops naming the file', async () => {
+    const pod = podSpec('Deployment', 'claims-agent');
+    const spec = structuredClone(pod.spec);
+    delete spec.securityContext.fsGroup;
+    const run = sandbox.startContainer({ podName: AGENT_POD, namespace: pod.namespace, spec }, 'sealtrail');
+    const { code } = await run.proc.exited;
+    expect(code).not.toBe(0);
+    const out = run.proc.stdout() + run.proc.stderr();
+    expect(out).toContain('key_file_permission_denied');
+    expect(out).toContain('/etc/sealtrail/keys/');
+    expect(out).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/);
+  });
+});
