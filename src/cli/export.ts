@@ -1,4 +1,5 @@
 import { exportBundle } from '../evidence/build.js';
+import { TLS_ARG_SPEC, useCollectorTls } from './collector-tls.js';
 import { checkUrl, FILTER_ARG_SPEC, filterParams, resolveToken } from './filters.js';
 import { loadVerifierKeys, NO_VERIFIER_KEYS } from './keys.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
@@ -19,12 +20,14 @@ export async function exportCommand(argv: string[]): Promise<number> {
     keys: { type: 'string' },
     vkey: { type: 'string', multiple: true, default: [] },
     ...FILTER_ARG_SPEC,
+    ...TLS_ARG_SPEC,
   });
   const url = checkUrl(values.url, 'export');
   if (values.bundle === undefined) throw new UsageError('export needs --bundle DIR');
   const keys = loadVerifierKeys(values.keys, values.vkey!);
   if (keys.length === 0) throw new UsageError(NO_VERIFIER_KEYS);
   const token = resolveToken(values.token, 'export');
+  useCollectorTls(values);
   const s = await exportBundle({ url, token, query: filterParams(values), keys, dir: values.bundle });
   process.stdout.write(
     `bundle ${values.bundle}: ${s.records} records, ${s.checkpoints} checkpoints, ${s.consistency} consistency proofs, ` +

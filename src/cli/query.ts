@@ -1,10 +1,11 @@
 import { canonicalize } from '../core/canonical.js';
 import { getJsonObject } from '../evidence/http.js';
+import { TLS_ARG_SPEC, useCollectorTls } from './collector-tls.js';
 import { checkUrl, FILTER_ARG_SPEC, filterParams, resolveToken } from './filters.js';
 import { EXIT_FAIL, EXIT_OK, parse, UsageError } from './usage.js';
 
 /**
- * sealtrail query --url URL [--token T] [filters] [--order asc|desc] [--limit N] [--cursor C] [--all] [--proof]
+ * sealtrail query --url URL [--token T] [TLS flags] [filters] [--order asc|desc] [--limit N] [--cursor C] [--all] [--proof]
  *
  * GET /v1/audit from the command line: one item per line on stdout (RFC 8785
  * JSON, so the record inside keeps its canonical bytes). --limit is the page
@@ -21,6 +22,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
     all: { type: 'boolean', default: false },
     proof: { type: 'boolean', default: false },
     ...FILTER_ARG_SPEC,
+    ...TLS_ARG_SPEC,
   });
   const url = checkUrl(values.url, 'query');
   const params: Record<string, string> = filterParams(values);
@@ -33,6 +35,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
   params.limit = String(Number(limit));
   if (values.proof) params.proof = 'true';
   const token = resolveToken(values.token, 'query');
+  useCollectorTls(values);
   let cursor: string | null = values.cursor ?? null;
   let printed = 0;
   for (;;) {

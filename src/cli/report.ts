@@ -6,6 +6,7 @@ import { getJsonObject, getText } from '../evidence/http.js';
 import { checkOutputPath, writeOutputPrivate } from '../fs/private-files.js';
 import { renderHtml } from '../report/html.js';
 import { readReportParams, ReportParamError, type RawReportParams, type ReportParams } from '../report/params.js';
+import { TLS_ARG_SPEC, useCollectorTls } from './collector-tls.js';
 import { checkUrl, resolveToken } from './filters.js';
 import { EXIT_OK, parse, UsageError } from './usage.js';
 
@@ -21,6 +22,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     url: { type: 'string' },
     token: { type: 'string' },
     db: { type: 'string' },
+    ...TLS_ARG_SPEC,
     from: { type: 'string' },
     to: { type: 'string' },
     format: { type: 'string' },
@@ -42,6 +44,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   }
   // A bad --out is found before the report is built (or a collector asked).
   if (values.out !== undefined) checkOutputPath(values.out, '--out');
+  if (values.url !== undefined) useCollectorTls(values);
   const text = values.url !== undefined ? await fromCollector(checkUrl(values.url, 'report'), values.token, values) : await fromDb(values.db!, params);
   if (values.out !== undefined) {
     // Reports hold tenants, actors and counts: private like the store they come from.

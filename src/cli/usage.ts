@@ -75,4 +75,8 @@ commands:
 filters (export, query): --from TIME --to TIME --tenant T --actor A --agent A --event-type E --tool T
   --outcome O --model M --trace ID --session ID --resource ID --resource-type T --approval S
   --data-classification C --stream S
+TLS (export, query, report --url, verify --url), for an https:// collector:
+  --ca-file FILE                the CA that issued the collector's certificate (instead of the system roots)
+  --cert-file FILE --key-file FILE
+                                this client's certificate, where the collector asks for one (mTLS)
 `;

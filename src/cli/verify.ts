@@ -10,6 +10,7 @@ import { formatFailure, verifyBundle } from '../evidence/verify.js';
 import { openEvidenceDb, type StreamEvidence } from '../verify/from-db.js';
 import { fetchEvidence, type RemoteStreamEvidence } from '../verify/from-url.js';
 import { formatReport, verifyStream, verifyStreamAsync, type StreamReport, type VerifyKeys } from '../verify/verify-stream.js';
+import { TLS_ARG_SPEC, useCollectorTls } from './collector-tls.js';
 import { resolveToken } from './filters.js';
 import { keysDirOf, loadVerifierKeys, NO_VERIFIER_KEYS } from './keys.js';
 import { EXIT_FAIL, EXIT_KEY_MISSING, EXIT_OK, parse, UsageError } from './usage.js';
@@ -68,6 +69,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     checkpoint: { type: 'string', multiple: true, default: [] },
     token: { type: 'string' },
     bundle: { type: 'string' },
+    ...TLS_ARG_SPEC,
   });
   if (values.bundle !== undefined) {
     if (values.db !== undefined || values.url !== undefined) throw new UsageError('verify --bundle takes neither --db nor --url');
@@ -90,7 +92,9 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     streams = ev.streams;
     close = ev.close;
   } else {
-    streams = fetchEvidence(values.url!, resolveToken(values.token, 'verify --url'));
+    const token = resolveToken(values.token, 'verify --url');
+    useCollectorTls(values);
+    streams = fetchEvidence(values.url!, token);
   }
   const reports: StreamReport[] = [];
   const report = (r: StreamReport): void => {

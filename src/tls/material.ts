@@ -69,18 +69,24 @@ export interface KeyPair {
   leaf: CertSummary;
 }
 
-/** Reads cert_file and key_file; the key must be the leaf certificate's (tls_key_mismatch otherwise). */
-export function readKeyPair(certFile: string, keyFile: string, field: string): KeyPair {
-  const cert = read(certFile, `${field}.cert_file`, 'certificate file');
-  const key = read(keyFile, `${field}.key_file`, 'private key file');
-  const leaf = parseCertificates(cert, certFile, `${field}.cert_file`, 'certificate file')[0]!;
-  const keyObject = parseKey(key, keyFile, `${field}.key_file`);
+/**
+ * Reads cert_file and key_file; the key must be the leaf certificate's
+ * (tls_key_mismatch otherwise). Messages name `${field}.cert_file` and
+ * `${field}.key_file`, or `names` when the files came from elsewhere (CLI flags).
+ */
+export function readKeyPair(certFile: string, keyFile: string, field: string, names?: { cert: string; key: string }): KeyPair {
+  const certField = names?.cert ?? `${field}.cert_file`;
+  const keyField = names?.key ?? `${field}.key_file`;
+  const cert = read(certFile, certField, 'certificate file');
+  const key = read(keyFile, keyField, 'private key file');
+  const leaf = parseCertificates(cert, certFile, certField, 'certificate file')[0]!;
+  const keyObject = parseKey(key, keyFile, keyField);
   if (!leaf.checkPrivateKey(keyObject)) {
     throw new TlsError(
       'tls_key_mismatch',
-      `${field}.key_file`,
+      keyField,
       keyFile,
-      `private key file ${keyFile} (${field}.key_file) is not the key of certificate ${certFile} (${field}.cert_file, serial ${leaf.serialNumber}); give the pair issued together`,
+      `private key file ${keyFile} (${keyField}) is not the key of certificate ${certFile} (${certField}, serial ${leaf.serialNumber}); give the pair issued together`,
     );
   }
   return { cert, key, leaf: summarize(leaf) };
