@@ -94,6 +94,20 @@ describe('collector with client_ca_file (mTLS)', () => {
     // The kubelet's probes present no certificate: they are the exception.
     expect((await tlsRequest(`${c.url}/readyz`, { ca: pki.ca.cert, ...cert })).status).toBe(200);
   });
+
+  it('refuses a client without a certificate on a resumed TLS session too (OpenSSL marks those authorized)', async () => {
+    const agent = new https.Agent({ keepAlive: false, maxCachedSessions: 10 });
+    try {
+      const probe = await tlsRequest(`${c.url}/readyz`, { ca: pki.ca.cert, agent });
+      expect(probe.status).toBe(200);
+      const next = await tlsRequest(`${c.url}/v1/streams`, { ca: pki.ca.cert, agent });
+      expect(next.socket.isSessionReused()).toBe(true);
+      expect(next.status).toBe(403);
+      expect(JSON.parse(next.body).error.message).toContain('no client certificate presented');
+    } finally {
+      agent.destroy();
+    }
+  });
 });
 
 /** A kubelet-style secret volume: name -> ..data/name, ..data -> a timestamped directory, swapped atomically. */
