@@ -53,6 +53,22 @@ function podSpec(kind: string, name: string): { spec: K8sDoc; namespace: string 
   return { spec: d.spec.template.spec, namespace: d.metadata.namespace };
 }
 
+/** Starts a workload's container and waits until its readinessProbe, as the manifest states it, passes. */
+async function startReady(kind: string, name: string, container: string, podName: string, timeoutMs = 30_000): Promise<ContainerRun> {
+  const pod = podSpec(kind, name);
+  const run = sandbox.startContainer({ podName, ...pod }, container);
+  const c = containerOf(pod.spec, container);
+  await waitFor(
+    `the ${container} readiness probe`,
+    async () => run.proc.child.exitCode === null && (await probe(sandbox, c, 'readinessProbe')).status === 200,
+    timeoutMs,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${run.proc.stderr()}\n${run.proc.stdout().slice(-4000)}`);
+  });
+  return run;
+}
+
 async function collectorApi(path: string): Promise<{ status: number; body: any }> {
   const r = await requestInNet(sandbox, {
     url: `https://127.0.0.1:7470${path}`,
@@ -134,17 +150,8 @@ describe('deploy/kubernetes/overlays/example, run as rendered', () => {
   });
 
   it('the collector starts as the Deployment says, as the app role, and its readiness probe passes', async () => {
-    const pod = podSpec('Deployment', 'sealtrail-collector');
-    collector = sandbox.startContainer({ podName: COLLECTOR_POD, ...pod }, 'collector');
-    const c = containerOf(pod.spec, 'collector');
-    await waitFor(
-      'the collector readiness probe',
-      async () => collector.proc.child.exitCode === null && (await probe(sandbox, c, 'readinessProbe')).status === 200,
-      30_000,
-      250,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${collector.proc.stderr()}\n${collector.proc.stdout().slice(-4000)}`);
-    });
+    collector = await startReady('Deployment', 'sealtrail-collector', 'collector', COLLECTOR_POD);
+    const c = containerOf(podSpec('Deployment', 'sealtrail-collector').spec, 'collector');
     expect((await probe(sandbox, c, 'livenessProbe')).status).toBe(200);
     // mTLS: the API wants a client certificate, the probes do not.
     const bare = await requestInNet(sandbox, { url: 'https://127.0.0.1:7470/v1/streams', servername: COLLECTOR_HOST, ca: ca.cert });
@@ -161,17 +168,8 @@ describe('deploy/kubernetes/overlays/example, run as rendered', () => {
   });
 
   it("the agent's native sidecar ships what the agent writes, redacted, over mTLS", async () => {
+    sidecar = await startReady('Deployment', 'claims-agent', 'sealtrail', AGENT_POD);
     const pod = podSpec('Deployment', 'claims-agent');
-    sidecar = sandbox.startContainer({ podName: AGENT_POD, ...pod }, 'sealtrail');
-    const s = containerOf(pod.spec, 'sealtrail');
-    await waitFor(
-      'the sidecar readiness probe',
-      async () => sidecar.proc.child.exitCode === null && (await probe(sandbox, s, 'readinessProbe')).status === 200,
-      30_000,
-      250,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${sidecar.proc.stderr()}\n${sidecar.proc.stdout().slice(-4000)}`);
-    });
 
     // The agent container writes its trace file into the shared volume, as its own user.
     const agent = containerOf(pod.spec, 'agent');
@@ -209,10 +207,8 @@ describe('deploy/kubernetes/overlays/example, run as rendered', () => {
 
   it("refuses the same sidecar posting under another pod's stream (its identity is the claims agent's)", async () => {
     const pod = podSpec('Deployment', 'claims-agent');
-    const other = sandbox.startContainer({ podName: OTHER_POD, ...pod }, 'sealtrail');
-    const s = containerOf(pod.spec, 'sealtrail');
+    const other = await startReady('Deployment', 'claims-agent', 'sealtrail', OTHER_POD);
     try {
-      await waitFor('the second sidecar', async () => other.proc.child.exitCode === null && (await probe(sandbox, s, 'readinessProbe')).status === 200, 30_000, 250);
       const agent = containerOf(pod.spec, 'agent');
       const traces = (agent.volumeMounts as K8sDoc[]).find((m) => m.mountPath === '/var/log/agent')!;
       appendFileSync(join(other.volumeDir(traces.name), 'agent.jsonl'), `${JSON.stringify({ event_type: 'tool_invoked', tool: { name: 'pay' } })}\n`);
@@ -233,7 +229,8 @@ describe('deploy/kubernetes/overlays/example, run as rendered', () => {
       expect(streams.status).toBe(200);
       expect(JSON.stringify(streams.body)).not.toContain(OTHER_POD);
     } finally {
-      other.proc.child.kill('SIGTERM');
+      // SIGTERM would wait out SEALTRAIL_DRAIN_SECONDS trying to ship what the collector refuses.
+      other.proc.child.kill('SIGKILL');
       await other.proc.exited;
     }
   });

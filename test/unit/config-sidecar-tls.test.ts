@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultSidecarConfig, parseConfigText } from '../../src/config/index.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { thrown } from '../helpers/errors.js';
 
 /** A sidecar config with `telemetry` and `sources` as given (YAML lines, indented under sidecar:). */
 const SIDECAR = (parts: { telemetry?: string; sources?: string }): string => `sidecar:
@@ -12,14 +13,7 @@ ${parts.sources ?? ''}
 ${parts.telemetry ?? ''}
 `;
 
-function refused(text: string): ConfigError {
-  try {
-    parseConfigText(text, 'test.yaml', {});
-  } catch (err) {
-    return err as ConfigError;
-  }
-  throw new Error('accepted');
-}
+const refused = (text: string): ConfigError => thrown(() => parseConfigText(text, 'test.yaml', {}), ConfigError, 'accepted');
 
 const PAIR = '{ cert_file: /t/tls.crt, key_file: /t/tls.key }';
 

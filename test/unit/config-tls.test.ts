@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { thrown } from '../helpers/errors.js';
 
 const SIDECAR = (ship: string): string => `sidecar:
   sources: [{ id: t, type: file, include: [/tmp/x.jsonl] }]
@@ -9,14 +10,7 @@ const SIDECAR = (ship: string): string => `sidecar:
 ${ship}
 `;
 
-function refused(text: string): ConfigError {
-  try {
-    parseConfigText(text, 'test.yaml', {});
-  } catch (err) {
-    return err as ConfigError;
-  }
-  throw new Error('accepted');
-}
+const refused = (text: string): ConfigError => thrown(() => parseConfigText(text, 'test.yaml', {}), ConfigError, 'accepted');
 
 describe('collector.tls and ship.tls', () => {
   it('collector.tls beside listen', () => {
