@@ -120,7 +120,7 @@ describe('example configs', () => {
       max_record_bytes: 3 * 1024 * 1024,
       store: { type: 'sqlite', path: '/var/lib/sealtrail/audit.db' },
       auth: { admin_tokens: [], admin_token_files: ['/etc/sealtrail/admin/token'] },
-      streams: [{ match: 'agent-*', vkey_file: '/etc/sealtrail/vkeys/agents.vkey' }],
+      streams: [{ match: 'claims-agent-*', vkey_file: '/etc/sealtrail/vkeys/agents.vkey' }],
       ship_identities: [],
       trust_on_first_use: false,
       hmac_keys: [{ id: 'k1', file: '/etc/sealtrail/hmac/hmac.key' }],
