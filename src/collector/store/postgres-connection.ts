@@ -88,8 +88,16 @@ export function isConnectionError(err: unknown): boolean {
     return /^(08|28|3D)/.test(err.code ?? '') || err.code === '53300' || /^57P0[1-4]$/.test(err.code ?? '');
   }
   const code = (err as { code?: unknown }).code;
-  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || /connect|terminat|timeout|closed/i.test(err.message);
+  if (typeof code === 'string' && (/^E[A-Z]+$/.test(code) || TLS_FAILURE.test(code))) return true;
+  return /connect|terminat|timeout|closed|SSL/i.test(err.message);
 }
+
+/**
+ * Node's and OpenSSL's codes for a TLS handshake that failed (untrusted CA,
+ * host name not in the certificate, expired): the server cannot be reached
+ * safely, which is "unavailable" (503, not ready), not a bug.
+ */
+const TLS_FAILURE = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/;
 
 /** Connection-level failures, named without the URL's secrets. */
 export function unavailable(url: string, err: unknown): StoreError {
