@@ -52,11 +52,11 @@ export interface ShipIdentity {
   id: string;
   /** SHA-256 (hex) of the ship token the sidecar sends as Authorization: Bearer */
   token_sha256?: string;
-  /** a URI SAN of a client certificate verified by collector.tls.client_ca_file (e.g. a SPIFFE ID) */
+  /** a URI SAN of a client certificate verified by collector.tls.client_ca_file (e.g. a SPIFFE ID); may hold one `{pod}` (ship-identities.ts) */
   san_uri?: string;
-  /** a DNS SAN of such a certificate */
+  /** a DNS SAN of such a certificate; may hold one `{pod}` */
   san_dns?: string;
-  /** stream ids, or prefixes ending in "*" */
+  /** stream ids, or prefixes ending in "*"; with a `{pod}` SAN, patterns may use `{pod}` (`"{pod}-*"`: that pod's own streams) */
   streams: string[];
 }
 

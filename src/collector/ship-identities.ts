@@ -10,6 +10,14 @@
  *   exit) and/or by its client certificate, when the connection verified one
  *   against collector.tls.client_ca_file (its SAN URIs, e.g. a SPIFFE ID,
  *   and SAN DNS names are matched exactly);
+ * - per-pod identities: a `{pod}` in san_uri or san_dns captures one
+ *   pod-name-shaped value of the certificate's SAN (cert-manager's
+ *   csi-driver issues each pod its own, e.g.
+ *   spiffe://cluster.local/ns/agents/pod/<pod name>); in that entry's
+ *   streams `{pod}` stands for the captured value, and a trailing `*`
+ *   after it matches only a sidecar's buffer stamp (YYYYMMDDTHHMMSSZ), so
+ *   `{pod}-*` is exactly that pod's own streams — never those of a pod
+ *   whose name merely begins with it;
  * - no identity: 401 ship_identity_required; a token that matches none:
  *   403 ship_identity_unknown; a stream none of the sender's identities
  *   lists: 403 stream_forbidden, before the batch is verified or stored.
@@ -33,8 +41,42 @@ interface Entry {
   token?: Buffer;
   sanUri?: string;
   sanDns?: string;
+  /** per-pod identity: the SAN with `{pod}` as a capture (anchored) */
+  sanPattern?: { kind: 'uri' | 'dns'; re: RegExp };
   exact: Set<string>;
   prefixes: string[];
+  /** streams patterns holding `{pod}`, expanded per request */
+  podStreams: string[];
+}
+
+/** Who the sender is: an entry, and for a per-pod entry the pod its certificate names. */
+interface Match {
+  entry: Entry;
+  pod?: string;
+}
+
+export const POD_PLACEHOLDER = '{pod}';
+/** A Kubernetes object name (DNS-1123 subdomain): what a pod's name can be. */
+const POD_NAME = '([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)';
+/** The stamp a sidecar appends to its stream id (src/sidecar/stream-id.ts). */
+const BUFFER_STAMP = /^\d{8}T\d{6}Z$/;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function podPattern(san: string, at: string): RegExp {
+  const parts = san.split(POD_PLACEHOLDER);
+  if (parts.length !== 2) throw new TypeError(`${at}: at most one ${POD_PLACEHOLDER} in a SAN`);
+  return new RegExp(`^${escapeRegExp(parts[0]!)}${POD_NAME}${escapeRegExp(parts[1]!)}$`);
+}
+
+/** Whether a `{pod}` stream pattern, expanded for `pod`, covers `stream` (see the contract). */
+function podStreamMatches(pattern: string, pod: string, stream: string): boolean {
+  const expanded = pattern.split(POD_PLACEHOLDER).join(pod);
+  if (!expanded.endsWith('*')) return stream === expanded;
+  const head = expanded.slice(0, -1);
+  return stream.startsWith(head) && BUFFER_STAMP.test(stream.slice(head.length));
 }
 
 /** SAN entries as Node prints them: `URI:spiffe://a, DNS:b`; split only before a known tag. */
@@ -63,14 +105,23 @@ export class ShipIdentities {
         throw new TypeError(`${at}.token_sha256 must be 64 hex digits (sealtrail token-hash)`);
       }
       if (s.streams.length === 0) throw new TypeError(`${at}.streams must list at least one stream id or prefix`);
+      const san = s.san_uri ?? s.san_dns;
+      const perPod = san?.includes(POD_PLACEHOLDER) === true;
+      const podStreams = s.streams.filter((p) => p.includes(POD_PLACEHOLDER));
+      if (podStreams.length > 0 && !perPod) {
+        throw new TypeError(`${at}.streams: ${POD_PLACEHOLDER} needs a san_uri or san_dns holding ${POD_PLACEHOLDER} to take the pod from`);
+      }
+      const plain = s.streams.filter((p) => !p.includes(POD_PLACEHOLDER));
       const e: Entry = {
         id: s.id,
-        exact: new Set(s.streams.filter((p) => !p.endsWith('*'))),
-        prefixes: s.streams.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1)),
+        exact: new Set(plain.filter((p) => !p.endsWith('*'))),
+        prefixes: plain.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1)),
+        podStreams,
       };
       if (s.token_sha256 !== undefined) e.token = Buffer.from(s.token_sha256, 'hex');
-      if (s.san_uri !== undefined) e.sanUri = s.san_uri;
-      if (s.san_dns !== undefined) e.sanDns = s.san_dns;
+      if (perPod) e.sanPattern = { kind: s.san_uri !== undefined ? 'uri' : 'dns', re: podPattern(san!, `${at}.${s.san_uri !== undefined ? 'san_uri' : 'san_dns'}`) };
+      else if (s.san_uri !== undefined) e.sanUri = s.san_uri;
+      else if (s.san_dns !== undefined) e.sanDns = s.san_dns;
       return e;
     });
   }
@@ -80,8 +131,8 @@ export class ShipIdentities {
   }
 
   /** The identities of the sender; throws 401/403 when it has none. */
-  private identify(req: ShipRequest): Entry[] {
-    const found: Entry[] = [];
+  private identify(req: ShipRequest): Match[] {
+    const found: Match[] = [];
     const header = req.headers.authorization;
     let tokenGiven = false;
     if (typeof header === 'string') {
@@ -92,14 +143,20 @@ export class ShipIdentities {
       if (token.length >= MIN_TOKEN_CHARS && token.length <= MAX_TOKEN_CHARS) {
         const digest = createHash('sha256').update(token, 'utf8').digest();
         // No early exit: every token entry is compared.
-        for (const e of this.entries) if (e.token && timingSafeEqual(digest, e.token)) found.push(e);
+        for (const e of this.entries) if (e.token && timingSafeEqual(digest, e.token)) found.push({ entry: e });
       }
     }
     const socket = req.socket as Partial<TLSSocket>;
     if (socket.authorized === true && typeof socket.getPeerCertificate === 'function') {
       const san = sanEntries(socket.getPeerCertificate().subjectaltname);
       for (const e of this.entries) {
-        if ((e.sanUri !== undefined && san.uris.includes(e.sanUri)) || (e.sanDns !== undefined && san.dns.includes(e.sanDns))) found.push(e);
+        if ((e.sanUri !== undefined && san.uris.includes(e.sanUri)) || (e.sanDns !== undefined && san.dns.includes(e.sanDns))) found.push({ entry: e });
+        if (e.sanPattern) {
+          for (const value of e.sanPattern.kind === 'uri' ? san.uris : san.dns) {
+            const pod = e.sanPattern.re.exec(value)?.[1];
+            if (pod !== undefined) found.push({ entry: e, pod });
+          }
+        }
       }
     }
     if (found.length > 0) return found;
@@ -114,13 +171,15 @@ export class ShipIdentities {
   /** Throws unless the sender may post `stream` (see the contract). */
   authorize(req: ShipRequest, stream: string): void {
     const who = this.identify(req);
-    for (const e of who) {
+    for (const { entry: e, pod } of who) {
       if (e.exact.has(stream) || e.prefixes.some((p) => stream.startsWith(p))) return;
+      if (pod !== undefined && e.podStreams.some((p) => podStreamMatches(p, pod, stream))) return;
     }
+    const names = who.map(({ entry, pod }) => (pod === undefined ? entry.id : `${entry.id} (pod ${pod})`));
     throw new HttpError(
       403,
       'stream_forbidden',
-      `stream ${stream}: sender identity ${who.map((e) => e.id).join(', ')} may not post this stream (collector.ship_identities[].streams)`,
+      `stream ${stream}: sender identity ${names.join(', ')} may not post this stream (collector.ship_identities[].streams)`,
     );
   }
 }

@@ -7,17 +7,19 @@
  * there: JSON Schema can express some of them, but only with error messages
  * nobody can act on.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
 import { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
 import { CONFIG_KEY_ID, CONFIG_STREAM_ID } from '../core/wire-ids.js';
 import { DEFAULT_MAX_BATCH_RECORDS } from '../core/wire-limits.js';
 import { HTTP_LIMIT_BOUNDS } from '../http-limits.js';
+import { schemaValidator, type SchemaValidator } from './schema-check.js';
 
 const STREAM_ID = CONFIG_STREAM_ID;
 const KEY_ID = CONFIG_KEY_ID;
 const SOURCE_ID = '^[a-z0-9_-]{1,64}$';
 // An exact stream id, or a (possibly empty) prefix followed by "*".
 const STREAM_MATCH = '^(?:[A-Za-z0-9._-]{1,128}|[A-Za-z0-9._-]{0,127}\\*)$';
+// ship_identities[].streams may also hold `{pod}` (collector/ship-identities.ts): the pod its certificate names.
+const IDENTITY_STREAM_MATCH = '^(?:(?:[A-Za-z0-9._-]|\\{pod\\}){1,128}|(?:[A-Za-z0-9._-]|\\{pod\\}){0,127}\\*)$';
 const LISTEN = '^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
 
 const duration = { type: ['integer', 'string'], minimum: 0, maxLength: 64 } as const;
@@ -326,7 +328,7 @@ export const collectorSchema = {
           token_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
           san_uri: { type: 'string', minLength: 1, maxLength: 2048 },
           san_dns: { type: 'string', minLength: 1, maxLength: 253 },
-          streams: { type: 'array', minItems: 1, maxItems: 10_000, items: { type: 'string', pattern: STREAM_MATCH } },
+          streams: { type: 'array', minItems: 1, maxItems: 10_000, items: { type: 'string', pattern: IDENTITY_STREAM_MATCH } },
         },
       },
     },
@@ -376,22 +378,19 @@ export const rootSchema = {
   },
 } as const;
 
-let ajv: Ajv | undefined;
-const compiled = new Map<object, ValidateFunction[]>();
+const compiled = new Map<object, SchemaValidator[]>();
 
 /**
  * Two validators per schema, run in order: the first has every `required`
  * removed, so a misspelt key is reported as unknown (at its own line) rather
  * than as the correctly spelt key being missing; the second is the full
- * schema. Compiled on first use: ajv generates code, a cost that commands
- * which never read a config should not pay.
+ * schema. Interpreted (./schema-check.ts), not compiled: generating code for
+ * these schemas cost a sidecar ~25 MiB of resident memory for good.
  */
-export function validatorsFor(schema: object): readonly ValidateFunction[] {
+export function validatorsFor(schema: object): readonly SchemaValidator[] {
   let v = compiled.get(schema);
   if (!v) {
-    // verbose: errors carry parentSchema, used to list the allowed keys next to an unknown one.
-    ajv ??= new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
-    v = [ajv.compile(withoutRequired(schema) as object), ajv.compile(schema)];
+    v = [schemaValidator(withoutRequired(schema) as object), schemaValidator(schema)];
     compiled.set(schema, v);
   }
   return v;
