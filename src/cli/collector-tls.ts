@@ -24,10 +24,15 @@ export const TLS_USAGE = '[--ca-file FILE] [--cert-file FILE --key-file FILE]';
  * process talking to one collector, so the process-wide dispatcher is the
  * honest scope; nothing long-running calls this.
  */
-export function useCollectorTls(values: { 'ca-file'?: string; 'cert-file'?: string; 'key-file'?: string }): void {
+export function useCollectorTls(values: { 'ca-file'?: string; 'cert-file'?: string; 'key-file'?: string }, url: string | undefined): void {
   const caFile = values['ca-file'];
   const certFile = values['cert-file'];
   const keyFile = values['key-file'];
+  const given = [caFile && '--ca-file', certFile && '--cert-file', keyFile && '--key-file'].filter(Boolean);
+  // Unused TLS flags would let a token go out in clear while the user believes otherwise.
+  if (given.length > 0 && !url?.startsWith('https://')) {
+    throw new UsageError(`${given.join(', ')}: only for an https:// --url${url === undefined ? '' : ` (got ${url.split('://')[0]}://)`}`);
+  }
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new UsageError(`--cert-file and --key-file go together: give ${certFile === undefined ? '--cert-file' : '--key-file'} too, or neither`);
   }

@@ -27,7 +27,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const keys = loadVerifierKeys(values.keys, values.vkey!);
   if (keys.length === 0) throw new UsageError(NO_VERIFIER_KEYS);
   const token = resolveToken(values.token, 'export');
-  useCollectorTls(values);
+  useCollectorTls(values, url);
   const s = await exportBundle({ url, token, query: filterParams(values), keys, dir: values.bundle });
   process.stdout.write(
     `bundle ${values.bundle}: ${s.records} records, ${s.checkpoints} checkpoints, ${s.consistency} consistency proofs, ` +

@@ -35,7 +35,7 @@ export async function queryCommand(argv: string[]): Promise<number> {
   params.limit = String(Number(limit));
   if (values.proof) params.proof = 'true';
   const token = resolveToken(values.token, 'query');
-  useCollectorTls(values);
+  useCollectorTls(values, url);
   let cursor: string | null = values.cursor ?? null;
   let printed = 0;
   for (;;) {

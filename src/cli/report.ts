@@ -44,7 +44,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   }
   // A bad --out is found before the report is built (or a collector asked).
   if (values.out !== undefined) checkOutputPath(values.out, '--out');
-  if (values.url !== undefined) useCollectorTls(values);
+  useCollectorTls(values, values.url);
   const text = values.url !== undefined ? await fromCollector(checkUrl(values.url, 'report'), values.token, values) : await fromDb(values.db!, params);
   if (values.out !== undefined) {
     // Reports hold tenants, actors and counts: private like the store they come from.

@@ -71,6 +71,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     bundle: { type: 'string' },
     ...TLS_ARG_SPEC,
   });
+  useCollectorTls(values, values.url);
   if (values.bundle !== undefined) {
     if (values.db !== undefined || values.url !== undefined) throw new UsageError('verify --bundle takes neither --db nor --url');
     return bundleCommand(values.bundle, values.keys, values.vkey!);
@@ -92,9 +93,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     streams = ev.streams;
     close = ev.close;
   } else {
-    const token = resolveToken(values.token, 'verify --url');
-    useCollectorTls(values);
-    streams = fetchEvidence(values.url!, token);
+    streams = fetchEvidence(values.url!, resolveToken(values.token, 'verify --url'));
   }
   const reports: StreamReport[] = [];
   const report = (r: StreamReport): void => {

@@ -31,7 +31,20 @@ function read(path: string, field: string, kind: string): Buffer {
 
 /** Every certificate of a PEM file, parsed; refuses a file with none or with one OpenSSL cannot read. */
 export function parseCertificates(pem: Buffer, path: string, field: string, kind: string): X509Certificate[] {
-  const blocks = pem.toString('latin1').match(CERT_BLOCK) ?? [];
+  const text = pem.toString('latin1');
+  const blocks = text.match(CERT_BLOCK) ?? [];
+  // A chain or bundle cut short (a file caught half-written) must not load
+  // as the blocks before the cut: that would serve a partial chain or drop
+  // client CAs until the next change.
+  const begun = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (begun > blocks.length) {
+    throw new TlsError(
+      'tls_pem_invalid',
+      field,
+      path,
+      `${kind} ${path} (${field}): certificate ${blocks.length + 1} of the file is cut off (no matching END line); the file may be half-written, replace it`,
+    );
+  }
   if (blocks.length === 0) {
     throw new TlsError('tls_pem_invalid', field, path, `${kind} ${path} (${field}) holds no PEM "BEGIN CERTIFICATE" block; give a PEM certificate file`);
   }

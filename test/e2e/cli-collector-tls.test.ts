@@ -94,4 +94,19 @@ describe('CLI against a collector that wants mTLS', () => {
     expect(q.stderr).toMatch(message);
     noStack(q.stderr);
   });
+
+  it('refuses the TLS flags where they would not be used (an http:// URL, --db, --bundle), so no token goes out in clear unnoticed', async () => {
+    const plain = c.url.replace('https://', 'http://');
+    for (const args of [
+      ['query', '--url', plain, '--ca-file', pki.ca.cert],
+      ['report', '--db', join(dir, 'x.db'), '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z', '--cert-file', pki.podA.cert, '--key-file', pki.podA.key],
+      ['verify', '--db', join(dir, 'x.db'), '--ca-file', pki.ca.cert],
+      ['verify', '--bundle', join(dir, 'bundle'), '--ca-file', pki.ca.cert],
+    ]) {
+      const r = await runCli(args, { env });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/--(ca|cert)-file.*only for an https:\/\/ --url/);
+      noStack(r.stderr);
+    }
+  });
 });

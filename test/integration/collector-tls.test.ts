@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -198,6 +198,22 @@ describe('refusing bad files at start', () => {
     const err2 = await startError({ cert_file: pki.server.cert, key_file: noKey });
     expect(err2.code).toBe('tls_pem_invalid');
     expect(err2.message).toContain('collector.tls.key_file');
+  });
+
+  it('a chain or CA bundle cut off after its first certificate (caught half-written)', async () => {
+    const full = `${readFileSync(pki.server.cert, 'utf8')}${readFileSync(pki.ca.cert, 'utf8')}`;
+    const cut = full.slice(0, full.lastIndexOf('-----END CERTIFICATE-----') - 40);
+    const chain = join(dir, 'cut-chain.crt');
+    writeFileSync(chain, cut);
+    const err = await startError({ cert_file: chain, key_file: pki.server.key });
+    expect(err.code).toBe('tls_pem_invalid');
+    expect(err.message).toMatch(/certificate 2 of the file is cut off/);
+    const bundle = join(dir, 'cut-bundle.crt');
+    const cas = `${readFileSync(pki.ca.cert, 'utf8')}${readFileSync(pki.otherCa.cert, 'utf8')}`;
+    writeFileSync(bundle, cas.slice(0, cas.length - 60));
+    const err2 = await startError({ cert_file: pki.server.cert, key_file: pki.server.key, client_ca_file: bundle });
+    expect(err2.code).toBe('tls_pem_invalid');
+    expect(err2.message).toContain('collector.tls.client_ca_file');
   });
 
   it('a key that is not the certificate\'s', async () => {

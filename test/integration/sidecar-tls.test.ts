@@ -16,7 +16,7 @@ import type { ServerTlsConfig } from '../../src/config/types.js';
 import { createHmacKeyFile, createSigningKeyFiles } from '../../src/keyfiles.js';
 import { startSidecar, type SidecarHandle } from '../../src/sidecar/sidecar.js';
 import { issue, makeTestPki, type TestPki } from '../helpers/certs.js';
-import { FakeCollector } from '../helpers/sidecar-collector.js';
+import { ackFor, FakeCollector } from '../helpers/sidecar-collector.js';
 import { freePort, sleep, waitFor } from '../helpers/procs.js';
 import { tlsRequest, type TlsClient } from '../helpers/tls-requests.js';
 
@@ -242,6 +242,7 @@ describe('sidecar listeners with client_ca_file (mTLS)', () => {
       const metrics = await tlsRequest(`${r.telemetry}/metrics`, { ...client, agent });
       expect(metrics.status).toBe(403);
       expect(metrics.reused).toBe(false);
+      expect(metrics.socket.isSessionReused()).toBe(true);
     } finally {
       agent.destroy();
     }
@@ -270,6 +271,24 @@ describe('sidecar listeners with client_ca_file (mTLS)', () => {
   it('counts OTLP refusals in sealtrail_http_requests_total', async () => {
     const metrics = (await tlsRequest(`${r.telemetry}/metrics`, { ca: pki.ca.cert, cert: pki.podA.cert, key: pki.podA.key })).body;
     expect(metrics).toMatch(/source="otel".*code="client_certificate_refused"|code="client_certificate_refused".*source="otel"/);
+  });
+
+  it("tells /readyz's notes (why shipping halted) only to a client whose certificate verified", async () => {
+    const valid: TlsClient = { ca: pki.ca.cert, cert: pki.podA.cert, key: pki.podA.key };
+    collector.responder = () => ({ status: 403, body: { error: { code: 'stream_forbidden', message: 'stream x: sender identity pod-a may not post this stream' } } });
+    try {
+      expect((await tlsRequest(`${r.telemetry}/v1/events`, valid, { method: 'POST', body: EVENT })).status).toBe(202);
+      const noted = await waitFor('the halt note', async () => {
+        const body = (await tlsRequest(`${r.telemetry}/readyz`, valid)).body;
+        return body.includes('stream_forbidden') ? body : undefined;
+      }, 20_000);
+      expect(noted.split('\n').length).toBeGreaterThan(2);
+      const bare = await tlsRequest(`${r.telemetry}/readyz`, { ca: pki.ca.cert });
+      expect(bare.status).toBe(200);
+      expect(bare.body).toBe('ready\n');
+    } finally {
+      collector.responder = ackFor;
+    }
   });
 });
 

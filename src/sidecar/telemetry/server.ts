@@ -10,11 +10,13 @@
  *   403 `{"error":{"code":"client_certificate_refused","message":<why>}}`
  *   and the connection is closed. The probes are exempt because the
  *   kubelet presents no client certificate, and they tell nothing but
- *   up/ready.
+ *   up/ready: /readyz adds its notes (why shipping halted) only for a
+ *   client whose certificate verified.
  * - the caller owns `tls`: close() ends the listener and its connections,
  *   not the following of the files.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { EventsCode } from '../../core/error-codes.js';
 import { splitHostPort } from '../../config/units.js';
 import { capConnections, httpServerOptions, resolveHttpLimits, type HttpLimits } from '../../http-limits.js';
@@ -97,7 +99,10 @@ export async function startTelemetryServer(
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'unhealthy\n');
     } else if (path === '/readyz') {
       const ok = probes.ready();
-      const notes = probes.notes?.() ?? [];
+      // Under mTLS the probe is open to clients without a certificate (the
+      // kubelet): they get the verdict alone, not the collector's messages.
+      const unverified = opts.tls !== undefined && opts.tls.clientRefusal(req.socket as TLSSocket) !== undefined;
+      const notes = unverified ? [] : (probes.notes?.() ?? []);
       const text = [ok ? 'ready' : 'not ready', ...notes].join('\n') + '\n';
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(text);
     } else {
