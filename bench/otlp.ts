@@ -12,6 +12,12 @@
  * differences measured.
  *
  *   npm run bench:otlp      (BENCH_SPANS=N, BENCH_BATCH=spans per request, BENCH_INFLIGHT=requests at once, BENCH_ROUNDS=rounds)
+ *
+ * BENCH_VARIANTS (comma-separated source ids: otlp_pb, otlp_json,
+ * file_sealtrail, file_otlp) runs only those. BENCH_NODE_ARGS passes flags
+ * to the sidecar processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); a
+ * profiled sidecar is then stopped with SIGTERM, so that it writes its
+ * profile, rather than killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,73 +27,18 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { createHmacKeyFile, createSigningKeyFiles } from '../src/keyfiles.js';
 import { otlpEvents } from '../src/sidecar/formats/otlp/index.js';
-import { otlpTypes } from '../src/sidecar/formats/otlp/proto.js';
 import type { OtlpRequest } from '../src/sidecar/formats/otlp/types.js';
+import { protobufOf, requestOf } from './otlp-corpus.js';
 import { cpuSeconds, freePort, peakRssMiB } from './proc-stats.js';
 
 const N = Number(process.env.BENCH_SPANS ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 512);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const NODE_ARGS = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter((a) => a !== '') : [];
+const ONLY = process.env.BENCH_VARIANTS ? new Set(process.env.BENCH_VARIANTS.split(',').map((v) => v.trim())) : undefined;
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RULES = fileURLToPath(new URL('../../config/redaction/pii-basic.yaml', import.meta.url));
-
-const hex = (n: number, len: number): string => (n * 2654435761 + len).toString(16).padStart(len, '0').slice(-len);
-const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
-const int = (key: string, v: number) => ({ key, value: { intValue: String(v) } });
-
-/** An execute_tool span as an instrumented agent sends it (about the size of the pipeline benchmark's event), ids as hex. */
-function span(n: number): Record<string, unknown> {
-  const start = BigInt(Date.UTC(2026, 10, 22)) * 1_000_000n + BigInt(n) * 1_000_000n;
-  return {
-    traceId: hex(n, 32),
-    spanId: hex(n + 1, 16),
-    parentSpanId: hex(n + 2, 16),
-    name: 'execute_tool claims.search',
-    kind: 1,
-    startTimeUnixNano: start.toString(),
-    endTimeUnixNano: (start + BigInt(1_000_000 * (n % 900))).toString(),
-    attributes: [
-      str('gen_ai.operation.name', 'execute_tool'),
-      str('gen_ai.tool.name', 'claims.search'),
-      str('gen_ai.tool.call.id', `call-${n}`),
-      str('gen_ai.tool.call.arguments', JSON.stringify({ claim_id: `CLM-${100000 + n}`, query: `status of claim for member ${n % 5000}, contact jane.doe${n % 97}@example.com` })),
-      str('gen_ai.provider.name', 'anthropic'),
-      str('gen_ai.request.model', 'claude-sonnet'),
-      str('gen_ai.agent.id', 'agent-7'),
-      str('gen_ai.agent.name', 'claims-assistant'),
-      str('gen_ai.conversation.id', `sess-${n % 300}`),
-      str('enduser.id', `user-${n % 1000}`),
-      int('gen_ai.usage.input_tokens', 120 + (n % 400)),
-    ],
-    status: n % 20 === 0 ? { code: 2, message: 'denied by policy' } : { code: 1 },
-  };
-}
-
-function requestOf(from: number, count: number): OtlpRequest {
-  const spans = [];
-  for (let n = from; n < from + count; n++) spans.push(span(n));
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [str('service.name', 'claims-agent'), str('k8s.pod.name', 'claims-agent-7d9f8-abcde'), str('tenant.id', 'acme-health')] },
-        scopeSpans: [{ scope: { name: 'opentelemetry.instrumentation.genai', version: '0.1.0' }, spans }],
-      },
-    ],
-  } as unknown as OtlpRequest;
-}
-
-/** The same request with ids as bytes, encoded by protobufjs from the vendored definitions. */
-function protobufOf(req: OtlpRequest): Uint8Array {
-  const idsToBytes = (v: unknown, key?: string): unknown => {
-    if (Array.isArray(v)) return v.map((x) => idsToBytes(x));
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, idsToBytes(x, k)]));
-    if (typeof v === 'string' && (key === 'traceId' || key === 'spanId' || key === 'parentSpanId')) return Buffer.from(v, 'hex');
-    return v;
-  };
-  const t = otlpTypes().traceRequest;
-  return t.encode(t.fromObject(idsToBytes(req) as Record<string, unknown>)).finish();
-}
 
 async function ingested(tport: number, source: string): Promise<number> {
   const res = await request(`http://127.0.0.1:${tport}/metrics`);
@@ -129,7 +80,7 @@ async function runVariant(dir: string, keys: string, v: Variant, bodies: { proto
 `,
   );
   const log = openSync(join(work, 'sidecar.log'), 'w');
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: ['ignore', 'ignore', log], env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'error' } });
+  const child: ChildProcess = spawn(process.execPath, [...NODE_ARGS, CLI, 'sidecar', '--config', config], { stdio: ['ignore', 'ignore', log], env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'error' } });
   const pid = child.pid!;
   for (;;) {
     try {
@@ -168,8 +119,17 @@ async function runVariant(dir: string, keys: string, v: Variant, bodies: { proto
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = cpuSeconds(pid) - cpu0;
   const rss = peakRssMiB(pid);
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  const exited = new Promise((r) => child.once('exit', r));
+  if (NODE_ARGS.length > 0) {
+    // a profile is written at a clean exit only; shutdown's ship attempts end at its deadline
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await exited;
+    clearTimeout(timer);
+  } else {
+    child.kill('SIGKILL');
+    await exited;
+  }
   return { name: v.name, seconds, cpu, rss };
 }
 
@@ -187,12 +147,14 @@ async function main(): Promise<void> {
   const otlpLines = bodies.json.join('\n') + '\n';
   const mib = (n: number): string => (n / 1024 / 1024).toFixed(1);
 
-  const variants: Variant[] = [
-    { name: 'OTLP/HTTP protobuf', source: 'otlp_pb', kind: 'otlp', encoding: 'protobuf' },
-    { name: 'OTLP/HTTP JSON', source: 'otlp_json', kind: 'otlp', encoding: 'json' },
-    { name: 'file, sealtrail lines', source: 'file_sealtrail', kind: 'file', format: 'sealtrail', lines: sealtrailLines },
-    { name: 'file, OTLP/JSON lines', source: 'file_otlp', kind: 'file', format: 'otlp-json', lines: otlpLines },
-  ];
+  const variants: Variant[] = (
+    [
+      { name: 'OTLP/HTTP protobuf', source: 'otlp_pb', kind: 'otlp', encoding: 'protobuf' },
+      { name: 'OTLP/HTTP JSON', source: 'otlp_json', kind: 'otlp', encoding: 'json' },
+      { name: 'file, sealtrail lines', source: 'file_sealtrail', kind: 'file', format: 'sealtrail', lines: sealtrailLines },
+      { name: 'file, OTLP/JSON lines', source: 'file_otlp', kind: 'file', format: 'otlp-json', lines: otlpLines },
+    ] satisfies Variant[]
+  ).filter((v) => !ONLY || ONLY.has(v.source));
   const rounds: Result[][] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
@@ -207,8 +169,10 @@ async function main(): Promise<void> {
     return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   const of = (name: string): Result[] => rounds.map((rs) => rs.find((r) => r.name === name)!);
+  const ran = (name: string): boolean => variants.some((v) => v.name === name);
   /** this variant's records per CPU-second over the other's, per round, median */
-  const ratio = (name: string, base: string): number => median(rounds.map((_, i) => of(base)[i]!.cpu / of(name)[i]!.cpu));
+  const ratio = (name: string, base: string): string =>
+    ran(name) && ran(base) ? `${median(rounds.map((_, i) => of(base)[i]!.cpu / of(name)[i]!.cpu)).toFixed(2)}x` : '(not run)';
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   const lines = [
     `bench:otlp — ${N.toLocaleString('en-US')} GenAI spans (execute_tool, one email each), ${BATCH} spans per request, ${INFLIGHT} requests in flight, pii-basic rules, into the sidecar's durable buffer; medians of ${ROUNDS} rounds`,
@@ -218,13 +182,14 @@ async function main(): Promise<void> {
       const perCpu = median(rs.map((r) => N / r.cpu));
       return `  ${v.name.padEnd(22)} ${fmt(median(rs.map((r) => N / r.seconds))).padStart(8)} spans/s   ${fmt(perCpu).padStart(8)} records per CPU-second (${median(rs.map((r) => r.cpu)).toFixed(2)} CPU s)   peak RSS ${Math.max(...rs.map((r) => r.rss)).toFixed(1)} MiB`;
     }),
+    `  records per CPU-second, per round: ${variants.map((v) => `${v.source} ${of(v.name).map((r) => fmt(N / r.cpu)).join(', ')}`).join('; ')}`,
     `  records per CPU-second, per-round ratio (median):`,
     `    the same spans as a trace file (OTLP/JSON lines, one request per line):`,
-    `      OTLP/HTTP protobuf / file, OTLP/JSON lines  ${ratio('OTLP/HTTP protobuf', 'file, OTLP/JSON lines').toFixed(2)}x`,
-    `      OTLP/HTTP JSON     / file, OTLP/JSON lines  ${ratio('OTLP/HTTP JSON', 'file, OTLP/JSON lines').toFixed(2)}x`,
+    `      OTLP/HTTP protobuf / file, OTLP/JSON lines  ${ratio('OTLP/HTTP protobuf', 'file, OTLP/JSON lines')}`,
+    `      OTLP/HTTP JSON     / file, OTLP/JSON lines  ${ratio('OTLP/HTTP JSON', 'file, OTLP/JSON lines')}`,
     `    the receiver's own events as sealtrail lines (no decoding or mapping in the file source):`,
-    `      OTLP/HTTP protobuf / file, sealtrail lines  ${ratio('OTLP/HTTP protobuf', 'file, sealtrail lines').toFixed(2)}x`,
-    `      OTLP/HTTP JSON     / file, sealtrail lines  ${ratio('OTLP/HTTP JSON', 'file, sealtrail lines').toFixed(2)}x`,
+    `      OTLP/HTTP protobuf / file, sealtrail lines  ${ratio('OTLP/HTTP protobuf', 'file, sealtrail lines')}`,
+    `      OTLP/HTTP JSON     / file, sealtrail lines  ${ratio('OTLP/HTTP JSON', 'file, sealtrail lines')}`,
     `  rerun: npm run bench:otlp`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

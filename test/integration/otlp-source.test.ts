@@ -262,8 +262,9 @@ describe('otlp source: refusals', () => {
     const env = await startEnv();
     const ok = await post(env, '/v1/traces', tracesPb([toolSpan(0)]), PB);
     expect(ok.status).toBe(200);
-    // Spans are mapped as ingest reaches them: 299 are turned into records before
-    // the 300th, whose span id is 2 bytes, refuses the request.
+    // Spans are mapped 64 at a time as ingest reaches them: the 256 of the first
+    // four batches are turned into records before the batch holding the 300th,
+    // whose span id is 2 bytes, refuses the request.
     const spans = Array.from({ length: 300 }, (_, i) => toolSpan(i + 1));
     const body = Buffer.from(
       T.traceReq.encode(T.traceReq.fromObject(withIdBytes(tracesJson(spans)) as Record<string, unknown>)).finish(),
@@ -278,7 +279,7 @@ describe('otlp source: refusals', () => {
     // nothing of it stored; the chain goes on from the record before it
     expect(env.buffer.stats().records).toBe(1);
     expect(quarantine(env).map((x) => [x.reason, x.field, x.offset])).toEqual([['format_mismatch', null, 0]]);
-    expect(env.sinkLines[1]).toHaveLength(299);
+    expect(env.sinkLines[1]).toHaveLength(256);
     // an input refusal, not a server fault
     expect(env.errors).toEqual([]);
     expect(env.summaries.at(-1)).toMatchObject({ status: 400, code: 'format_mismatch', items: 0, accepted: 0, rejected: 0 });

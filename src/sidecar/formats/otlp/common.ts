@@ -74,7 +74,8 @@ export function idAt(o: Record<string, unknown>, key: string, path: string): str
     if (v.length === 0) return undefined;
     const length = ID_BYTES.get(key);
     if (length !== undefined && v.length !== length) throw mismatch(`${path}.${key}`, `expected ${length} bytes or none`);
-    return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    // protobufjs's BufferReader hands out Buffers: no second view needed
+    return (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)).toString('hex');
   }
   const s = stringAt(o, key, path);
   if (s === undefined) return undefined;

@@ -2,7 +2,7 @@
  * OTLP request bodies in, OTLP answers out (OTLP/HTTP, both encodings).
  *
  * A protobuf body is decoded by the reflected type into a protobufjs
- * message; an OTLP/JSON body is checked member by member against the same
+ * message (read by reader.ts, which makes its strings flat); an OTLP/JSON body is checked member by member against the same
  * type (json-input), which keeps ids as hex. Either result
  * goes straight to otlpEvents, which reads both (any-value.ts says how) and
  * checks what the wire format cannot: id lengths and AnyValue depth, each
@@ -19,6 +19,7 @@ import type { Type } from 'protobufjs';
 import { InputError } from '../../../core/errors.js';
 import { jsonToProtoObject, mismatch } from './json-input.js';
 import { otlpTypes } from './proto.js';
+import { readerOf } from './reader.js';
 import { MAX_ANY_DEPTH, type OtlpDecoded, type OtlpEncoding, type OtlpSignal } from './types.js';
 
 function requestType(signal: OtlpSignal): Type {
@@ -62,7 +63,7 @@ export function otlpJsonRequest(signal: OtlpSignal, value: unknown): OtlpDecoded
 
 function decodeProtobuf(type: Type, signal: OtlpSignal, body: Uint8Array): OtlpDecoded {
   try {
-    return type.decode(body);
+    return type.decode(readerOf(body));
   } catch (err) {
     const text = err instanceof Error ? err.message : '';
     if (/max depth/.test(text)) {

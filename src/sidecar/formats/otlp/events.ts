@@ -44,10 +44,10 @@ export function otlpEvents(signal: OtlpSignal, request: OtlpRequest | OtlpDecode
 }
 
 /**
- * otlpEvents one event at a time, for a caller that stores each before it
- * maps the next. With `release`, each span or log record is dropped from
- * the request once mapped, so a large request's decoded items and their
- * events are never all alive at once: the young-generation collections
+ * otlpEvents one event at a time, for a caller that stores a request's
+ * events as it maps them rather than all at the end. With `release`, each
+ * span or log record is dropped from the request once mapped, so a large
+ * request's decoded items and their events are never all alive at once: the young-generation collections
  * that run while it is stored then copy only what is still to come. A
  * released request is spent: it cannot be walked again.
  */

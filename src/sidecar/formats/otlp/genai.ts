@@ -66,7 +66,19 @@ const USAGE: ReadonlyArray<readonly [string, string]> = [
 /** Every attribute key mapGenAi looks at, each with its slot. */
 const MAPPED_KEYS: ReadonlyMap<string, number> = new Map([...Object.values(ATTR), ...USAGE.map(([key]) => key)].map((key, i) => [key, i]));
 
+const slot = (key: string): number => MAPPED_KEYS.get(key)!;
+const S = Object.fromEntries(Object.entries(ATTR).map(([name, key]) => [name, slot(key)])) as { readonly [K in keyof typeof ATTR]: number };
+const USAGE_SLOTS: ReadonlyArray<readonly [number, string]> = USAGE.map(([key, member]) => [slot(key), member]);
+
+// Scratch state of one call: mapGenAi never re-enters itself, so one set
+// serves every call and a span allocates none of it (with closures and
+// arrays made per span, this took ~1.9 µs of a span's ~7 µs of mapping in
+// a profile; ~0.7 µs without).
+/** where each mapped key first occurs in the call's attributes, -1 for nowhere */
 const FIRST = new Int32Array(MAPPED_KEYS.size);
+/** 1 at the indices of the attributes taken into a field */
+let taken = new Uint8Array(64);
+let current: readonly Attribute[] = [];
 
 const MAX_EVENT_TYPE = 128;
 const MAX_FIELD = 65_536;
@@ -96,124 +108,136 @@ export interface GenAiFields {
   rest: Attribute[];
 }
 
+function peek(s: number): Json | undefined {
+  const i = FIRST[s]!;
+  return i === -1 ? undefined : current[i]!.value;
+}
+
+function take(s: number): void {
+  const i = FIRST[s]!;
+  if (i !== -1) taken[i] = 1;
+}
+
+/** The first of the slots `s` and `older` with a usable string, taken. */
+function takeString(s: number, older = -1): string | undefined {
+  const v = fieldString(peek(s));
+  if (v !== undefined) {
+    take(s);
+    return v;
+  }
+  return older === -1 ? undefined : takeString(older);
+}
+
+function resourceTenant(resourceAttrs: readonly Attribute[]): string | undefined {
+  for (const a of resourceAttrs) if (a.key === ATTR.tenantId) return fieldString(a.value);
+  return undefined;
+}
+
 /**
  * Picks the mapped attributes out of `attrs`. `resourceAttrs` is consulted
  * for tenant.id only (a deployment-wide value usually set on the resource);
  * the resource itself is kept whole elsewhere.
  */
 export function mapGenAi(attrs: readonly Attribute[], resourceAttrs: readonly Attribute[]): GenAiFields {
-  // where each mapped key first occurs: one pass over the attributes into a
-  // reused array, instead of a Map of every key per span (mapGenAi never
-  // re-enters itself, so one scratch array serves every call)
-  const first = FIRST.fill(-1);
+  current = attrs;
+  FIRST.fill(-1);
   for (let i = 0; i < attrs.length; i++) {
-    const slot = MAPPED_KEYS.get(attrs[i]!.key);
-    if (slot !== undefined && first[slot] === -1) first[slot] = i;
+    const s = MAPPED_KEYS.get(attrs[i]!.key);
+    if (s !== undefined && FIRST[s] === -1) FIRST[s] = i;
   }
-  // indices taken into a field; a plain array: allocating a typed array per span cost more than it saved
-  const taken: boolean[] = [];
-  const indexOf = (key: string): number => first[MAPPED_KEYS.get(key)!]!;
-  const peek = (key: string): Json | undefined => {
-    const i = indexOf(key);
-    return i === -1 ? undefined : attrs[i]!.value;
-  };
-  const take = (key: string): void => {
-    const i = indexOf(key);
-    if (i !== -1) taken[i] = true;
-  };
-  /** The first of `key` and `older` with a usable string, taken. */
-  const takeString = (key: string, older?: string): string | undefined => {
-    const s = fieldString(peek(key));
-    if (s !== undefined) {
-      take(key);
-      return s;
-    }
-    return older === undefined ? undefined : takeString(older);
-  };
+  if (taken.length < attrs.length) taken = new Uint8Array(attrs.length * 2);
+  else taken.fill(0, 0, attrs.length);
+  try {
+    return pick(attrs, resourceAttrs);
+  } finally {
+    current = [];
+  }
+}
 
+function pick(attrs: readonly Attribute[], resourceAttrs: readonly Attribute[]): GenAiFields {
   const out: GenAiFields = { fields: {}, rest: [] };
   const f = out.fields;
 
-  const operation = takeString(ATTR.operation);
+  const operation = takeString(S.operation);
   if (operation !== undefined) {
     out.operation = operation;
     f.action = operation;
   }
 
-  const tenant = takeString(ATTR.tenantId) ?? fieldString(resourceAttrs.find((a) => a.key === ATTR.tenantId)?.value);
+  const tenant = takeString(S.tenantId) ?? resourceTenant(resourceAttrs);
   if (tenant !== undefined) f.tenant = tenant;
 
-  const actorId = takeString(ATTR.enduserId, ATTR.userId);
+  const actorId = takeString(S.enduserId, S.userId);
   if (actorId !== undefined) f.actor = { id: actorId, type: 'user' };
 
-  const agent = compact({
-    id: takeString(ATTR.agentId),
-    name: takeString(ATTR.agentName),
-    description: takeString(ATTR.agentDescription),
-    version: takeString(ATTR.agentVersion),
-  });
+  let agent: Record<string, string> | undefined;
+  const agentId = takeString(S.agentId);
+  if (agentId !== undefined) (agent ??= {}).id = agentId;
+  const agentName = takeString(S.agentName);
+  if (agentName !== undefined) (agent ??= {}).name = agentName;
+  const agentDescription = takeString(S.agentDescription);
+  if (agentDescription !== undefined) (agent ??= {}).description = agentDescription;
+  const agentVersion = takeString(S.agentVersion);
+  if (agentVersion !== undefined) (agent ??= {}).version = agentVersion;
   if (agent) f.agent = agent;
 
   // tool.name is required by the record, so the other tool members are taken only with it
-  const toolName = takeString(ATTR.toolName);
+  const toolName = takeString(S.toolName);
   if (toolName !== undefined) {
     const tool: Record<string, unknown> = { name: toolName };
-    const callId = takeString(ATTR.toolCallId);
+    const callId = takeString(S.toolCallId);
     if (callId !== undefined) tool.call_id = callId;
-    for (const [key, member] of [
-      [ATTR.toolArguments, 'arguments'],
-      [ATTR.toolResult, 'result'],
-    ] as const) {
-      const v = peek(key);
-      if (v === undefined || v === null) continue;
-      take(key);
-      tool[member] = parseJsonText(v);
+    const args = peek(S.toolArguments);
+    if (args !== undefined && args !== null) {
+      take(S.toolArguments);
+      tool.arguments = parseJsonText(args);
     }
-    const type = takeString(ATTR.toolType);
+    const result = peek(S.toolResult);
+    if (result !== undefined && result !== null) {
+      take(S.toolResult);
+      tool.result = parseJsonText(result);
+    }
+    const type = takeString(S.toolType);
     if (type !== undefined) tool.type = type;
-    const description = takeString(ATTR.toolDescription);
+    const description = takeString(S.toolDescription);
     if (description !== undefined) tool.description = description;
     f.tool = tool;
   }
 
-  const provider = takeString(ATTR.provider, ATTR.system);
-  const requested = takeString(ATTR.requestModel);
-  const responded = takeString(ATTR.responseModel);
-  const model = compact({
-    provider,
-    name: responded ?? requested,
-    request_name: requested !== undefined && responded !== undefined && requested !== responded ? requested : undefined,
-    response_name: requested !== undefined && responded !== undefined && requested !== responded ? responded : undefined,
-  });
-  if (model) f.model = model;
+  const provider = takeString(S.provider, S.system);
+  const requested = takeString(S.requestModel);
+  const responded = takeString(S.responseModel);
+  const name = responded ?? requested;
+  if (provider !== undefined || name !== undefined) {
+    const model: Record<string, string> = {};
+    if (provider !== undefined) model.provider = provider;
+    if (name !== undefined) model.name = name;
+    if (requested !== undefined && responded !== undefined && requested !== responded) {
+      model.request_name = requested;
+      model.response_name = responded;
+    }
+    f.model = model;
+  }
 
-  const session = takeString(ATTR.conversationId, ATTR.sessionId);
+  const session = takeString(S.conversationId, S.sessionId);
   if (session !== undefined) f.session_id = session;
 
-  const errorType = peek(ATTR.errorType);
+  const errorType = peek(S.errorType);
   if (errorType !== undefined && errorType !== null && errorType !== '') {
-    take(ATTR.errorType);
+    take(S.errorType);
     out.errorType = errorType;
   }
 
-  for (const [key, member] of USAGE) {
-    const v = peek(key);
+  for (const [s, member] of USAGE_SLOTS) {
+    const v = peek(s);
     if (typeof v !== 'number' || !Number.isInteger(v) || (out.usage && Object.hasOwn(out.usage, member))) continue;
-    take(key);
+    take(s);
     (out.usage ??= {})[member] = v;
   }
 
-  out.rest = attrs.filter((_, i) => taken[i] !== true);
-  return out;
-}
-
-/** The object without its undefined members, or undefined when none is left. */
-function compact(o: Record<string, string | undefined>): Record<string, string> | undefined {
-  let out: Record<string, string> | undefined;
-  for (const k in o) {
-    const v = o[k];
-    if (v !== undefined) (out ??= {})[k] = v;
-  }
+  const rest: Attribute[] = [];
+  for (let i = 0; i < attrs.length; i++) if (taken[i] === 0) rest.push(attrs[i]!);
+  out.rest = rest;
   return out;
 }
 

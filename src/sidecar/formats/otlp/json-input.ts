@@ -102,8 +102,9 @@ function infoOf(type: Type): TypeInfo {
 
 /**
  * The request in the form otlpEvents reads (ids as hex, 64-bit integers as
- * decimal strings, other bytes decoded); throws InputError naming the first
- * member that is wrong.
+ * decimal strings, other bytes decoded), sharing what is in that form
+ * already with `value` (which is left as it was); throws InputError naming
+ * the first member that is wrong.
  */
 export function jsonToProtoObject(type: Type, value: unknown): Record<string, unknown> {
   try {
@@ -116,6 +117,12 @@ export function jsonToProtoObject(type: Type, value: unknown): Record<string, un
   throw mismatch('', 'the request could not be read');
 }
 
+/**
+ * A message in the form otlpEvents reads. Copied only where the form
+ * differs (a snake_case name, a member dropped or converted); otherwise the
+ * parsed object itself is returned, checked: a request already in the
+ * OTLP/JSON form (the usual one) then costs no second tree.
+ */
 function message(type: Type, value: unknown, path: Place, anyDepth: number): Record<string, unknown> {
   if (!isPlainObject(value)) fail(path, `expected an object (${type.name})`);
   let depth = anyDepth;
@@ -124,32 +131,52 @@ function message(type: Type, value: unknown, path: Place, anyDepth: number): Rec
     if (path === undefined) throw UNPLACED;
     throw tooDeep(path);
   }
-  const out: Record<string, unknown> = {};
+  /** the copy, made at the first member that differs; until then every member is kept as it is */
+  let out: Record<string, unknown> | undefined;
   let oneofMember: string | undefined;
-  for (const key of Object.keys(value)) {
+  const keys = Object.keys(value);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
     const field = fields.get(key);
     const v = value[key];
-    if (!field || v === null || v === undefined) continue;
+    if (!field || v === null || v === undefined) {
+      out ??= copyOf(value, keys, k);
+      continue;
+    }
     const p = member(path, key);
-    if (Object.hasOwn(out, field.name)) fail(p, `given twice (as ${field.name} and by its snake_case name)`);
+    // a renamed member is copied; only one can meet another member of the same field
+    if (out === undefined && field.name !== key) out = copyOf(value, keys, k);
+    if (out !== undefined && Object.hasOwn(out, field.name)) fail(p, `given twice (as ${field.name} and by its snake_case name)`);
     if (field.partOf) {
       if (oneofMember !== undefined) fail(p, `only one of ${field.partOf.oneof.join(', ')} may be set`);
       oneofMember = field.name;
     }
-    out[field.name] = field.repeated ? repeated(field, v, p, depth) : single(field, v, p, depth);
+    const converted = field.repeated ? repeated(field, v, p, depth) : single(field, v, p, depth);
+    if (out === undefined && converted !== v) out = copyOf(value, keys, k);
+    if (out !== undefined) out[field.name] = converted;
   }
+  return out ?? value;
+}
+
+/** The members before keys[end], all kept as they are, in a new object. */
+function copyOf(value: Record<string, unknown>, keys: readonly string[], end: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let k = 0; k < end; k++) out[keys[k]!] = value[keys[k]!];
   return out;
 }
 
 function repeated(field: Field, value: unknown, path: Place, depth: number): unknown[] {
   if (!Array.isArray(value)) fail(path, 'expected an array');
-  const out = new Array<unknown>(value.length);
+  let out: unknown[] | undefined;
   for (let i = 0; i < value.length; i++) {
     const p = element(path, i);
-    if (value[i] === null || value[i] === undefined) fail(p, 'expected a value, not null');
-    out[i] = single(field, value[i], p, depth);
+    const v: unknown = value[i];
+    if (v === null || v === undefined) fail(p, 'expected a value, not null');
+    const converted = single(field, v, p, depth);
+    if (out === undefined && converted !== v) out = value.slice(0, i);
+    if (out !== undefined) out.push(converted);
   }
-  return out;
+  return out ?? value;
 }
 
 function single(field: Field, value: unknown, path: Place, depth: number): unknown {

@@ -12,6 +12,10 @@
  * upwards) to 256: at its default of 100 nested messages, an attribute
  * whose value nests about 31 kvlists could not be decoded at all, while
  * OTLP lets one nest 64 and the mapping reports deeper ones by path.
+ *
+ * Loading also gives the message classes protobufjs builds from then on
+ * (process-wide, as the limits are) a cheaper oneof setter with the same
+ * effect as its own (ownOneofSetter).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -60,9 +64,26 @@ function protoDir(): string {
   );
 }
 
+/**
+ * protobufjs's oneof setter, which its decoder calls for every AnyValue
+ * (eleven a typical span), deletes each other member of the oneof whether
+ * or not the message has it; a delete of an absent property is a runtime
+ * call in V8, and those calls were a third of decoding a span. This one
+ * deletes only the members the message holds as its own properties, which
+ * leaves every message exactly as protobufjs's would (deleting a property
+ * a message does not own changes nothing). The classes take their setter
+ * when protobufjs builds them, so it is installed before the types load.
+ */
+function ownOneofSetter(fieldNames: string[]): protobuf.OneOfSetter {
+  return function (this: object, name: string | undefined): void {
+    for (const field of fieldNames) if (field !== name && Object.hasOwn(this, field)) delete (this as Record<string, unknown>)[field];
+  };
+}
+
 function load(): OtlpTypes {
   protobuf.util.recursionLimit = Math.max(protobuf.util.recursionLimit, RECURSION_LIMIT);
   protobuf.Reader.recursionLimit = Math.max(protobuf.Reader.recursionLimit, RECURSION_LIMIT);
+  Object.assign(protobuf.util, { oneOfSetter: ownOneofSetter });
 
   const base = protoDir();
   const root: Root = new protobuf.Root();
