@@ -52,6 +52,13 @@ export function findDoc(docs: K8sDoc[], kind: string, name: string): K8sDoc {
 /** What fills a Secret key the manifests only template: the test's real material. */
 export type SecretFill = (secretName: string, key: string) => Buffer | string | undefined;
 
+/**
+ * What a CSI driver would mount for this pod (file name → bytes), e.g. the
+ * per-pod certificate cert-manager's csi-driver issues; undefined: this
+ * sandbox cannot stand in for that driver.
+ */
+export type CsiFill = (volume: K8sDoc, pod: PodOptions) => Record<string, Buffer> | undefined;
+
 export interface PodOptions {
   /** the pod's name, as the Deployment/Job controller would make it */
   podName: string;
@@ -85,6 +92,19 @@ function applyFsGroup(path: string, gid: number, readOnly: boolean): void {
   if (st.isDirectory()) for (const e of readdirSync(path)) applyFsGroup(join(path, e), gid, readOnly);
 }
 
+export interface SandboxOptions {
+  dir: string;
+  /** Service DNS names → 127.0.0.1 in every pod's /etc/hosts */
+  serviceNames: string[];
+  /** the rendered manifests: ConfigMaps are taken from them */
+  docs: K8sDoc[];
+  /** the material of the Secrets the manifests template */
+  secrets: SecretFill;
+  csi?: CsiFill;
+  /** the Postgres server on 127.0.0.1 that pods reach as <name>:5432 (default 5432) */
+  postgresPort?: number;
+}
+
 /**
  * A sandbox of pods: one network namespace, one mount namespace, a bridge to
  * Postgres. start() before anything else; close() kills every process in it.
@@ -93,16 +113,25 @@ export class PodSandbox {
   private holder: ChildProcess | undefined;
   private nsPid = 0;
   private pgBridge: net.Server | undefined;
+  private readonly bridged = new Set<net.Socket>();
   private readonly runs: Proc[] = [];
   private podCount = 0;
 
-  constructor(
-    readonly dir: string,
-    /** Service DNS names → 127.0.0.1 in every pod's /etc/hosts */
-    private readonly serviceNames: string[],
-    private readonly fill: SecretFill,
-    private readonly docs: K8sDoc[],
-  ) {}
+  readonly dir: string;
+  private readonly serviceNames: string[];
+  private readonly fill: SecretFill;
+  private readonly docs: K8sDoc[];
+  private readonly csi: CsiFill;
+  private readonly postgresPort: number;
+
+  constructor(opts: SandboxOptions) {
+    this.dir = opts.dir;
+    this.serviceNames = opts.serviceNames;
+    this.fill = opts.secrets;
+    this.docs = opts.docs;
+    this.csi = opts.csi ?? (() => undefined);
+    this.postgresPort = opts.postgresPort ?? 5432;
+  }
 
   async start(): Promise<void> {
     if (process.getuid?.() !== 0) {
@@ -115,11 +144,17 @@ export class PodSandbox {
     // Host side of the Postgres bridge: a Unix socket the pods' namespace can reach.
     const sock = join(this.dir, 'pg.sock');
     this.pgBridge = net.createServer((c) => {
-      const up = net.connect(5432, '127.0.0.1');
+      const up = net.connect(this.postgresPort, '127.0.0.1');
+      this.bridged.add(c).add(up);
       c.pipe(up).pipe(c);
-      const end = () => (c.destroy(), up.destroy());
-      c.on('error', end);
-      up.on('error', end);
+      const end = () => {
+        c.destroy();
+        up.destroy();
+        this.bridged.delete(c);
+        this.bridged.delete(up);
+      };
+      c.on('error', end).on('close', end);
+      up.on('error', end).on('close', end);
     });
     await new Promise<void>((r) => this.pgBridge!.listen(sock, r));
     const fwd = join(this.dir, 'pg-forward.mjs');
@@ -188,6 +223,16 @@ net.createServer((c) => { const up = net.connect(${JSON.stringify(sock)}); c.pip
           else if (s.configMap) this.writeConfigMap(dir, pod.namespace, { ...s.configMap, defaultMode: v.projected.defaultMode });
           else throw new Error(`volume ${v.name}: projected source ${Object.keys(s).join(',')} is not supported here`);
         }
+      } else if (v.csi) {
+        const files = this.csi(v, pod);
+        if (!files) throw new Error(`volume ${v.name}: CSI driver ${v.csi.driver} is not one this sandbox stands in for`);
+        writeKeys(dir, files, undefined, 0o400, `CSI volume ${v.name}`);
+        // Not the kubelet's fsGroup: a CSI driver sets ownership itself (cert-manager's
+        // csi-driver from its fs-group attribute), so without one the files stay root's.
+        const gid = Number(v.csi.volumeAttributes?.['csi.cert-manager.io/fs-group']);
+        if (Number.isInteger(gid)) applyFsGroup(dir, gid, true);
+        vols.set(v.name, { dir, readOnly: true });
+        continue;
       } else if (v.emptyDir || v.persistentVolumeClaim) {
         chmodSync(dir, 0o777);
         readOnly = false;
@@ -330,6 +375,8 @@ net.createServer((c) => { const up = net.connect(${JSON.stringify(sock)}); c.pip
         /* already gone */
       }
     }
+    // server.close() waits for open connections: end them, whatever state the pods left them in.
+    for (const sock of this.bridged) sock.destroy();
     await new Promise<void>((r) => (this.pgBridge ? this.pgBridge.close(() => r()) : r()));
   }
 }

@@ -31,11 +31,20 @@ import { defaultStreamId } from '../../src/sidecar/stream-id.js';
  * restricted Pod Security Standard plus what this project adds, and every
  * sealtrail config a ConfigMap holds is loaded with sealtrail's own loader
  * and checked against the mounts and Secrets of the container that reads it.
+ * The Secrets are not in the workload overlays (an apply must never reset
+ * them): they come from deploy/kubernetes/secret-templates, rendered apart.
+ * The sidecar's client certificate is its pod's own, from cert-manager's
+ * csi-driver (a csi volume), checked against the collector's ship_identities.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const K8S = join(ROOT, 'deploy', 'kubernetes');
 const TARGETS = ['base/collector', 'overlays/example', 'overlays/sqlite'] as const;
 type Target = (typeof TARGETS)[number];
+/** The Secret templates: created once, never part of a workload overlay. */
+const SECRET_TEMPLATES = 'secret-templates';
+/** cert-manager's csi-driver: the only CSI driver the manifests may use, and the files it writes (its defaults). */
+const CSI_DRIVER = 'csi.cert-manager.io';
+const CSI_FILES = new Set(['tls.crt', 'tls.key', 'ca.crt']);
 
 // Rendered YAML: shapes vary by kind, so documents are loosely typed and the
 // fields this test reads are typed where it reads them.
@@ -106,6 +115,7 @@ interface Volume {
   emptyDir?: Record<string, unknown>;
   persistentVolumeClaim?: { claimName: string };
   hostPath?: { path: string };
+  csi?: { driver: string; readOnly?: boolean; volumeAttributes?: Record<string, string> };
   [type: string]: unknown;
 }
 interface PodSpec {
@@ -122,6 +132,7 @@ interface PodSpec {
 
 const run = promisify(execFile);
 const rendered = new Map<Target, Doc[]>();
+let templates: Doc[] = [];
 
 function parseDocs(text: string, where: string): Doc[] {
   return parseAllDocuments(text).map((d) => {
@@ -147,7 +158,17 @@ beforeAll(async () => {
       rendered.set(t, parseDocs(stdout, t));
     }),
   );
+  const { stdout } = await run('kubectl', ['kustomize', join(K8S, SECRET_TEMPLATES)], { maxBuffer: 32 * 1024 * 1024 });
+  templates = parseDocs(stdout, SECRET_TEMPLATES);
 });
+
+/**
+ * A ConfigMap or Secret as a pod in `namespace` finds it: ConfigMaps from the
+ * rendered overlay, Secrets from the rendered secret-templates (created once,
+ * apart from the overlay).
+ */
+const source = (docs: Doc[], kind: 'ConfigMap' | 'Secret', name: string, namespace: string): Doc | undefined =>
+  kind === 'Secret' ? find(templates, 'Secret', name, namespace) : find(docs, kind, name, namespace);
 
 // ---------------------------------------------------------------- schemas
 
@@ -385,7 +406,7 @@ function keyValue(obj: Doc, key: string): string | undefined {
 function envOf(docs: Doc[], w: Workload, c: Container): Record<string, string> {
   const env: Record<string, string> = {};
   const ref = (kind: 'Secret' | 'ConfigMap', name: string): Doc => {
-    const obj = find(docs, kind, name, w.namespace);
+    const obj = source(docs, kind, name, w.namespace);
     if (!obj) throw new Error(`${w.where} ${c.name}: env refers to ${kind} ${w.namespace}/${name}, which is not rendered`);
     return obj;
   };
@@ -413,12 +434,16 @@ interface Resolved {
   volume: Volume;
   /** the content, for a file from a ConfigMap or Secret */
   text?: string;
+  /** the file's name, for a file the csi-driver writes (no content here: issued per pod) */
+  csiFile?: string;
 }
 
 /**
  * Where `file` comes from in container `c`: the mount that covers it, its
  * volume, and for a ConfigMap or Secret volume the object (rendered, same
- * namespace) and its key. Throws naming what is missing.
+ * namespace; Secrets from the secret-templates) and its key; for cert-manager's
+ * csi volume, one of the files that driver writes. Throws naming what is
+ * missing.
  */
 function resolveFile(docs: Doc[], w: Workload, c: Container, file: string): Resolved {
   const at = `${w.where} container ${c.name}: ${file}`;
@@ -427,12 +452,23 @@ function resolveFile(docs: Doc[], w: Workload, c: Container, file: string): Reso
   if (!mount) throw new Error(`${at}: no volumeMount covers it`);
   const volume = (w.pod.volumes ?? []).find((v) => v.name === mount.name);
   if (!volume) throw new Error(`${at}: mount ${mount.mountPath} names volume ${mount.name}, which the pod lacks`);
+  if (volume.csi) {
+    if (volume.csi.driver !== CSI_DRIVER) throw new Error(`${at}: CSI driver ${volume.csi.driver} (only ${CSI_DRIVER})`);
+    const attrs = volume.csi.volumeAttributes ?? {};
+    // Other file names than the driver's defaults are not used here.
+    for (const k of ['ca-file', 'certificate-file', 'privatekey-file']) {
+      if (attrs[`csi.cert-manager.io/${k}`] !== undefined) throw new Error(`${at}: csi.cert-manager.io/${k} renames the driver's files`);
+    }
+    const rel = mount.subPath ?? posix.relative(mount.mountPath, file);
+    if (!CSI_FILES.has(rel)) throw new Error(`${at}: the csi-driver writes no ${rel} (only ${[...CSI_FILES].join(', ')})`);
+    return { mount, volume, csiFile: rel };
+  }
   const src = volume.configMap ?? volume.secret;
   if (!src) return { mount, volume };
   const kind = volume.configMap ? 'ConfigMap' : 'Secret';
   const name = (volume.configMap ? src.name : src.secretName)!;
-  const obj = find(docs, kind, name, w.namespace);
-  if (!obj) throw new Error(`${at}: ${kind} ${w.namespace}/${name} is not rendered`);
+  const obj = source(docs, kind, name, w.namespace);
+  if (!obj) throw new Error(`${at}: ${kind} ${w.namespace}/${name} is not rendered${kind === 'Secret' ? ` in ${SECRET_TEMPLATES}` : ''}`);
   const rel = mount.subPath ?? posix.relative(mount.mountPath, file);
   if (rel === '') throw new Error(`${at}: is the mount directory itself, not a file`);
   const item = src.items?.find((i) => i.path === rel);
@@ -525,6 +561,36 @@ function sealtrailContainers(t: Target): LoadedConfig[] {
 
 const clone = <T>(x: T): T => structuredClone(x);
 
+/** The sidecar's TLS files the csi-driver may provide, and which of its files each must be. */
+const CSI_ROLE: Record<string, string> = {
+  'ship.tls.ca_file': 'ca.crt',
+  'ship.tls.cert_file': 'tls.crt',
+  'ship.tls.key_file': 'tls.key',
+};
+
+/** The csi-driver's variable expansion (Go's os.Expand over the pod's name, namespace, uid, service account); unknown names fail, as in the driver. */
+function expandCsi(template: string, pod: { name: string; namespace: string; uid: string; serviceAccount: string }): string {
+  const vars: Record<string, string> = { POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_UID: pod.uid, SERVICE_ACCOUNT_NAME: pod.serviceAccount };
+  return template.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => {
+    const v = vars[(a ?? b)!];
+    if (v === undefined) throw new Error(`csi-driver: undefined variable ${a ?? b}`);
+    return v;
+  });
+}
+
+/** A mocked TLS request carrying a verified client certificate with these SAN URIs. */
+const fromCert = (...uris: string[]) => ({ headers: {}, socket: { authorized: true, getPeerCertificate: () => ({ subjectaltname: uris.map((u) => `URI:${u}`).join(', ') }) } });
+
+/** The error ShipIdentities.authorize throws, or undefined when it allows. */
+function refusal(fn: () => void): { status: number; code: string } | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return { status: (err as { status: number }).status, code: (err as { code: string }).code };
+  }
+}
+
 // ================================================================== tests
 
 describe('deploy/kubernetes: kubectl kustomize renders every overlay and the base', () => {
@@ -611,13 +677,65 @@ describe('deploy/kubernetes: kubectl kustomize renders every overlay and the bas
     expect(pod.volumes!.find((v) => v.name === agentMount.name)?.emptyDir).toBeDefined();
   });
 
-  it('the Secrets are templates: every value a placeholder, labelled so they can be left out of an apply', () => {
+  it('no workload overlay renders a Secret (re-applying one never resets a real Secret); the templates live apart', () => {
+    for (const t of TARGETS) expect(docsOf(t).filter((d) => d.kind === 'Secret').map((d) => d.metadata.name), t).toEqual([]);
+    // The templates are a kustomization of their own, outside base/, components/ and overlays/.
+    for (const dir of ['base', 'components', 'overlays']) {
+      const files = readdirSync(join(K8S, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.yaml'));
+      for (const f of files) expect(readFileSync(join(K8S, dir, f), 'utf8'), `${dir}/${f}`).not.toMatch(/^kind: Secret$/m);
+    }
+    expect(templates.length).toBeGreaterThan(0);
+    expect(templates.every((d) => d.kind === 'Secret'), 'secret-templates holds only Secrets').toBe(true);
+  });
+
+  it('the Secret templates: every value a placeholder, each Secret one the manifests use, none for the sidecar certificate', () => {
+    for (const s of templates) {
+      const at = `${s.metadata.namespace}/${s.metadata.name}`;
+      expect(s.metadata.namespace, at).toBeDefined();
+      expect(s.metadata.labels?.['sealtrail.dev/secret-template'], at).toBe('true');
+      expect(s.data, `${at} holds data`).toBeUndefined();
+      for (const [k, v] of Object.entries(s.stringData as Record<string, string>)) expect(v, `${at} ${k}`).toContain('REPLACE_ME');
+      expect(schemaErrors(s), at).toBeUndefined();
+      expect(unknownFieldsOf(s), at).toEqual([]);
+    }
+    // Each template is referenced by a rendered pod (volume or env) or monitor: no stale template.
+    const used = new Set<string>();
     for (const t of TARGETS) {
-      for (const s of docsOf(t).filter((d) => d.kind === 'Secret')) {
-        expect(s.metadata.labels?.['sealtrail.dev/secret-template'], `${t}: ${s.metadata.name}`).toBe('true');
-        expect(s.data, `${t}: ${s.metadata.name} holds data`).toBeUndefined();
-        for (const [k, v] of Object.entries(s.stringData as Record<string, string>)) expect(v, `${t}: ${s.metadata.name} ${k}`).toContain('REPLACE_ME');
+      for (const d of docsOf(t)) {
+        for (const w of workloads([d])) {
+          for (const v of w.pod.volumes ?? []) if (v.secret?.secretName) used.add(`${w.namespace}/${v.secret.secretName}`);
+          for (const c of allContainers(w.pod)) for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) used.add(`${w.namespace}/${e.valueFrom.secretKeyRef.name}`);
+        }
+        if (d.kind === 'ServiceMonitor' || d.kind === 'PodMonitor') {
+          // tlsConfig's SecretKeySelectors: { secret: { name, key } } and keySecret: { name, key }.
+          const walk = (x: unknown, key: string): void => {
+            if (x === null || typeof x !== 'object') return;
+            const o = x as Record<string, unknown>;
+            if ((key === 'secret' || key === 'keySecret') && typeof o.name === 'string') used.add(`${d.metadata.namespace}/${o.name}`);
+            for (const [k, v] of Object.entries(o)) walk(v, k);
+          };
+          walk(d.spec, 'spec');
+        }
       }
+    }
+    expect(templates.map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort()).toEqual([...used].sort());
+    expect(find(templates, 'Secret', 'sealtrail-sidecar-tls')).toBeUndefined();
+  });
+
+  it('the migrate Job is no Argo CD hook; sync waves order the Job before the collector Deployment', () => {
+    for (const t of ['base/collector', 'overlays/example'] as const) {
+      const docs = docsOf(t);
+      const job = find(docs, 'Job', 'sealtrail-migrate', 'sealtrail')!;
+      const ann = (job.metadata.annotations ?? {}) as Record<string, string>;
+      expect(Object.keys(ann).filter((k) => k.startsWith('argocd.argoproj.io/hook')), t).toEqual([]);
+      const wave = (d: Doc) => Number((d.metadata.annotations ?? {})['argocd.argoproj.io/sync-wave'] ?? 0);
+      const deploy = find(docs, 'Deployment', 'sealtrail-collector', 'sealtrail')!;
+      expect(wave(job), t).toBeGreaterThan(0);
+      expect(wave(deploy), t).toBeGreaterThan(wave(job));
+      // Everything the Job needs (its namespace, its ConfigMap) comes in an earlier wave.
+      const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === (job.spec.template.spec as PodSpec).volumes!.find((v) => v.configMap)!.configMap!.name)!;
+      expect(cm).toBeDefined();
+      for (const d of [cm, find(docs, 'Namespace', 'sealtrail')!]) expect(wave(d), `${t} ${d.kind}`).toBeLessThan(wave(job));
     }
   });
 });
@@ -688,7 +806,10 @@ describe('deploy/kubernetes: the configs in the ConfigMaps load with sealtrail\'
         const files = [...(l.collector ? collectorFiles(l.collector) : []), ...(l.sidecar ? sidecarFiles(l.sidecar) : [])];
         for (const f of files) {
           const r = resolveFile(docs, l.w, l.c, f.path);
-          expect(r.text, `${t} ${l.c.name} ${f.field}`).toBeDefined();
+          // From a ConfigMap/Secret key; only the ship client's three TLS files may come from
+          // the csi-driver's per-pod volume, each the file the driver writes for that role.
+          if (r.csiFile !== undefined) expect(`${f.field} ${r.csiFile}`, `${t} ${l.c.name}`).toBe(`${f.field} ${CSI_ROLE[f.field]}`);
+          else expect(r.text, `${t} ${l.c.name} ${f.field}`).toBeDefined();
         }
         if (l.collector?.store.type === 'sqlite') expectWritable(docs, l.w, l.c, posix.dirname(l.collector.store.path));
         if (l.sidecar) {
@@ -721,7 +842,7 @@ describe('deploy/kubernetes: the configs in the ConfigMaps load with sealtrail\'
           if (!src) continue;
           const kind = vol.configMap ? 'ConfigMap' : 'Secret';
           const name = (vol.configMap ? src.name : src.secretName)!;
-          const obj = find(docs, kind, name, w.namespace);
+          const obj = source(docs, kind, name, w.namespace);
           expect(obj, `${t}: ${w.where} volume ${vol.name}: ${kind} ${name}`).toBeDefined();
           for (const item of src.items ?? []) expect(keyValue(obj!, item.key), `${t}: ${kind} ${name} key ${item.key}`).toBeDefined();
         }
@@ -795,13 +916,29 @@ describe('deploy/kubernetes: the configs in the ConfigMaps load with sealtrail\'
     expect(coll.streams.some((s) => matches(s.match, stream)), coll.streams.map((s) => s.match).join(', ')).toBe(true);
     expect(coll.streams.some((s) => matches(s.match, 'billing-agent-5f6d-abcde-20260101T000000Z'))).toBe(false);
 
-    // The identity the sidecar's certificate carries: the pod's service account, as SPIFFE names it.
-    const spiffe = `spiffe://cluster.local/ns/${side.w.namespace}/sa/${side.w.pod.serviceAccountName}`;
+    // The identity the sidecar's certificate carries: its pod's own SAN URI, as the csi-driver
+    // expands the volume's uri-sans for this pod; the collector's real ShipIdentities decides.
+    const tlsMount = side.c.volumeMounts!.find((m) => side.sidecar!.ship.tls!.cert_file!.startsWith(`${m.mountPath}/`))!;
+    const csi = side.w.pod.volumes!.find((v) => v.name === tlsMount.name)!.csi!;
+    const pod = { name: side.w.podName, namespace: side.w.namespace, uid: '0b8f6c1e-2f4a-4d59-9a43-7c1d2e3f4a5b', serviceAccount: side.w.pod.serviceAccountName ?? 'default' };
+    const sans = csi.volumeAttributes!['csi.cert-manager.io/uri-sans']!.split(',').map((u) => expandCsi(u.trim(), pod));
+    expect(sans).toEqual(['spiffe://cluster.local/ns/agents/pod/claims-agent-7d9c5b6f4-x2x9q']);
     const ids = new ShipIdentities(coll.ship_identities);
-    const from = (uri: string) => ({ headers: {}, socket: { authorized: true, getPeerCertificate: () => ({ subjectaltname: `URI:${uri}` }) } });
-    expect(() => ids.authorize(from(spiffe), stream)).not.toThrow();
-    expect(() => ids.authorize(from(spiffe), 'billing-agent-5f6d-abcde-20260101T000000Z')).toThrow(/stream_forbidden|may not post/);
-    expect(() => ids.authorize(from('spiffe://cluster.local/ns/agents/sa/other'), stream)).toThrow();
+    const own = fromCert(...sans);
+    expect(stream).toMatch(/^claims-agent-7d9c5b6f4-x2x9q-\d{8}T\d{6}Z$/);
+    expect(refusal(() => ids.authorize(own, stream))).toBeUndefined();
+    expect(refusal(() => ids.authorize(own, 'claims-agent-7d9c5b6f4-x2x9q-20261207T101500Z'))).toBeUndefined();
+    // Another replica's stream, and a stream that merely begins with this pod's name: refused.
+    for (const other of ['claims-agent-7d9c5b6f4-aaaaa-20261207T101500Z', 'claims-agent-7d9c5b6f4-x2x9q-extra-20261207T101500Z', 'billing-agent-5f6d-abcde-20260101T000000Z']) {
+      expect(refusal(() => ids.authorize(own, other)), other).toEqual({ status: 403, code: 'stream_forbidden' });
+    }
+    // The other replica, with its own certificate, may post its own stream, not this pod's.
+    const replica = fromCert(expandCsi(csi.volumeAttributes!['csi.cert-manager.io/uri-sans']!, { ...pod, name: 'claims-agent-7d9c5b6f4-aaaaa' }));
+    expect(refusal(() => ids.authorize(replica, 'claims-agent-7d9c5b6f4-aaaaa-20261207T101500Z'))).toBeUndefined();
+    expect(refusal(() => ids.authorize(replica, 'claims-agent-7d9c5b6f4-x2x9q-20261207T101500Z'))).toEqual({ status: 403, code: 'stream_forbidden' });
+    // A pod of another namespace, or the old shared service-account identity: not an identity at all.
+    expect(refusal(() => ids.authorize(fromCert('spiffe://cluster.local/ns/other/pod/claims-agent-7d9c5b6f4-x2x9q'), stream))?.status).toBe(401);
+    expect(refusal(() => ids.authorize(fromCert('spiffe://cluster.local/ns/agents/sa/claims-agent'), stream))?.status).toBe(401);
 
     // ship.url reaches the collector's Service port, which reaches the collector's container port, over https.
     const url = new URL(side.sidecar!.ship.url);
@@ -826,6 +963,46 @@ describe('deploy/kubernetes: the configs in the ConfigMaps load with sealtrail\'
         (r.from as Doc[]).some((f) => Object.entries(f.namespaceSelector?.matchLabels ?? {}).every(([k, v]) => agentsNs.metadata.labels?.[k] === v)),
     );
     expect(allowed).toBe(true);
+  });
+
+  it("the sidecar's certificate: cert-manager's csi-driver, issued per pod by the ClusterIssuer sealtrail-ca for client auth, readable by group 10001", () => {
+    const l = sealtrailContainers('overlays/example').find((x) => x.sidecar)!;
+    const tls = l.sidecar!.ship.tls!;
+    const dirs = new Set([tls.ca_file, tls.cert_file, tls.key_file].map((f) => resolveFile(docsOf('overlays/example'), l.w, l.c, f!).volume.name));
+    expect(dirs.size).toBe(1);
+    const vol = l.w.pod.volumes!.find((v) => v.name === [...dirs][0])!;
+    expect(vol.csi?.driver).toBe(CSI_DRIVER);
+    expect(vol.csi?.readOnly).toBe(true);
+    expect(l.c.volumeMounts!.find((m) => m.name === vol.name)!.readOnly).toBe(true);
+    const a = vol.csi!.volumeAttributes!;
+    expect(a['csi.cert-manager.io/issuer-name']).toBe('sealtrail-ca');
+    expect(a['csi.cert-manager.io/issuer-kind']).toBe('ClusterIssuer');
+    expect(a['csi.cert-manager.io/uri-sans']).toBe('spiffe://cluster.local/ns/${POD_NAMESPACE}/pod/${POD_NAME}');
+    expect(a['csi.cert-manager.io/fs-group']).toBe(String(IMAGE_ID));
+    // The driver's list syntax: comma separated, trimmed; cert-manager's usage names.
+    const usages = a['csi.cert-manager.io/key-usages']!.split(',').map((u) => u.trim());
+    expect(usages).toContain('client auth');
+    for (const u of usages) expect(['digital signature', 'key encipherment', 'client auth', 'server auth'], u).toContain(u);
+    // Every attribute is one the driver knows (a misspelt key would be passed on as a CertificateRequest annotation).
+    const known = ['issuer-name', 'issuer-kind', 'issuer-group', 'uri-sans', 'dns-names', 'ip-sans', 'common-name', 'duration', 'renew-before', 'key-usages', 'key-algorithm', 'key-size', 'key-encoding', 'fs-group', 'reuse-private-key'];
+    for (const k of Object.keys(a)) expect(known.map((x) => `csi.cert-manager.io/${x}`), k).toContain(k);
+    // Only the driver's own variables, which it fills from the pod.
+    expect(() => expandCsi(a['csi.cert-manager.io/uri-sans']!, { name: 'p', namespace: 'n', uid: 'u', serviceAccount: 's' })).not.toThrow();
+    expect(() => expandCsi('spiffe://x/${POD_IP}', { name: 'p', namespace: 'n', uid: 'u', serviceAccount: 's' })).toThrow(/POD_IP/);
+  });
+
+  it("the sidecar's telemetry port: plain HTTP serving only probes and metrics (no http source, so no POST /v1/events); probes and PodMonitor agree", () => {
+    const docs = docsOf('overlays/example');
+    const l = sealtrailContainers('overlays/example').find((x) => x.sidecar)!;
+    const secure = l.sidecar!.telemetry.tls !== undefined;
+    expect(secure).toBe(false);
+    expect(l.sidecar!.sources.map((s) => s.type)).not.toContain('http');
+    for (const p of [l.c.startupProbe, l.c.readinessProbe, l.c.livenessProbe]) {
+      expect(p?.httpGet, 'probe').toBeDefined();
+      expect(p!.httpGet!.scheme ?? 'HTTP').toBe(secure ? 'HTTPS' : 'HTTP');
+    }
+    const pm = find(docs, 'PodMonitor', 'sealtrail-sidecars', 'sealtrail')!;
+    for (const ep of pm.spec.podMetricsEndpoints as Doc[]) expect(ep.scheme ?? 'http').toBe(secure ? 'https' : 'http');
   });
 
   it("the collector's probes: readiness is /readyz (the store), liveness /healthz, over HTTPS, on paths served without a client certificate", () => {
@@ -858,7 +1035,7 @@ describe('deploy/kubernetes: the configs in the ConfigMaps load with sealtrail\'
       expect(ep.scheme).toBe('https');
       // mTLS: Prometheus presents a client certificate from a rendered Secret in its namespace.
       for (const ref of [ep.tlsConfig.cert.secret, ep.tlsConfig.keySecret, ep.tlsConfig.ca.secret] as { name: string; key: string }[]) {
-        const s = find(docs, 'Secret', ref.name, sm.metadata.namespace);
+        const s = find(templates, 'Secret', ref.name, sm.metadata.namespace);
         expect(s && keyValue(s, ref.key), `${ref.name} ${ref.key}`).toBeDefined();
       }
     }
@@ -879,5 +1056,16 @@ describe('deploy/kubernetes: the configs in the ConfigMaps load with sealtrail\'
     expect(() => resolveFile(docsOf('overlays/example'), w, l.c, l.collector!.tls!.cert_file)).toThrow(/lacks/);
     expect(() => resolveFile(docsOf('overlays/example'), l.w, l.c, '/etc/sealtrail/nowhere/x.key')).toThrow(/no volumeMount/);
     expect(() => resolveFile(docsOf('overlays/example'), l.w, l.c, '/etc/sealtrail/tls/missing.crt')).toThrow(/has no key missing\.crt/);
+    // The csi volume: only cert-manager's driver, only the files it writes.
+    const side = sealtrailContainers('overlays/example').find((x) => x.sidecar)!;
+    expect(resolveFile(docsOf('overlays/example'), side.w, side.c, '/etc/sealtrail/tls/tls.key').csiFile).toBe('tls.key');
+    expect(() => resolveFile(docsOf('overlays/example'), side.w, side.c, '/etc/sealtrail/tls/other.pem')).toThrow(/writes no other\.pem/);
+    const sw = clone(side.w);
+    sw.pod.volumes!.find((v) => v.name === 'sealtrail-tls')!.csi!.driver = 'secrets-store.csi.k8s.io';
+    expect(() => resolveFile(docsOf('overlays/example'), sw, side.c, '/etc/sealtrail/tls/tls.key')).toThrow(/only csi\.cert-manager\.io/);
+    // A Secret the templates lack is caught.
+    const cw = clone(l.w);
+    cw.pod.volumes!.find((v) => v.name === 'admin-token')!.secret!.secretName = 'sealtrail-no-such-secret';
+    expect(() => resolveFile(docsOf('overlays/example'), cw, l.c, '/etc/sealtrail/admin/token')).toThrow(/not rendered in secret-templates/);
   });
 });
