@@ -39,7 +39,9 @@ describe('key file names', () => {
   it('every config, manifest and doc names signing keys *.skey and verifier keys *.vkey', () => {
     const files = [
       ...readdirSync(join(ROOT, 'config')).filter((f) => f.endsWith('.yaml')).map((f) => join('config', f)),
-      ...readdirSync(join(ROOT, 'deploy', 'kubernetes')).map((f) => join('deploy', 'kubernetes', f)),
+      ...(readdirSync(join(ROOT, 'deploy', 'kubernetes'), { recursive: true }) as string[])
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join('deploy', 'kubernetes', f)),
       ...readdirSync(join(ROOT, 'docs')).map((f) => join('docs', f)),
       'README.md',
     ];
