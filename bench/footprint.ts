@@ -360,7 +360,7 @@ async function main(): Promise<void> {
       `  input:    pii corpus lines (bench/corpus.ts, seed ${DEFAULT_SEED}, ~530 B), appended to one trace file every ${TICK_MS} ms; each phase ${seconds} s, after ${SETTLE_MS / 1000} s of settling once the sidecar was up`,
       `  measured: the sidecar's own CPU (user + system from /proc/<pid>/stat, 10 ms ticks) and VmRSS, sampled every ${SAMPLE_MS / 1000} s`,
       '',
-      `  ${'phase'.padEnd(16)}${'lines'.padStart(9)}  ${'CPU % of a core'.padEnd(18)}${'RSS MiB'.padEnd(16)}target (issue 9)`,
+      `  ${'phase'.padEnd(16)}${'lines'.padStart(9)}  ${'CPU % of a core'.padEnd(18)}${'RSS MiB'.padEnd(16)}target (issue 14)`,
       `  ${''.padEnd(16)}${''.padStart(9)}  ${'mean'.padStart(6)}${'p95 1s'.padStart(8)}    ${'mean'.padStart(6)}${'max'.padStart(8)}  `,
     ];
     for (const r of results) {

@@ -1,11 +1,11 @@
 /**
  * Schema violations in words: a place in the data as a setting's name
- * (`sidecar.sources[0].include`), and ajv's first error as a ConfigError at
+ * (`sidecar.sources[0].include`), and the schema's first violation as a ConfigError at
  * its file:line:col with what was expected and, for a misspelt key, the key
  * that was probably meant. Never quotes a value: config files hold tokens.
  */
-import type { ErrorObject } from 'ajv';
 import { ConfigError } from '../core/errors.js';
+import type { SchemaViolation } from './schema-check.js';
 import { placeOfPath, type DataPath, type YamlSource } from './yaml.js';
 
 /** `sidecar.sources[0].include` — how errors name a setting. */
@@ -29,14 +29,14 @@ export function jsonPointerToPath(pointer: string): (string | number)[] {
 }
 
 /** A schema violation (ajv's first error) as a ConfigError at its file:line:col. */
-export function schemaError(src: YamlSource, err: ErrorObject): ConfigError {
+export function schemaError(src: YamlSource, err: SchemaViolation): ConfigError {
   const d = describeAjvError(err);
   const name = formatDataPath(d.path);
   return new ConfigError('config_schema', name ? `${name}: ${d.message}` : d.message, placeOfPath(src, d.path, d.atKey));
 }
 
 /** Turn the first ajv error into a readable message and the data path it concerns. */
-export function describeAjvError(err: ErrorObject): { path: (string | number)[]; message: string; atKey: boolean } {
+export function describeAjvError(err: SchemaViolation): { path: (string | number)[]; message: string; atKey: boolean } {
   const path = jsonPointerToPath(err.instancePath);
   const params = err.params as Record<string, unknown>;
   switch (err.keyword) {

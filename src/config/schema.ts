@@ -7,11 +7,11 @@
  * there: JSON Schema can express some of them, but only with error messages
  * nobody can act on.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
 import { COLLECTOR_STREAM_PREFIX } from '../core/reserved-streams.js';
 import { CONFIG_KEY_ID, CONFIG_STREAM_ID } from '../core/wire-ids.js';
 import { DEFAULT_MAX_BATCH_RECORDS } from '../core/wire-limits.js';
 import { HTTP_LIMIT_BOUNDS } from '../http-limits.js';
+import { schemaValidator, type SchemaValidator } from './schema-check.js';
 
 const STREAM_ID = CONFIG_STREAM_ID;
 const KEY_ID = CONFIG_KEY_ID;
@@ -378,22 +378,19 @@ export const rootSchema = {
   },
 } as const;
 
-let ajv: Ajv | undefined;
-const compiled = new Map<object, ValidateFunction[]>();
+const compiled = new Map<object, SchemaValidator[]>();
 
 /**
  * Two validators per schema, run in order: the first has every `required`
  * removed, so a misspelt key is reported as unknown (at its own line) rather
  * than as the correctly spelt key being missing; the second is the full
- * schema. Compiled on first use: ajv generates code, a cost that commands
- * which never read a config should not pay.
+ * schema. Interpreted (./schema-check.ts), not compiled: generating code for
+ * these schemas cost a sidecar ~25 MiB of resident memory for good.
  */
-export function validatorsFor(schema: object): readonly ValidateFunction[] {
+export function validatorsFor(schema: object): readonly SchemaValidator[] {
   let v = compiled.get(schema);
   if (!v) {
-    // verbose: errors carry parentSchema, used to list the allowed keys next to an unknown one.
-    ajv ??= new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
-    v = [ajv.compile(withoutRequired(schema) as object), ajv.compile(schema)];
+    v = [schemaValidator(withoutRequired(schema) as object), schemaValidator(schema)];
     compiled.set(schema, v);
   }
   return v;

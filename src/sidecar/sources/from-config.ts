@@ -5,12 +5,13 @@
  *
  * Each kind of source is loaded only when the config has one: a sidecar
  * that tails files does not keep the socket, HTTP or OTLP receivers (and
- * what they import) in memory.
+ * what they import) in memory, nor, unless a format can meet OTLP lines,
+ * the OTLP/JSON decoder (formats/source-format.ts).
  */
 import type { SourceConfig } from '../../config/types.js';
 import type { ReloadingServerTls } from '../../tls/server-tls.js';
 import { cloudEventsFormat } from '../formats/cloudevents.js';
-import { formatFor } from '../formats/for-source.js';
+import { sourceFormat } from '../formats/source-format.js';
 import type { IngestChunk } from '../ingest.js';
 import { FileSource } from './file-source.js';
 import type { EventsRequestSummary } from './http-events.js';
@@ -77,7 +78,7 @@ export async function sourcesFromConfig(configs: readonly SourceConfig[], w: Sou
       continue;
     }
     // Relative mapping paths resolve against the working directory, like every path in the config.
-    const format = formatFor(src, process.cwd());
+    const format = await sourceFormat(src, process.cwd());
     if (src.type === 'socket') {
       const { SocketSource } = await import('./socket-source.js');
       out.all.push(

@@ -1,0 +1,25 @@
+/**
+ * The sidecar's way to a source's LineFormat: as formatFor (for-source.ts),
+ * but the OTLP/JSON decoder (and protobufjs with it) is loaded only for a
+ * source whose format can meet OTLP lines (`otlp-json`, `auto`). A sidecar
+ * that reads `format: sealtrail` files does not keep it in memory.
+ */
+import type { SourceFormatConfig } from '../../config/types.js';
+import { cloudEventsFormat } from './cloudevents.js';
+import type { LineFormat } from './format.js';
+import { loadMapping } from './mapped/index.js';
+import { sealtrailFormat } from './sealtrail.js';
+
+/** `baseDir`: where a relative mapping path is resolved (the working directory, like every path in the config). */
+export async function sourceFormat(cfg: SourceFormatConfig, baseDir: string): Promise<LineFormat> {
+  switch (cfg.format) {
+    case 'sealtrail':
+      return sealtrailFormat;
+    case 'cloudevents':
+      return cloudEventsFormat;
+    case 'mapped':
+      return loadMapping(cfg.mapping, baseDir);
+    default:
+      return (await import('./for-source.js')).formatFor(cfg, baseDir);
+  }
+}
