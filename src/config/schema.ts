@@ -396,7 +396,8 @@ export function validatorsFor(schema: object): readonly SchemaValidator[] {
   return v;
 }
 
-function withoutRequired(schema: unknown): unknown {
+/** The schema with every `required` removed (the first of validatorsFor's pair). */
+export function withoutRequired(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(withoutRequired);
   if (schema === null || typeof schema !== 'object') return schema;
   const out: Record<string, unknown> = {};

@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { schemaValidator } from '../../src/config/schema-check.js';
-import { collectorSchema, rootSchema, sidecarSchema } from '../../src/config/schema.js';
+import { collectorSchema, rootSchema, sidecarSchema, withoutRequired } from '../../src/config/schema.js';
 import { ruleFileSchema } from '../../src/sidecar/redact/rules.js';
 
 // The interpreter must report exactly what ajv reported when it compiled
@@ -14,16 +14,6 @@ import { ruleFileSchema } from '../../src/sidecar/redact/rules.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true });
 
-function withoutRequired(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(withoutRequired);
-  if (schema === null || typeof schema !== 'object') return schema;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(schema)) {
-    if (k === 'required') continue;
-    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([n, s]) => [n, withoutRequired(s)])) : withoutRequired(v);
-  }
-  return out;
-}
 
 const SCHEMAS: Array<[string, object]> = [
   ['root', rootSchema],
