@@ -26,6 +26,7 @@ import { AuditBuffer } from '../src/sidecar/buffer/buffer.js';
 import { Ingest, type IngestLine } from '../src/sidecar/ingest.js';
 import { loadRuleset } from '../src/sidecar/redact/index.js';
 import { CORPORA, corpusGenerator, PACKS_FOR_CORPUS, type CorpusName } from './corpus.js';
+import { median } from './proc-stats.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -84,12 +85,6 @@ function round(lines: readonly string[], corpus: CorpusName): number {
     buffer.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function main(): void {

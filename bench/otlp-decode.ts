@@ -32,6 +32,7 @@ import { decodeLine } from '../src/sidecar/line-events.js';
 import { loadRuleset, type Ruleset } from '../src/sidecar/redact/index.js';
 import { decodeBody } from '../src/sidecar/sources/otlp-request.js';
 import { protobufOf, requestOf } from './otlp-corpus.js';
+import { median } from './proc-stats.js';
 
 const N = Number(process.env.BENCH_SPANS ?? 20_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 512);
@@ -132,12 +133,6 @@ function ingestRound(inp: Inputs, path: PathName, ruleset: Ruleset): number {
     buffer.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function report(title: string, round: (path: PathName) => number): void {
