@@ -63,7 +63,6 @@ const { Pool } = pg;
 
 export { migratePostgres, redactPostgresUrl, type PostgresStoreOptions, type StoreLogger };
 
-
 /** Rows per subtree INSERT: unnest needs one parameter per column, not per row. */
 const INSERT_CHUNK_ROWS = 5000;
 
@@ -404,12 +403,9 @@ export class PostgresAuditStore implements AuditStore {
     return rows[0] ? toCheckpointRow(rows[0]) : undefined;
   }
 
+  /** The read openPostgresStore starts with, and with its error mapping: any failure is store_unavailable. */
   async ping(): Promise<void> {
-    try {
-      await this.query('SELECT 1');
-    } catch (err) {
-      throw err instanceof StoreError ? err : unavailable(this.displayUrl, err);
-    }
+    await this.currentRole();
   }
 
   async close(): Promise<void> {
