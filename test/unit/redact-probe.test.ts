@@ -90,3 +90,43 @@ describe('withoutCaptures', () => {
     }
   });
 });
+
+describe('stage 2 asks only the rules of the groups the probe saw', () => {
+  // Twelve literal rules: three probe groups of five, five and two.
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
+  const rules = words.map((w) => ({ id: w, pattern: `${w}[0-9]+` }));
+  const rs = compileRuleset(rules);
+  const matcherKeys = (): string[] => [...(rs as unknown as { matchers: Map<string, unknown> }).matchers.keys()];
+
+  it('redacts exactly as every rule on every string would, over random mixes of the groups', () => {
+    const r = mulberry32(11);
+    for (let i = 0; i < 1500; i++) {
+      const pick = (): string => {
+        let s = '';
+        for (let n = Math.floor(r() * 4); n > 0; n--) s += `${words[Math.floor(r() * words.length)]}${r() < 0.7 ? Math.floor(r() * 99) : ''} `;
+        return s;
+      };
+      const v = { a: pick(), [pick() || 'k']: [pick(), { b: pick() }] };
+      const h1: Record<string, number> = {};
+      const h2: Record<string, number> = {};
+      expect(rs.redact(v, h1)).toEqual(rs.redactUnprobed(v, h2));
+      expect(h1).toEqual(h2);
+    }
+  });
+
+  it('sieves a string where one group matched with that group\'s rules only', () => {
+    const out = rs.redact({ note: 'call kilo7 now', other: 'nothing here' }) as Record<string, string>;
+    expect(out.note).toBe('call [REDACTED:kilo] now');
+    // The matcher built for that string holds the last group (kilo, lima), not all twelve rules.
+    expect(matcherKeys()).toContain('10,11');
+  });
+
+  it('keeps every rule in play when there are more groups than a mask has bits', () => {
+    const many = Array.from({ length: 160 }, (_, i) => ({ id: `r${i}`, pattern: `tok${i}x[0-9]+` }));
+    const big = compileRuleset(many);
+    const v = { a: 'tok3x1 and tok157x22', b: ['tok80x5'] };
+    const hits: Record<string, number> = {};
+    expect(big.redact(v, hits)).toEqual(big.redactUnprobed(v));
+    expect(hits).toEqual({ r3: 1, r157: 1, r80: 1 });
+  });
+});

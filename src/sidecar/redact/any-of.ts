@@ -39,6 +39,8 @@ interface Group {
   set: RE2Set | undefined;
   /** the group's alternation, no flags: the answer when the Set cannot give one */
   alternation: RE2Instance;
+  /** the group's patterns, as indices into the list build() was given */
+  members: readonly number[];
 }
 
 export class AnyOf {
@@ -68,7 +70,7 @@ export class AnyOf {
         set = undefined; // over the Set's memory budget: the alternation answers alone
       }
       const gate = idx.every(gated) ? literalRegExp([...new Set(idx.flatMap((i) => requires[i]!))]) : undefined;
-      groups.push({ gate, set, alternation: alt.re });
+      groups.push({ gate, set, alternation: alt.re, members: idx });
     }
     return new AnyOf(groups);
   }
@@ -86,6 +88,11 @@ export class AnyOf {
   test(input: Buffer | string, text?: string): boolean {
     for (const g of this.groups) if (groupTest(g, input, text)) return true;
     return false;
+  }
+
+  /** The patterns of group `i`, as indices into the list build() was given. */
+  groupMembers(i: number): readonly number[] {
+    return this.groups[i]!.members;
   }
 
   /** Whether a pattern of group `i` matches: test() is testGroup() over every group. */

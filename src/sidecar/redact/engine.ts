@@ -29,7 +29,7 @@ import { Matcher, scanText, type Match } from './matcher.js';
 import { applyOperator, maskText } from './operators.js';
 import { probeSafe } from './pattern.js';
 import { RAW_SEPARATOR, RawProbe, rawTriggerAlternative } from './raw-probe.js';
-import { buildProbe, planProbe, RecordProbe } from './record-probe.js';
+import { buildProbe, groupBit, planProbe, RecordProbe } from './record-probe.js';
 import type { DecodeSettings } from './rules.js';
 import {
   rulesetDescription,
@@ -81,6 +81,12 @@ export class CompiledRuleset implements Ruleset {
   /** the first look at a record's JSON text, when the caller passes it (RedactContext.text) */
   private readonly raw: RawProbe | undefined;
   private readonly matchers = new Map<string, Matcher>();
+  /**
+   * Each probed rule's bit in a suspect's group mask (record-probe.ts); a
+   * triggered rule has none: it is not probed, so it is always asked where
+   * its member is present.
+   */
+  private readonly probeBits = new Map<CompiledRule, number>();
 
   constructor(rules: readonly CompiledRule[], decode: DecodeSettings, maxDepth: number) {
     this.rules = rules;
@@ -98,6 +104,11 @@ export class CompiledRuleset implements Ruleset {
     this.probeRules = probeRules;
     this.joinable = probeRules.every((r) => probeSafe(r.pattern) !== undefined);
     this.probe = probeRules.length > 0 ? RecordProbe.build(probeRules, decode) : undefined;
+    if (this.probe) {
+      const groups = this.probe.ruleGroups();
+      const count = this.probe.re.groupCount;
+      probeRules.forEach((r, i) => this.probeBits.set(r, groupBit(groups[i]!, count)));
+    }
     // Trigger names ride in the raw probe as quoted literals: one RE2 pass answers both questions.
     const triggerAlt = rawTriggerAlternative(triggerNames);
     const rawProbe =
@@ -144,26 +155,45 @@ export class CompiledRuleset implements Ruleset {
   }
 
   /**
-   * `suspects`: only these strings (by content) can match a probed rule;
-   * undefined: any string can. `triggered`: the record has a member a
+   * `suspects`: only these strings (by content) can match a probed rule,
+   * and only the probed rules of the groups in their mask; undefined: any
+   * string can match any rule. `triggered`: the record has a member a
    * triggered rule's scope names, so strings in such a scope are redacted too.
    */
   private policy(
     hits: Hits | undefined,
     ctx: RedactContext | undefined,
-    suspects: ReadonlySet<string> | undefined,
+    suspects: ReadonlyMap<string, number> | undefined,
     triggered: boolean,
   ): StringPolicy {
     const tenant = ctx?.tenant;
     return (s, isKey, path) => {
-      if (suspects !== undefined && !suspects.has(s) && !(triggered && this.triggeredHere(isKey, path))) return undefined;
-      const rules = this.rulesFor(isKey, path);
+      let rules = this.rulesFor(isKey, path);
+      if (suspects !== undefined) {
+        const mask = suspects.get(s);
+        if (mask === undefined && !(triggered && this.triggeredHere(isKey, path))) return undefined;
+        // Rules the probe ruled out for this string cannot match it (the
+        // probe's contract); without them stage 2 sieves fewer rules.
+        if (mask !== -1) rules = this.narrowed(rules, mask ?? 0);
+      }
       if (rules.length === 0) return undefined;
       const r = this.processString(s, rules, tenant, 0);
       if (r === undefined) return undefined;
       if (hits) for (const id of r.hits) countHit(hits, id);
       return r.drop ? DROP : r.text;
     };
+  }
+
+  /** `rules` without the probed rules whose group is not in `mask` (order kept: it breaks ties). */
+  private narrowed(rules: readonly CompiledRule[], mask: number): readonly CompiledRule[] {
+    let out: CompiledRule[] | undefined;
+    for (let i = 0; i < rules.length; i++) {
+      const bit = this.probeBits.get(rules[i]!);
+      const ok = bit === undefined || (mask & bit) !== 0;
+      if (!ok && !out) out = rules.slice(0, i);
+      else if (ok && out) out.push(rules[i]!);
+    }
+    return out ?? rules;
   }
 
   private triggeredHere(isKey: boolean, path: readonly PathSegment[] | undefined): boolean {
@@ -313,5 +343,5 @@ function dropped(rule: CompiledRule, matched: string): TextResult {
   return { text: '', hits: [rule.id], drop: true, firstRule: rule, firstMatched: matched };
 }
 
-const NOTHING: ReadonlySet<string> = new Set<string>();
+const NOTHING: ReadonlyMap<string, number> = new Map<string, number>();
 

@@ -100,8 +100,20 @@ export class RecordProbe {
     this.decode = decode;
   }
 
-  /** The strings (by content) that some rule may match, or null when none can. */
-  suspects(parts: string[]): Set<string> | null {
+  /** The group that tests each rule build() was given (by position): the bit of groupBit a suspect's mask has for it. */
+  ruleGroups(): number[] {
+    const out: number[] = [];
+    for (let g = 0; g < this.re.groupCount; g++) for (const i of this.re.groupMembers(g)) out[i] = g;
+    return out;
+  }
+
+  /**
+   * The strings (by content) that some rule may match, each with the groups
+   * (`groupMask`) whose patterns may match it or one of its decoded views;
+   * null when none can. Only rules of those groups can match the string, so
+   * stage 2 need not ask the others (engine.ts).
+   */
+  suspects(parts: string[]): Map<string, number> | null {
     const joined = parts.join('\u0000');
     const buf = Buffer.from(joined, 'utf8');
     const ascii = buf.length === joined.length;
@@ -130,23 +142,40 @@ export class RecordProbe {
     // pass, and halving with one group's Set is cheaper than with all of them.
     const probe = this.re;
     const viewsBuf = viewsText !== undefined ? Buffer.from(viewsText, 'utf8') : undefined;
-    let suspects: Set<string> | null = null;
+    let suspects: Map<string, number> | null = null;
     for (let g = 0; g < probe.groupCount; g++) {
       const test = (b: Buffer): boolean => probe.testGroup(g, b);
+      const bit = groupBit(g, probe.groupCount);
       if (probe.testGroup(g, buf, joined)) {
-        suspects ??= new Set<string>();
+        suspects ??= new Map<string, number>();
         const found = suspects;
-        bisect(test, buf, byteStarts(parts, ascii), 0, parts.length, true, (i) => found.add(parts[i]!));
+        bisect(test, buf, byteStarts(parts, ascii), 0, parts.length, true, (i) => mark(found, parts[i]!, bit));
       }
       if (viewsBuf !== undefined && probe.testGroup(g, viewsBuf, viewsText)) {
-        suspects ??= new Set<string>();
+        suspects ??= new Map<string, number>();
         const found = suspects;
         const starts = byteStarts(views!, viewsBuf.length === viewsText!.length);
-        bisect(test, viewsBuf, starts, 0, views!.length, true, (i) => found.add(parts[viewOrigin![i]!]!));
+        bisect(test, viewsBuf, starts, 0, views!.length, true, (i) => mark(found, parts[viewOrigin![i]!]!, bit));
       }
     }
     return suspects !== null && suspects.size > 0 ? suspects : null;
   }
+}
+
+/**
+ * The bit for group `g` in a suspect's mask, or every bit (-1) when there
+ * are more groups than bits: then the mask says nothing and stage 2 asks
+ * every rule, as before masks existed.
+ */
+export function groupBit(g: number, groupCount: number): number {
+  return groupCount <= MAX_MASKED_GROUPS ? 1 << g : -1;
+}
+
+/** Groups a mask can name (bits 0..29 of a small integer). */
+export const MAX_MASKED_GROUPS = 30;
+
+function mark(found: Map<string, number>, s: string, bit: number): void {
+  found.set(s, (found.get(s) ?? 0) | bit);
 }
 
 export function buildProbe(rules: readonly CompiledRule[], separator?: string, extra?: string): AnyOf | undefined {
