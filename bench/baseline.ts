@@ -11,18 +11,19 @@
  * collector are run as separate processes, exactly as the current ones.
  * Its node_modules is a symlink to this checkout's when the two
  * package-lock.json files are byte-identical; otherwise `npm ci` installs
- * the ref's own. Everything is removed afterwards, on failure and on SIGINT
- * too.
+ * the ref's own once, kept under the system's temporary directory by the
+ * lockfile's hash (native addons take minutes to compile) and linked on later
+ * runs. Everything else is removed afterwards, on failure and on SIGINT too.
  *
  * Also here: the collector's store choice (`--store postgres`), which both
  * the plain benchmark and the comparison take.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { CorpusName } from './corpus.js';
 import { median } from './proc-stats.js';
 
@@ -144,9 +145,26 @@ export async function buildBaseline(ref: string, root: string, scratch: Scratch,
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
     deps = `node_modules linked to ${join(root, 'node_modules')} (package-lock.json byte-identical)`;
   } else {
-    log(`baseline: package-lock.json differs from ${root}'s; running npm ci in ${dir} (this downloads its own dependencies)`);
-    await exec('npm', ['ci', '--ignore-scripts=false', '--no-audit', '--no-fund'], { cwd: dir, scratch });
-    deps = 'own node_modules from npm ci (package-lock.json differs from the current one)';
+    // Keyed by the lockfile and the Node version the addons were built for.
+    const key = createHash('sha256').update(theirs ?? '').update(process.version).digest('hex').slice(0, 16);
+    const cached = join(tmpdir(), 'sealtrail-bench-deps', key, 'node_modules');
+    if (existsSync(join(cached, '.package-lock.json'))) {
+      symlinkSync(cached, join(dir, 'node_modules'), 'dir');
+      deps = `own node_modules from an earlier npm ci of the same package-lock.json, kept in ${cached}`;
+    } else {
+      log(`baseline: package-lock.json differs from ${root}'s; running npm ci in ${dir} (this downloads its own dependencies)`);
+      await exec('npm', ['ci', '--ignore-scripts=false', '--no-audit', '--no-fund'], { cwd: dir, scratch });
+      deps = 'own node_modules from npm ci (package-lock.json differs from the current one)';
+      try {
+        // Kept for the next run; another run that got there first keeps its own.
+        mkdirSync(join(cached, '..'), { recursive: true });
+        renameSync(join(dir, 'node_modules'), cached);
+        symlinkSync(cached, join(dir, 'node_modules'), 'dir');
+        log(`baseline: its node_modules kept in ${cached} for later runs`);
+      } catch {
+        if (!existsSync(join(dir, 'node_modules'))) symlinkSync(cached, join(dir, 'node_modules'), 'dir');
+      }
+    }
   }
   log(`baseline: compiling with its own tsc -p tsconfig.json`);
   await exec(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir, scratch });
