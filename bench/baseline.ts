@@ -27,8 +27,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { CorpusName } from './corpus.js';
 import { median } from './proc-stats.js';
 
-export type StoreKind = 'sqlite' | 'postgres';
-export const STORES: readonly StoreKind[] = ['sqlite', 'postgres'];
+/** `null`: the collector verifies and discards (no store): what verification and HTTP cost alone. */
+export type StoreKind = 'sqlite' | 'postgres' | 'null';
+export const STORES: readonly StoreKind[] = ['sqlite', 'postgres', 'null'];
 
 /** What one run of one stack on one corpus measured. */
 export interface Measured {
