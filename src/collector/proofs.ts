@@ -155,6 +155,20 @@ export function assembleProof(ranges: readonly LeafRange[], hashes: ReadonlyMap<
  * O(log n) reads. Mirrors Frontier.append: each merge completes one subtree.
  */
 export function completedSubtrees(frontier: Frontier, leaves: readonly Uint8Array[]): SubtreeHash[] {
+  return mergeLeaves(frontier, leaves).subtrees;
+}
+
+/**
+ * completedSubtrees and the frontier after `leaves` from one pass of
+ * hashing: verification needs the new root, the store the subtrees, and
+ * each merge yields both.
+ */
+export function appendLeaves(frontier: Frontier, leaves: readonly Uint8Array[]): { subtrees: SubtreeHash[]; frontier: Frontier } {
+  const m = mergeLeaves(frontier, leaves);
+  return { subtrees: m.subtrees, frontier: Frontier.fromBytes(m.size, Buffer.concat(m.stack)) };
+}
+
+function mergeLeaves(frontier: Frontier, leaves: readonly Uint8Array[]): { subtrees: SubtreeHash[]; stack: Buffer[]; size: number } {
   const out: SubtreeHash[] = [];
   const stack = frontier.hashes();
   let size = frontier.size;
@@ -171,7 +185,7 @@ export function completedSubtrees(frontier: Frontier, leaves: readonly Uint8Arra
     stack.push(h);
     size++;
   }
-  return out;
+  return { subtrees: out, stack, size };
 }
 
 /** Reads stored subtree hashes; a missing one is simply absent from the result. */

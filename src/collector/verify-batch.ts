@@ -9,7 +9,8 @@ import { extractIndexFields } from '../core/record-index.js';
 import { timeKey } from '../core/time-key.js';
 import type { SealedBatch } from '../core/types.js';
 import { batchDigest, isParsedBatch, malformedBatch, parseBatch, type BatchLimits, type ParsedBatch } from '../core/wire-batch.js';
-import type { AppendBatchInput, NewRecord, StreamState } from './store/types.js';
+import type { AppendBatchInput, NewRecord, StreamState, SubtreeHash } from './store/types.js';
+import { appendLeaves } from './proofs.js';
 import { isPlainObject } from '../core/plain-object.js';
 
 /**
@@ -47,6 +48,8 @@ export interface VerifiedBatch {
   newState: StreamState;
   /** how many records had their MAC recomputed (key held) */
   macsChecked: number;
+  /** the complete subtrees this batch finishes, from the frontier of `state` (AppendBatchInput.subtrees) */
+  subtrees: { baseFrontier: Buffer; hashes: readonly SubtreeHash[] };
 }
 
 /** What the store is given for a verified batch (AuditStore.appendBatch). */
@@ -62,6 +65,7 @@ export function appendInputOf(v: VerifiedBatch, receivedAt = new Date().toISOStr
     receivedAt,
     records: v.records,
     newState: v.newState,
+    subtrees: v.subtrees,
   };
 }
 
@@ -162,8 +166,11 @@ export function verifyBatch(
     };
   }
 
-  const frontier = state ? Frontier.fromBytes(state.treeSize, state.frontier) : Frontier.empty();
-  for (const r of records) frontier.append(r.leaf);
+  const base = state ? Frontier.fromBytes(state.treeSize, state.frontier) : Frontier.empty();
+  const { frontier, subtrees } = appendLeaves(
+    base,
+    records.map((r) => r.leaf),
+  );
   if (!frontier.root().equals(checkpoint.root)) {
     throw new HttpError(422, 'batch_root_mismatch', `${where}: records do not hash to the checkpoint root from the stored tree`);
   }
@@ -203,6 +210,7 @@ export function verifyBatch(
     digest: batchDigest(batch),
     records,
     macsChecked,
+    subtrees: { baseFrontier: state ? state.frontier : Buffer.alloc(0), hashes: subtrees },
     newState: {
       stream: batch.stream,
       treeSize: frontier.size,

@@ -238,7 +238,7 @@ export class PostgresAuditStore implements AuditStore {
     await pipeline(Readable.from(recordCopyPieces(stream, batch, records)), client.query(copyFrom(COPY_RECORDS_SQL)));
 
     // The complete subtrees this batch finishes, for O(log n) proofs.
-    const subtrees = batchSubtrees(head.rows[0], records);
+    const subtrees = batchSubtrees(head.rows[0], input);
     for (let i = 0; i < subtrees.length; i += INSERT_CHUNK_ROWS) {
       const chunk = subtrees.slice(i, i + INSERT_CHUNK_ROWS);
       await client.query(

@@ -4,7 +4,6 @@ import {
   StoreError,
   type AppendBatchInput,
   type CheckpointRow,
-  type NewRecord,
   type RecordRow,
   type StoredBatch,
   type StreamState,
@@ -137,15 +136,25 @@ export function checkAppendInput(input: AppendBatchInput): void {
 /**
  * The complete subtrees (level >= 1) a batch finishes when appended to the
  * head read inside the append's transaction (undefined: empty stream); a
- * store keeps them next to the records for O(log n) proofs.
+ * store keeps them next to the records for O(log n) proofs. Those that
+ * verification computed are used when they grew from this very head (same
+ * size, same frontier bytes), which saves hashing the batch's tree again.
  */
 export function batchSubtrees(
   head: Pick<HeadRow, 'tree_size' | 'frontier'> | undefined,
-  records: readonly NewRecord[],
-): SubtreeHash[] {
+  input: Pick<AppendBatchInput, 'firstSeq' | 'records' | 'subtrees'>,
+): readonly SubtreeHash[] {
+  const given = input.subtrees;
+  if (given) {
+    const size = head ? head.tree_size : 0;
+    const frontier = head ? head.frontier : EMPTY;
+    if (size === input.firstSeq && given.baseFrontier.equals(frontier)) return given.hashes;
+  }
   const before = head ? Frontier.fromBytes(head.tree_size, head.frontier) : Frontier.empty();
   return completedSubtrees(
     before,
-    records.map((r) => r.leaf),
+    input.records.map((r) => r.leaf),
   );
 }
+
+const EMPTY = Buffer.alloc(0);

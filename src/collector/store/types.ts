@@ -58,6 +58,14 @@ export interface AppendBatchInput extends StoredBatch {
   records: readonly NewRecord[];
   /** the head after this batch; its nextBatch must be batch + 1 */
   newState: StreamState;
+  /**
+   * The complete subtrees this batch finishes, as verification derived them
+   * from the head it verified against (a tree of firstSeq leaves whose
+   * frontier is `baseFrontier`). A store takes them only when the head it
+   * reads inside its append transaction is that tree; otherwise, or when
+   * absent, it derives them from that head itself.
+   */
+  subtrees?: { baseFrontier: Buffer; hashes: readonly SubtreeHash[] };
 }
 
 /**
