@@ -308,7 +308,7 @@ function formatComparison(o: CompareOptions, corpus: CorpusName, description: st
   const rows: Array<[string, (m: Measured) => number, (n: number) => string]> = [
     ['throughput, records/s', (m) => m.records / m.seconds, fmt],
     ['sidecar, records per CPU-second', (m) => m.records / m.cpuSidecar, fmt],
-    ['collector, records verified and stored per CPU-second', (m) => m.records / m.cpuCollector, fmt],
+    [`collector, records verified and ${o.store === 'null' ? 'discarded' : 'stored'} per CPU-second`, (m) => m.records / m.cpuCollector, fmt],
     ['sidecar, peak RSS (MiB)', (m) => m.rssSidecar, (n) => n.toFixed(1)],
     ['collector, peak RSS (MiB)', (m) => m.rssCollector, (n) => n.toFixed(1)],
   ];
