@@ -1,10 +1,11 @@
-import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../../log.js';
-import { ReloadingClientTls } from '../../tls/client-tls.js';
 import type { ClientTlsConfig } from '../../tls/types.js';
 import type { AuditBuffer, BatchRow } from '../buffer/buffer.js';
 import type { SidecarMetrics } from '../telemetry/metrics.js';
 import { classifyStatus, fullJitterDelay, parseRetryAfter } from './backoff.js';
+import { posterFor, type Poster } from './post.js';
+
+export { MAX_ANSWER_BYTES } from './post.js';
 
 /** Why shipping stopped: the batch the collector refuses and what it said. */
 export interface ShippingHalt {
@@ -75,7 +76,7 @@ export function describeHalt(h: ShippingHalt, reprobeMs: number): string {
 export class Shipper {
   private readonly buffer: AuditBuffer;
   private readonly opts: ShipperOptions;
-  private readonly agent: Agent;
+  private readonly poster: Poster;
   private readonly endpoint: string;
   private running = false;
   private closed = false;
@@ -98,8 +99,7 @@ export class Shipper {
     this.opts = opts;
     this.endpoint = new URL('/v1/batches', opts.url).toString();
     // Files are read and checked here, so a bad ship.tls stops the sidecar at start.
-    const tls = opts.tls ? new ReloadingClientTls(opts.tls, { field: 'sidecar.ship.tls', logger: opts.logger }) : undefined;
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 2, ...(tls ? { connect: tls.connect } : {}) });
+    this.poster = posterFor(this.endpoint, opts.tls, opts.logger, opts.timeoutMs);
   }
 
   /** Why shipping is halted, or undefined while batches are being acknowledged (or retried). */
@@ -178,7 +178,7 @@ export class Shipper {
     this.abort.abort();
     this.wakeUp?.();
     await this.loop;
-    await this.agent.close();
+    await this.poster.close();
   }
 
   private sleep(ms: number, idle: boolean): Promise<void> {
@@ -277,8 +277,8 @@ export class Shipper {
     let status: number;
     let retryAfter: string | string[] | undefined;
     let answer: unknown;
-    // One deadline for the whole attempt: undici's headers/body timeouts only bound
-    // the gaps between bytes, so a trickled answer would otherwise never end.
+    // One deadline for the whole attempt: a client's own timeouts bound only the
+    // gaps between bytes, so a trickled answer would otherwise never end.
     const attempt = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -288,20 +288,11 @@ export class Shipper {
     const onStop = (): void => attempt.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
     try {
-      const res = await request(this.endpoint, {
-        method: 'POST',
-        body,
-        headers,
-        dispatcher: this.agent,
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
-        signal: attempt.signal,
-      });
-      status = res.statusCode;
-      retryAfter = res.headers['retry-after'];
-      const text = await readCapped(res.body, MAX_ANSWER_BYTES);
+      const res = await this.poster.post(body, headers, attempt.signal);
+      status = res.status;
+      retryAfter = res.retryAfter;
       try {
-        answer = text === undefined ? undefined : JSON.parse(text);
+        answer = res.text === undefined ? undefined : JSON.parse(res.text);
       } catch {
         answer = undefined;
       }
@@ -359,22 +350,4 @@ export class Shipper {
 function printable(text: string): string {
   const clean = text.replace(/[^\x20-\x7e]/g, '?');
   return clean.length > 300 ? `${clean.slice(0, 297)}...` : clean;
-}
-
-/** Enough for any ack or error body; a longer answer is not one the collector gives. */
-export const MAX_ANSWER_BYTES = 64 * 1024;
-
-/** The answer's text, or undefined (and the rest discarded) when it is longer than `cap` bytes. */
-async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > cap) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
