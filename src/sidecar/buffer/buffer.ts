@@ -8,11 +8,11 @@ import type { SealedBatch, WireRecord } from '../../core/types.js';
 import { CONFIG_STREAM_ID } from '../../core/wire-ids.js';
 import {
   BATCH_ENVELOPE_BYTES,
-  canonicalWireBytes,
   MAX_RECORD_WIRE_BYTES,
   RECORD_ENVELOPE_BYTES,
 } from '../../core/wire-limits.js';
 import { migrate, openDatabase } from '../../sqlite/open.js';
+import { commitTransaction, type CommitTransaction } from './commit-tx.js';
 import { DiskSpaceGuard } from './disk-space.js';
 import { MIGRATIONS } from './migrations.js';
 import { toBatchRow, type BatchRow, type ChainCursor, type PositionRow, type PreparedRecord, type QuarantineRow, type RawBatch } from './rows.js';
@@ -64,6 +64,7 @@ export class AuditBuffer {
   private recordCount: number;
   private byteCount: number;
   private readonly disk: DiskSpaceGuard;
+  private readonly commitTx: CommitTransaction;
 
   private readonly stmts: {
     insertRecord: Database.Statement;
@@ -132,6 +133,8 @@ export class AuditBuffer {
       seqOfEventKey: db.prepare('SELECT seq FROM event_ids WHERE key = ?').pluck(),
       pruneEventKeys: db.prepare('DELETE FROM event_ids WHERE seq < ?'),
     };
+
+    this.commitTx = commitTransaction(db, this.stmts);
 
     const last = db.prepare('SELECT * FROM batches ORDER BY batch DESC LIMIT 1').get() as RawBatch | undefined;
     this.sealedThrough = last ? last.last_seq : -1;
@@ -220,29 +223,9 @@ export class AuditBuffer {
     this.disk.ensureRoom(this.disk.commitCost(sizes, quarantine.length), this.recordCount);
     const now = new Date().toISOString();
     let bytes = 0;
-    this.disk.write(() => this.db.transaction(() => {
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!;
-        const size = sizes[i]!;
-        bytes += size;
-        const wire = r.wireBytes ?? canonicalWireBytes(r.canonical, size);
-        this.stmts.insertRecord.run(r.seq, r.id, r.canonical, r.leaf, r.mac, r.keyId, size, wire, r.receivedAt);
-        if (r.eventKey) this.stmts.insertEventKey.run(r.eventKey, r.seq);
-      }
-      for (const q of quarantine) {
-        this.stmts.insertQuarantine.run(q.source, q.path, q.fileKey, q.offset, q.length, q.reason, q.message, now, q.field ?? null);
-      }
-      if (position) {
-        this.stmts.upsertPosition.run(
-          position.source,
-          position.key,
-          position.path,
-          position.offset,
-          position.fingerprint,
-          now,
-        );
-      }
-    })(), false);
+    this.disk.write(() => {
+      bytes = this.commitTx(records, sizes, quarantine, position, now);
+    }, false);
     const last = records[records.length - 1];
     if (last) this.cursor = { nextSeq: last.seq + 1, prevMac: last.mac };
     this.recordCount += records.length;
