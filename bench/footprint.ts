@@ -23,12 +23,14 @@
  *   (by the line's trace_id) in the collector's SQLite store, every 20 ms.
  *
  * FOOTPRINT_LATENCY=0 reads the buffer once a second and the store never,
- * to check that watching does not change the CPU figures.
+ * to check that watching does not change the CPU figures. FOOTPRINT_NODE_ARGS
+ * (space-separated) go to the sidecar's node, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"; the profile is written when it stops.
  *
  *   npm run bench:footprint          (FOOTPRINT_SECONDS=5 for a quick look)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +117,35 @@ function sample(pid: number | undefined): Sample {
   return { t: performance.now(), cpu: cpuSeconds(pid), rss: rssMiB(pid) };
 }
 
+/**
+ * Where a process's CPU goes, to tell per-record work from per-wake-up cost:
+ * user and system seconds (/proc/<pid>/stat, 10 ms ticks) and the voluntary
+ * context switches of all its threads (each a sleep: an event-loop wake-up,
+ * a thread-pool job, an fsync waited for). NaN once it is gone.
+ */
+export interface Split {
+  user: number;
+  system: number;
+  switches: number;
+}
+
+function split(pid: number | undefined): Split {
+  const none = { user: NaN, system: NaN, switches: NaN };
+  if (pid === undefined) return none;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let switches = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'));
+      switches += m ? Number(m[1]) : 0;
+    }
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100, switches };
+  } catch {
+    return none;
+  }
+}
+
 /** What the writer knows of every line it wrote: when, where it ends, and when it was seen durable and stored. */
 class Lines {
   readonly written: number[] = [];
@@ -189,8 +220,9 @@ sidecar:
 `;
 }
 
-function run(args: string[]): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'warn' } });
+/** `nodeArgs`: FOOTPRINT_NODE_ARGS for the sidecar (e.g. --cpu-prof), so a profile is of the process being measured */
+function run(args: string[], nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SEALTRAIL_LOG_LEVEL: 'warn' } });
 }
 
 async function waitHealthy(url: string, procs: ChildProcess[]): Promise<void> {
@@ -249,7 +281,7 @@ async function main(): Promise<void> {
     const collector = run(['collector', '--config', config]);
     children.add(collector);
     await waitHealthy(`http://127.0.0.1:${ports.collector}/healthz`, [collector]);
-    const sidecar = run(['sidecar', '--config', config]);
+    const sidecar = run(['sidecar', '--config', config], (process.env.FOOTPRINT_NODE_ARGS ?? '').split(' ').filter(Boolean));
     children.add(sidecar);
     await waitHealthy(`http://127.0.0.1:${ports.telemetry}/healthz`, [collector, sidecar]);
     await sleep(SETTLE_MS);
@@ -307,12 +339,13 @@ async function main(): Promise<void> {
       }
     });
 
-    const results: Array<{ phase: Phase; sidecar: PhaseFigures; collector: PhaseFigures; lines: number; durablePerSecond: number }> = [];
+    const results: Array<{ phase: Phase; sidecar: PhaseFigures; collector: PhaseFigures; lines: number; durablePerSecond: number; split: Split }> = [];
     let pacedHwm = NaN;
     for (const [p, phase] of plan.entries()) {
       process.stderr.write(`footprint: ${phase.name} for ${seconds} s\n`);
       const s = [sample(sidecar.pid)];
       const c = [sample(collector.pid)];
+      const split0 = split(sidecar.pid);
       const sampler = every(SAMPLE_MS, () => {
         s.push(sample(sidecar.pid));
         c.push(sample(collector.pid));
@@ -342,9 +375,12 @@ async function main(): Promise<void> {
       clearInterval(sampler);
       s.push(sample(sidecar.pid));
       c.push(sample(collector.pid));
+      const split1 = split(sidecar.pid);
+      const wall = (s[s.length - 1]!.t - s[0]!.t) / 1000;
+      const splitPerSecond = { user: (split1.user - split0.user) / wall, system: (split1.system - split0.system) / wall, switches: (split1.switches - split0.switches) / wall };
       assertAlive(collector, sidecar);
       const durablePerSecond = (lines.durable - durable0) / ((s[s.length - 1]!.t - t0) / 1000);
-      results.push({ phase, sidecar: phaseFigures(s), collector: phaseFigures(c), lines: lines.written.length - first, durablePerSecond });
+      results.push({ phase, sidecar: phaseFigures(s), collector: phaseFigures(c), lines: lines.written.length - first, durablePerSecond, split: splitPerSecond });
       if (rate !== 'full') pacedHwm = peakRssMiB(sidecar.pid);
     }
     const endHwm = peakRssMiB(sidecar.pid);
@@ -373,6 +409,9 @@ async function main(): Promise<void> {
       out.push(`  ${r.phase.name.padEnd(16)}${fmt(r.lines).padStart(9)}  ${fmt(f.cpuMean, 1).padStart(6)}${fmt(f.cpuP95, 0).padStart(8)}    ${fmt(f.rssMean, 1).padStart(6)}${fmt(f.rssMax, 1).padStart(8)}  ${target}`);
     }
     out.push(
+      `  sidecar CPU by kind (% of a core, mean) and voluntary context switches a second, all threads: ${results
+        .map((r) => `${r.phase.name} user ${fmt(r.split.user * 100, 1)} system ${fmt(r.split.system * 100, 1)} switches ${fmt(r.split.switches)}`)
+        .join('; ')}`,
       `  peak RSS (VmHWM): ${fmt(pacedHwm, 1)} MiB after the paced phases (target <= ${TARGETS.peakRssMiB} MiB: ${verdict(pacedHwm, TARGETS.peakRssMiB)})${full ? `, ${fmt(endHwm, 1)} MiB after full speed` : ''}`,
     );
     const paced = [...plan.entries()].filter(([, ph]) => typeof ph.rate === 'number' && ph.rate > 0);
