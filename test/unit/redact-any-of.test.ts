@@ -97,6 +97,22 @@ describe('RuleSieve (which patterns match?)', () => {
     expect(sieve.matching(t)).toEqual(PATTERNS.map((_, i) => i));
   });
 
+  it('with an allow-list, names every allowed pattern that matches and no other', () => {
+    const r = prng(7);
+    let named = 0;
+    for (const t of texts().slice(0, 600)) {
+      const allow = Uint8Array.from(PATTERNS, () => (r() < 0.4 ? 1 : 0));
+      const got = sieve.matching(t, allow);
+      for (const i of got) expect(allow[i], `${t}: pattern ${i}`).toBe(1);
+      const want = matchesOf(t).filter((i) => allow[i]);
+      // may over-answer (unbounded repetitions), never miss
+      for (const i of want) expect(got, t).toContain(i);
+      named += got.length;
+    }
+    expect(named).toBeGreaterThan(100);
+    expect(sieve.matching('bob@example.com', new Uint8Array(PATTERNS.length))).toEqual([]);
+  });
+
   it('works for one pattern and for none', () => {
     expect(new RuleSieve(['a+']).matching('baa')).toEqual([0]);
     expect(new RuleSieve(['a+']).matching('bbb')).toEqual([]);

@@ -87,6 +87,9 @@ export class CompiledRuleset implements Ruleset {
    * its member is present.
    */
   private readonly probeBits = new Map<CompiledRule, number>();
+  /** a rule's probe group, or -1 for the rules no group covers: what the stage-2 sieve keeps together */
+  private readonly blockOf = (rule: CompiledRule): number => this.probeGroup.get(rule) ?? -1;
+  private readonly probeGroup = new Map<CompiledRule, number>();
 
   constructor(rules: readonly CompiledRule[], decode: DecodeSettings, maxDepth: number) {
     this.rules = rules;
@@ -107,7 +110,10 @@ export class CompiledRuleset implements Ruleset {
     if (this.probe) {
       const groups = this.probe.ruleGroups();
       const count = this.probe.re.groupCount;
-      probeRules.forEach((r, i) => this.probeBits.set(r, groupBit(groups[i]!, count)));
+      probeRules.forEach((r, i) => {
+        this.probeBits.set(r, groupBit(groups[i]!, count));
+        this.probeGroup.set(r, groups[i]!);
+      });
     }
     // Trigger names ride in the raw probe as quoted literals: one RE2 pass answers both questions.
     const triggerAlt = rawTriggerAlternative(triggerNames);
@@ -168,32 +174,39 @@ export class CompiledRuleset implements Ruleset {
   ): StringPolicy {
     const tenant = ctx?.tenant;
     return (s, isKey, path) => {
-      let rules = this.rulesFor(isKey, path);
+      let mask = ALL_GROUPS;
       if (suspects !== undefined) {
-        const mask = suspects.get(s);
-        if (mask === undefined && !(triggered && this.triggeredHere(isKey, path))) return undefined;
-        // Rules the probe ruled out for this string cannot match it (the
-        // probe's contract); without them stage 2 sieves fewer rules.
-        if (mask !== -1) rules = this.narrowed(rules, mask ?? 0);
+        const m = suspects.get(s);
+        if (m === undefined && !(triggered && this.triggeredHere(isKey, path))) return undefined;
+        mask = m ?? 0;
       }
+      const rules = this.rulesFor(isKey, path);
       if (rules.length === 0) return undefined;
-      const r = this.processString(s, rules, tenant, 0);
+      const allow = this.allowed(rules, mask);
+      if (allow !== undefined && !allow.includes(1)) return undefined;
+      const r = this.processString(s, rules, tenant, 0, allow);
       if (r === undefined) return undefined;
       if (hits) for (const id of r.hits) countHit(hits, id);
       return r.drop ? DROP : r.text;
     };
   }
 
-  /** `rules` without the probed rules whose group is not in `mask` (order kept: it breaks ties). */
-  private narrowed(rules: readonly CompiledRule[], mask: number): readonly CompiledRule[] {
-    let out: CompiledRule[] | undefined;
+  /**
+   * Which of `rules` can match a string whose probe groups are `mask`: the
+   * probed rules of those groups, and every triggered rule (not probed);
+   * undefined when every rule can. The rules ruled out cannot match the
+   * string or any of its decoded views (the probe's contract), so stage 2's
+   * sieve need not ask about them. The matcher stays the one for `rules`:
+   * a matcher per mask would compile RE2 Sets for every mix of groups.
+   */
+  private allowed(rules: readonly CompiledRule[], mask: number): Uint8Array | undefined {
+    if (mask === ALL_GROUPS) return undefined;
+    const allow = new Uint8Array(rules.length);
     for (let i = 0; i < rules.length; i++) {
       const bit = this.probeBits.get(rules[i]!);
-      const ok = bit === undefined || (mask & bit) !== 0;
-      if (!ok && !out) out = rules.slice(0, i);
-      else if (ok && out) out.push(rules[i]!);
+      allow[i] = bit === undefined || (mask & bit) !== 0 ? 1 : 0;
     }
-    return out ?? rules;
+    return allow;
   }
 
   private triggeredHere(isKey: boolean, path: readonly PathSegment[] | undefined): boolean {
@@ -222,17 +235,18 @@ export class CompiledRuleset implements Ruleset {
    * that form differs and matches, it is the output, with the redactions
    * applied. Otherwise the text as written is tried.
    */
-  private processString(s: string, rules: readonly CompiledRule[], tenant: string | undefined, depth: number): TextResult | undefined {
+  /** `allow`: which of `rules` can match (engine.allowed), or all of them when absent. */
+  private processString(s: string, rules: readonly CompiledRule[], tenant: string | undefined, depth: number, allow?: Uint8Array): TextResult | undefined {
     const t = canonicalText(s, this.decode);
-    const r = this.redactText(t, rules, tenant, depth);
+    const r = this.redactText(t, rules, tenant, depth, allow);
     if (r !== undefined || t === s) return r;
-    return this.redactText(s, rules, tenant, depth);
+    return this.redactText(s, rules, tenant, depth, allow);
   }
 
-  private redactText(x: string, rules: readonly CompiledRule[], tenant: string | undefined, depth: number): TextResult | undefined {
+  private redactText(x: string, rules: readonly CompiledRule[], tenant: string | undefined, depth: number, allow: Uint8Array | undefined): TextResult | undefined {
     const m = this.matcherFor(rules);
-    const direct = m ? scanText(x, m) : [];
-    const runs = this.decode.base64 && depth < MAX_DECODE_NESTING && x.length >= MIN_BASE64_RUN ? this.runHits(x, rules, tenant, depth) : [];
+    const direct = m ? scanText(x, m, allow) : [];
+    const runs = this.decode.base64 && depth < MAX_DECODE_NESTING && x.length >= MIN_BASE64_RUN ? this.runHits(x, rules, tenant, depth, allow) : [];
     if (direct.length === 0 && runs.length === 0) return undefined;
 
     // drop_field wins over everything else in the string: the member goes, one hit.
@@ -294,7 +308,7 @@ export class CompiledRuleset implements Ruleset {
   }
 
   /** Base64 runs of `x` whose decoded text some rule matches. */
-  private runHits(x: string, rules: readonly CompiledRule[], tenant: string | undefined, depth: number): RunHit[] {
+  private runHits(x: string, rules: readonly CompiledRule[], tenant: string | undefined, depth: number, allow: Uint8Array | undefined): RunHit[] {
     const c = base64Candidates(x);
     const out: RunHit[] = [];
     let covered = -1;
@@ -304,7 +318,7 @@ export class CompiledRuleset implements Ruleset {
       if (a < covered) continue; // a "/" piece of a run that already hit
       const decoded = decodeBase64Run(x.slice(a, b));
       if (decoded === null) continue;
-      const r = this.processString(decoded, rules, tenant, depth + 1);
+      const r = this.processString(decoded, rules, tenant, depth + 1, allow);
       if (r === undefined) continue;
       out.push({ start: a, end: b, rule: r.firstRule, matched: r.firstMatched, drop: r.drop });
       covered = b;
@@ -323,7 +337,7 @@ export class CompiledRuleset implements Ruleset {
     let m = this.matchers.get(key);
     if (!m) {
       if (this.matchers.size >= MAX_MATCHERS) this.matchers.clear();
-      m = new Matcher(rules);
+      m = new Matcher(rules, this.blockOf);
       this.matchers.set(key, m);
     }
     return m;
@@ -344,4 +358,7 @@ function dropped(rule: CompiledRule, matched: string): TextResult {
 }
 
 const NOTHING: ReadonlyMap<string, number> = new Map<string, number>();
+
+/** A mask that rules nothing out (record-probe.ts groupBit). */
+const ALL_GROUPS = -1;
 

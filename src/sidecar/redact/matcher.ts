@@ -35,22 +35,25 @@ export class Matcher {
   private readonly cursors: (Found | null | undefined)[];
   private active: CompiledRule[] = [];
 
-  constructor(rules: readonly CompiledRule[]) {
+  /** `blockOf`: the rules a scan's allow-list admits or refuses together (the probe's groups), kept under one subtree of the sieve. */
+  constructor(rules: readonly CompiledRule[], blockOf?: (rule: CompiledRule) => number) {
     this.rules = rules;
     this.minLength = Math.min(...rules.map((r) => r.minLength));
     this.cursors = new Array<undefined>(rules.length);
     // The sieve may over-answer (a rule then runs and finds nothing), so it
     // tests the patterns with their repetitions unbounded: smaller DFAs (pattern.ts).
-    this.sieve = rules.length > 1 ? new RuleSieve(rules.map((r) => withoutUpperBounds(r.pattern) ?? r.pattern)) : undefined;
+    this.sieve =
+      rules.length > 1 ? new RuleSieve(rules.map((r) => withoutUpperBounds(r.pattern) ?? r.pattern), blockOf ? rules.map(blockOf) : undefined) : undefined;
   }
 
   /**
    * Non-overlapping matches, leftmost first (at the same start, the earlier
    * rule), validators applied: a match whose validator fails is left alone
    * and its rule looks again from the next character. `text` has no lone
-   * surrogates (scanText).
+   * surrogates (scanText). `allow`: only rules i with allow[i] set can
+   * match (the others are known not to), or every rule when absent.
    */
-  scan(text: string, out: Match[]): void {
+  scan(text: string, out: Match[], allow?: Uint8Array): void {
     if (text.length < this.minLength) return;
     // One UTF-8 copy for all the RE2 calls below: node-re2 converts a string
     // argument on each call, which costs more than a short match. For ASCII
@@ -59,12 +62,13 @@ export class Matcher {
     const input = bytes.length === text.length ? bytes : text;
     let active: readonly CompiledRule[];
     if (this.sieve) {
-      const ids = this.sieve.matching(bytes);
+      const ids = this.sieve.matching(bytes, allow);
       if (ids.length === 0) return;
       this.active.length = 0;
       for (const i of ids) this.active.push(this.rules[i]!);
       active = this.active;
     } else {
+      if (allow !== undefined && !allow[0]) return;
       active = this.rules;
     }
     const cursors = this.cursors;
@@ -139,8 +143,8 @@ function nextCodePoint(text: string, i: number): number {
  * value continues past it), and anchors do not treat one as a string edge.
  * The replacements act on the original text, lone surrogates included.
  */
-export function scanText(x: string, m: Matcher): Match[] {
+export function scanText(x: string, m: Matcher, allow?: Uint8Array): Match[] {
   const out: Match[] = [];
-  m.scan(LONE_SURROGATE.test(x) ? x.replace(LONE_SURROGATE_G, '\uFFFD') : x, out);
+  m.scan(LONE_SURROGATE.test(x) ? x.replace(LONE_SURROGATE_G, '\uFFFD') : x, out, allow);
   return out;
 }

@@ -35,30 +35,85 @@ interface Node {
 export class RuleSieve {
   readonly size: number;
   private readonly root: Node | undefined;
+  /** position in the tree → index in the constructor's list; undefined when they are the same */
+  private readonly order: number[] | undefined;
 
-  constructor(patterns: readonly string[]) {
+  /**
+   * `blocks[i]`: a block id for pattern i. Patterns of one block sit under
+   * one subtree of their own, so an allow-list that admits whole blocks
+   * (the probe's groups, engine.ts) skips the others without a test and
+   * asks each admitted block's Set once, before halving it.
+   */
+  constructor(patterns: readonly string[], blocks?: readonly number[]) {
     this.size = patterns.length;
-    this.root = patterns.length > 0 ? build(patterns, 0, patterns.length) : undefined;
+    if (patterns.length === 0) {
+      this.root = undefined;
+      this.order = undefined;
+      return;
+    }
+    if (blocks === undefined) {
+      this.root = build(patterns, 0, patterns.length);
+      this.order = undefined;
+      return;
+    }
+    const order = patterns.map((_, i) => i).sort((a, b) => blocks[a]! - blocks[b]! || a - b);
+    const placed = order.map((i) => patterns[i]!);
+    const subtrees: Node[] = [];
+    for (let lo = 0; lo < order.length; ) {
+      let hi = lo + 1;
+      while (hi < order.length && blocks[order[hi]!] === blocks[order[lo]!]) hi++;
+      subtrees.push(build(placed, lo, hi));
+      lo = hi;
+    }
+    this.root = join(placed, subtrees, 0, subtrees.length);
+    this.order = order;
   }
 
-  /** Indices (ascending) of the patterns that may match `input`: all that do, perhaps more. */
-  matching(input: Buffer | string): number[] {
+  /**
+   * Indices (ascending) of the patterns that may match `input`: all that do,
+   * perhaps more. With `allow`, only patterns i with allow[i] set are asked
+   * about and answered (subtrees holding none of them are not tested): the
+   * caller already knows the others cannot match.
+   */
+  matching(input: Buffer | string, allow?: Uint8Array): number[] {
     const out: number[] = [];
-    if (this.root) visit(this.root, input, false, out);
-    return out;
+    if (!this.root) return out;
+    const order = this.order;
+    if (allow === undefined) {
+      visit(this.root, input, false, out);
+    } else {
+      // allowed[k]: how many of the tree's first k patterns are allowed, so a node's count is one subtraction.
+      const allowed = new Int32Array(this.size + 1);
+      for (let k = 0; k < this.size; k++) allowed[k + 1] = allowed[k]! + (allow[order ? order[k]! : k] ? 1 : 0);
+      visitAllowed(this.root, input, false, out, allowed);
+    }
+    if (!order) return out;
+    for (let k = 0; k < out.length; k++) out[k] = order[out[k]!]!;
+    return out.sort((a, b) => a - b);
+  }
+}
+
+/** Block subtrees lo..hi-1 (adjacent ranges of `patterns`) under one tree. */
+function join(patterns: readonly string[], subtrees: readonly Node[], lo: number, hi: number): Node {
+  if (hi - lo === 1) return subtrees[lo]!;
+  const mid = (lo + hi) >> 1;
+  const left = join(patterns, subtrees, lo, mid);
+  const right = join(patterns, subtrees, mid, hi);
+  return { lo: left.lo, hi: right.hi, set: setOf(patterns, left.lo, right.hi), left, right };
+}
+
+/** A Set of patterns lo..hi-1 when they are few enough for one DFA to stay warm (any-of.ts), else none: the node is then answered "maybe". */
+function setOf(patterns: readonly string[], lo: number, hi: number): RE2Set | undefined {
+  if (hi - lo > PATTERNS_PER_SET) return undefined;
+  try {
+    return new RE2.Set(patterns.slice(lo, hi));
+  } catch {
+    return undefined;
   }
 }
 
 function build(patterns: readonly string[], lo: number, hi: number): Node {
-  let set: RE2Set | undefined;
-  if (hi - lo <= PATTERNS_PER_SET) {
-    try {
-      set = new RE2.Set(patterns.slice(lo, hi));
-    } catch {
-      set = undefined;
-    }
-  }
-  const node: Node = { lo, hi, set };
+  const node: Node = { lo, hi, set: setOf(patterns, lo, hi) };
   if (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     node.left = build(patterns, lo, mid);
@@ -79,6 +134,23 @@ function visit(node: Node, input: Buffer | string, known: boolean, out: number[]
   visit(node.left, input, false, out);
   // A node that matches with nothing on its left matches on its right.
   visit(node.right, input, answer === 'yes' && out.length === before, out);
+}
+
+/** visit() over the allowed patterns only (`allowed`: prefix counts, see matching). */
+function visitAllowed(node: Node, input: Buffer | string, known: boolean, out: number[], allowed: Int32Array): void {
+  if (allowed[node.hi]! - allowed[node.lo]! === 0) return;
+  const answer = known ? 'yes' : test(node, input);
+  if (answer === 'no') return;
+  if (!node.left || !node.right) {
+    out.push(node.lo);
+    return;
+  }
+  const before = out.length;
+  visitAllowed(node.left, input, false, out, allowed);
+  // The right half is known to match only when the whole left half was asked
+  // and said nothing; a left half with patterns skipped may have matched by one of them.
+  const leftWhole = allowed[node.left.hi]! - allowed[node.left.lo]! === node.left.hi - node.left.lo;
+  visitAllowed(node.right, input, answer === 'yes' && leftWhole && out.length === before, out, allowed);
 }
 
 /** 'maybe' when the node has no Set or its DFA gave up: its children are asked on their own. */
