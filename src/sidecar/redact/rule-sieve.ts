@@ -79,14 +79,13 @@ export class RuleSieve {
     const out: number[] = [];
     if (!this.root) return out;
     const order = this.order;
-    if (allow === undefined) {
-      visit(this.root, input, false, out);
-    } else {
+    let allowed: Int32Array | undefined;
+    if (allow !== undefined) {
       // allowed[k]: how many of the tree's first k patterns are allowed, so a node's count is one subtraction.
-      const allowed = new Int32Array(this.size + 1);
+      allowed = new Int32Array(this.size + 1);
       for (let k = 0; k < this.size; k++) allowed[k + 1] = allowed[k]! + (allow[order ? order[k]! : k] ? 1 : 0);
-      visitAllowed(this.root, input, false, out, allowed);
     }
+    visit(this.root, input, false, out, allowed);
     if (!order) return out;
     for (let k = 0; k < out.length; k++) out[k] = order[out[k]!]!;
     return out.sort((a, b) => a - b);
@@ -122,8 +121,14 @@ function build(patterns: readonly string[], lo: number, hi: number): Node {
   return node;
 }
 
-/** `known`: this node is already known to match (its parent did and its left sibling did not). */
-function visit(node: Node, input: Buffer | string, known: boolean, out: number[]): void {
+/**
+ * Collects the matching leaves under `node`. `known`: this node is already
+ * known to match (its parent did and its left sibling did not). `allowed`:
+ * prefix counts of the allowed patterns (see matching); subtrees with none
+ * are skipped.
+ */
+function visit(node: Node, input: Buffer | string, known: boolean, out: number[], allowed?: Int32Array): void {
+  if (allowed !== undefined && allowed[node.hi]! - allowed[node.lo]! === 0) return;
   const answer = known ? 'yes' : test(node, input);
   if (answer === 'no') return;
   if (!node.left || !node.right) {
@@ -131,26 +136,11 @@ function visit(node: Node, input: Buffer | string, known: boolean, out: number[]
     return;
   }
   const before = out.length;
-  visit(node.left, input, false, out);
-  // A node that matches with nothing on its left matches on its right.
-  visit(node.right, input, answer === 'yes' && out.length === before, out);
-}
-
-/** visit() over the allowed patterns only (`allowed`: prefix counts, see matching). */
-function visitAllowed(node: Node, input: Buffer | string, known: boolean, out: number[], allowed: Int32Array): void {
-  if (allowed[node.hi]! - allowed[node.lo]! === 0) return;
-  const answer = known ? 'yes' : test(node, input);
-  if (answer === 'no') return;
-  if (!node.left || !node.right) {
-    out.push(node.lo);
-    return;
-  }
-  const before = out.length;
-  visitAllowed(node.left, input, false, out, allowed);
-  // The right half is known to match only when the whole left half was asked
-  // and said nothing; a left half with patterns skipped may have matched by one of them.
-  const leftWhole = allowed[node.left.hi]! - allowed[node.left.lo]! === node.left.hi - node.left.lo;
-  visitAllowed(node.right, input, answer === 'yes' && leftWhole && out.length === before, out, allowed);
+  visit(node.left, input, false, out, allowed);
+  // A node that matches with nothing on its left matches on its right, when
+  // the whole left half was asked: one with patterns skipped may have matched by one of them.
+  const leftWhole = allowed === undefined || allowed[node.left.hi]! - allowed[node.left.lo]! === node.left.hi - node.left.lo;
+  visit(node.right, input, answer === 'yes' && leftWhole && out.length === before, out, allowed);
 }
 
 /** 'maybe' when the node has no Set or its DFA gave up: its children are asked on their own. */
