@@ -18,14 +18,8 @@
  *
  * Only the file source's loop calls in here (start, pass), so the tails it
  * shares with the loop need no locking.
- *
- * The stats of the poll and the rescan are synchronous, like the reads
- * (file-read.ts): a stat of a followed file is a syscall of microseconds,
- * and as a thread-pool job it cost two context switches besides, several
- * times a second even when nothing is written. Directory listings and opens
- * stay asynchronous (a directory may be large; opening is rare).
  */
-import { fstatSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -92,14 +86,14 @@ export class FileDiscovery {
   /** Watches the bases, then opens every matching file, in an order that lets copies be recognised. */
   async start(): Promise<void> {
     // The bases are watched before this walk, so a file created meanwhile is seen by one or both.
-    this.watches.syncDirs(dirIds(this.globs.bases().map((b) => b.dir)));
+    this.watches.syncDirs(await dirIds(this.globs.bases().map((b) => b.dir)));
     if (this.life.closed) return;
     const others: string[] = [];
     const known: string[] = [];
     const fresh: string[] = [];
     const dirs: string[] = [];
     for (const p of await this.scan(others, dirs)) (this.hasStoredPosition(p) ? known : fresh).push(p);
-    this.watches.syncDirs(dirIds(dirs));
+    this.watches.syncDirs(await dirIds(dirs));
     // Files we read before first: a copy of one (copytruncate while we were
     // stopped) is recognised by the original's position, which they reveal.
     for (const p of known) {
@@ -140,7 +134,7 @@ export class FileDiscovery {
       this.rescanAt = now + this.opts.rescanIntervalMs;
       const dirs: string[] = [];
       for (const p of await this.scan(undefined, dirs)) await this.checkPath(p, false);
-      this.watches.syncDirs(dirIds(dirs));
+      this.watches.syncDirs(await dirIds(dirs));
     }
     // Paths freed by a rotation seen in checkTails are in pendingPaths now.
     await this.checkPendingPaths();
@@ -232,7 +226,7 @@ export class FileDiscovery {
       try {
         if (!tail.detached) {
           try {
-            const st = statSync(tail.path);
+            const st = await stat(tail.path);
             if (fileKeyOf(st) !== tail.key) {
               detach(tail);
               this.pendingPaths.add(tail.path);
@@ -242,9 +236,9 @@ export class FileDiscovery {
             detach(tail);
           }
         }
-        const fst = fstatSync(tail.fh.fd);
+        const fst = await tail.fh.stat();
         noteSize(tail, fst.size);
-        // A rewrite to a longer size is caught by the head check in fillTail() (file-read.ts).
+        // A rewrite to a longer size is caught by the head check in fill().
         if (!tail.truncated && fst.size < tail.splitter.position) markTruncated(tail, this.life);
       } catch (err) {
         this.life.report('source_read_failed', `${tail.path} (${tail.key}): stat failed`, err);
@@ -257,7 +251,7 @@ export class FileDiscovery {
     if (this.life.closed || !this.globs.matches(p)) return;
     let st;
     try {
-      st = statSync(p);
+      st = await stat(p);
     } catch {
       return;
     }
@@ -400,11 +394,11 @@ export class FileDiscovery {
 }
 
 /** `dev:ino` of each directory that exists now (what a directory watch is tied to). */
-function dirIds(dirs: readonly string[]): Map<string, string> {
+async function dirIds(dirs: readonly string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const d of dirs) {
     try {
-      const st = statSync(d);
+      const st = await stat(d);
       if (st.isDirectory()) out.set(d, fileKeyOf(st));
     } catch {
       // gone meanwhile: the next rescan says whether it came back

@@ -5,7 +5,6 @@
  * even when both start with the same header.
  */
 import { createHash } from 'node:crypto';
-import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -26,27 +25,11 @@ export function fileKeyOf(st: { dev: number | bigint; ino: number | bigint }): s
   return `${st.dev}:${st.ino}`;
 }
 
-/**
- * The fingerprint of a whole head (256 bytes), by the head buffer: every
- * position past the head of a file shares it, so a file read in many chunks
- * hashes its head once, not once a chunk. Keyed by the buffer object, which
- * is replaced, never modified in place, when the head changes (a file's
- * head grows by concatenation and is reset on truncation), and whose bytes
- * are compared with this cache's when it is used.
- */
-const wholeHeadFps = new WeakMap<Uint8Array, { bytes: Buffer; fp: string }>();
-
 /** hex SHA-256 of the first min(offset, 256) bytes of `head` (which must hold at least that many). */
 export function fingerprint(head: Uint8Array, offset: number): string {
   const n = Math.min(offset, FINGERPRINT_BYTES);
   if (head.length < n) throw new RangeError(`fingerprint needs ${n} head bytes, have ${head.length}`);
-  if (n < FINGERPRINT_BYTES) return sha256hex(head.subarray(0, n));
-  const whole = head.subarray(0, n);
-  const known = wholeHeadFps.get(head);
-  if (known && known.bytes.equals(whole)) return known.fp;
-  const fp = sha256hex(whole);
-  wholeHeadFps.set(head, { bytes: Buffer.from(whole), fp });
-  return fp;
+  return sha256hex(head.subarray(0, n));
 }
 
 /**
@@ -81,28 +64,6 @@ export async function readWindow(fh: FileHandle, offset: number): Promise<Buffer
     const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
     if (bytesRead === 0) break;
     got += bytesRead;
-  }
-  return buf.subarray(0, got);
-}
-
-/** readWindow on the read loop's hot path: a page-cache read of 256 bytes costs less than a thread-pool round trip. */
-export function readWindowSync(fd: number, offset: number): Buffer {
-  const start = Math.max(0, offset - WINDOW_BYTES);
-  return readAtSync(fd, Buffer.alloc(offset - start), start);
-}
-
-/** readHead, synchronously (see readWindowSync). */
-export function readHeadSync(fd: number, n: number): Buffer {
-  return readAtSync(fd, Buffer.alloc(n), 0);
-}
-
-/** Fills `buf` from `position`, or fewer bytes at the end of the file. */
-function readAtSync(fd: number, buf: Buffer, position: number): Buffer {
-  let got = 0;
-  while (got < buf.length) {
-    const n = readSync(fd, buf, got, buf.length - got, position + got);
-    if (n === 0) break;
-    got += n;
   }
   return buf.subarray(0, got);
 }

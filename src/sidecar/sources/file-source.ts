@@ -19,9 +19,7 @@
  *
  * All file state is touched by a single async loop (this module), which is
  * also the only caller of the sink and of discovery; watcher callbacks
- * merely queue paths and wake it. Its reads and stats are synchronous
- * (file-read.ts says why), so a round that leaves more to read yields to
- * the event loop before the next one.
+ * merely queue paths and wake it.
  *
  * Appends are grouped (file-wake.ts): lines written within GROUP_WINDOW_MS
  * of the first write after the loop went idle are read into one chunk, so
@@ -30,17 +28,15 @@
  * by at most GROUP_WINDOW_MS; what is committed, and that a position moves
  * only after its commit, is unchanged.
  */
-import { fstatSync } from 'node:fs';
 import type { SourceCode } from '../../core/error-codes.js';
 import { SealtrailError } from '../../core/errors.js';
 import { FileCopies } from './file-copies.js';
 import { FileDiscovery } from './file-discovery.js';
-import { FINGERPRINT_BYTES, isStrongPosition, readWindow } from './file-identity.js';
-import { fillTail, type ReadLimits } from './file-read.js';
-import { chunkOf, type Tail, type Tails } from './file-tail.js';
+import { FINGERPRINT_BYTES, WINDOW_BYTES, isStrongPosition, readHead, readWindow } from './file-identity.js';
+import { chunkOf, extendHead, markTruncated, noteSize, type Tail, type Tails } from './file-tail.js';
 import { LoopWake } from './file-wake.js';
 import { SourceLifecycle, positiveInt, type Deadline, type Source, type SourceReporting } from './source.js';
-import type { LineChunk, PositionStore } from './types.js';
+import type { LineChunk, PositionStore, SourceLine } from './types.js';
 
 // The file source's own vocabulary, where its callers (and tests) look for it.
 export { GROUP_WINDOW_MS } from './file-wake.js';
@@ -96,7 +92,6 @@ interface DrainState {
 const DEFAULT_MAX_CHUNK_LINES = 100;
 const DEFAULT_MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 const DEFAULT_POLL_MS = 250;
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** committed positions kept per file for copy recognition */
 const MAX_MARKS = 64;
 
@@ -109,7 +104,7 @@ export class FileSource implements Source {
   private readonly pollIntervalMs: number;
   private readonly rotateWaitMs: number;
   private readonly retryDelayMs: number;
-  private readonly readLimits: ReadLimits;
+  private readonly block: Buffer;
 
   private readonly tails: Tails = new Map<string, Tail>();
   private readonly copies: FileCopies;
@@ -137,13 +132,7 @@ export class FileSource implements Source {
     this.pollIntervalMs = positiveInt(life, 'pollIntervalMs', opts.pollIntervalMs, DEFAULT_POLL_MS);
     this.rotateWaitMs = opts.rotateWaitMs ?? 5000;
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
-    this.readLimits = {
-      source: opts.id,
-      life,
-      block: Buffer.alloc(positiveInt(life, 'readBlockBytes', opts.readBlockBytes, 64 * 1024)),
-      maxChunkLines: this.maxChunkLines,
-      maxChunkBytes: this.maxChunkBytes,
-    };
+    this.block = Buffer.alloc(positiveInt(life, 'readBlockBytes', opts.readBlockBytes, 64 * 1024));
     this.copies = new FileCopies({ source: opts.id, life, rotateWaitMs: this.rotateWaitMs, release: (t) => this.releaseTail(t) });
     this.discovery = new FileDiscovery({
       id: opts.id,
@@ -233,7 +222,6 @@ export class FileSource implements Source {
     const life = this.life;
     while (!life.closed) {
       this.wakes.clear();
-      const roundStart = Date.now();
       if (life.stopped) {
         await this.wakes.wait(this.pollIntervalMs);
         continue;
@@ -273,17 +261,7 @@ export class FileSource implements Source {
       }
       this.rr = list.length ? (this.rr + 1) % list.length : 0;
       this.checkDrain();
-      // Reads are synchronous (file-read.ts): a backlog yields to the event
-      // loop between rounds, so timers, sockets and the shipper keep running.
-      if (more) {
-        await yieldToEventLoop();
-        continue;
-      }
-      // What was appended during this round was written after its reads
-      // began, but its change events are seen only now: its window is
-      // counted from the round's start, not from now.
-      if (this.grewSinceRead()) this.wakes.appended(roundStart);
-      await this.wakes.wait(this.pollIntervalMs);
+      if (!more) await this.wakes.wait(this.pollIntervalMs);
     }
   }
 
@@ -311,7 +289,7 @@ export class FileSource implements Source {
         await this.releaseTail(tail);
         return true;
       } else {
-        fillTail(tail, this.readLimits);
+        await this.fill(tail);
         if (!tail.pending) {
           if (!(tail.detached && tail.atEof && this.mayRelease(tail))) return tail.truncated || !tail.atEof;
           const rest = tail.splitter.takeUnterminated();
@@ -328,23 +306,73 @@ export class FileSource implements Source {
     return (await this.deliver(tail)) && (tail.truncated || tail.release || !tail.atEof);
   }
 
-  /** Whether a file being read holds bytes past what was read (one fstat each; a closed fd says no). */
-  private grewSinceRead(): boolean {
-    for (const tail of this.tails.values()) {
-      if (tail.hold || tail.pending || tail.truncated || tail.release) continue;
-      try {
-        if (fstatSync(tail.fh.fd).size > tail.splitter.position) return true;
-      } catch {
-        // closed or gone: the poll and the watches say what became of it
-      }
-    }
-    return false;
-  }
-
   private mayRelease(tail: Tail): boolean {
     // On drain there is no later: whatever the writer still adds to a file we
     // can no longer find by name would be lost either way.
     return this.drainState !== undefined || Date.now() - tail.quietSince >= this.rotateWaitMs;
+  }
+
+  /** Reads from the splitter's position up to the chunk limits; leaves a chunk in `tail.pending`. */
+  private async fill(tail: Tail): Promise<boolean> {
+    const st = await tail.fh.stat();
+    noteSize(tail, st.size);
+    const from = tail.splitter.position;
+    if (st.size < from) {
+      markTruncated(tail, this.life);
+      return true;
+    }
+    if (st.size === from) {
+      tail.atEof = true;
+      return false;
+    }
+    tail.atEof = false;
+    const lines: SourceLine[] = [];
+    let bytes = 0;
+    let full = false;
+    let budget = this.maxChunkBytes;
+    const emit = (line: SourceLine): boolean => {
+      lines.push(line);
+      bytes += line.length;
+      full = lines.length >= this.maxChunkLines || bytes >= this.maxChunkBytes;
+      return !full;
+    };
+    const before = tail.splitter.snapshot();
+    const headBefore = tail.head;
+    // The read budget bounds a turn that only skips an over-long line.
+    while (!full && budget > 0) {
+      const at = tail.splitter.position;
+      const { bytesRead } = await tail.fh.read(this.block, 0, this.block.length, at);
+      if (bytesRead === 0) {
+        tail.atEof = true;
+        break;
+      }
+      const data = this.block.subarray(0, bytesRead);
+      extendHead(tail, data, at);
+      const used = tail.splitter.feed(data, emit);
+      budget -= used;
+      if (bytesRead < this.block.length && used === bytesRead) {
+        tail.atEof = true;
+        break;
+      }
+    }
+    const last = lines[lines.length - 1];
+    const end = last ? last.offset + last.length : 0;
+    // Read before the head check below, which vouches for it as for the lines.
+    const window = end > FINGERPRINT_BYTES ? await readWindow(tail.fh, end) : undefined;
+    // Checked after reading: if the head still holds what it held before, the
+    // file was not truncated before our reads, so what we read continues it.
+    if (
+      (headBefore.length > 0 && !(await readHead(tail.fh, headBefore.length)).equals(headBefore)) ||
+      (window !== undefined && window.length < WINDOW_BYTES)
+    ) {
+      tail.splitter.restore(before);
+      tail.head = headBefore;
+      markTruncated(tail, this.life);
+      return true;
+    }
+    if (tail.splitter.position > tail.size) noteSize(tail, tail.splitter.position);
+    if (lines.length) tail.pending = chunkOf(this.id, tail, lines, window ?? 'gone');
+    return true;
   }
 
   private async deliver(tail: Tail): Promise<boolean> {

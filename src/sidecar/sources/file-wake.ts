@@ -37,19 +37,13 @@ export class LoopWake {
     this.resolve?.();
   }
 
-  /**
-   * A followed file grew: wakes the loop when the window the first such
-   * append opened closes. `since`: the append happened at that time or
-   * later (not at the moment it is seen), so the window closes that much
-   * sooner and a line still waits at most the window.
-   */
-  appended(since?: number): void {
+  /** A followed file grew: wakes the loop when the window the first such append opened closes. */
+  appended(): void {
     if (this.groupTimer || this.closed) return;
-    const wait = since === undefined ? this.windowMs : Math.max(0, this.windowMs - (Date.now() - since));
     this.groupTimer = setTimeout(() => {
       this.groupTimer = undefined;
       this.now();
-    }, wait);
+    }, this.windowMs);
   }
 
   /** At the top of a round: what woke the loop until now is served by this round. */
