@@ -10,6 +10,7 @@
  *   npm run bench:ingest                 (both corpora)
  *   BENCH_CORPUS=pii BENCH_EVENTS=30000 npm run bench:ingest
  *   BENCH_RE2_CALLS=1 npm run bench:ingest   also count RE2 calls per record (slower)
+ *   BENCH_RULES=none npm run bench:ingest    no redaction rules: what the rest costs
  *
  * Prints, per corpus, records per CPU-second of this process (user + system
  * from process.cpuUsage over the ingest loop only; generating the corpus and
@@ -31,6 +32,7 @@ import { median } from './proc-stats.js';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CHUNK = 500;
+const NO_RULES = process.env.BENCH_RULES === 'none';
 
 interface CallStat {
   calls: number;
@@ -64,7 +66,7 @@ function round(lines: readonly string[], corpus: CorpusName): number {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-bench-ingest-'));
   const buffer = AuditBuffer.open(join(dir, 'buffer.db'), { newStreamId: () => 'bench-ingest' });
   try {
-    const packs = PACKS_FOR_CORPUS[corpus].map((p) => fileURLToPath(new URL(`../../config/redaction/${p}.yaml`, import.meta.url)));
+    const packs = NO_RULES ? [] : PACKS_FOR_CORPUS[corpus].map((p) => fileURLToPath(new URL(`../../config/redaction/${p}.yaml`, import.meta.url)));
     const ruleset = loadRuleset(packs);
     const ingest = new Ingest(buffer, { hmacKey: randomBytes(32), keyId: 'bench', ruleset: () => ruleset });
     let offset = 0;
@@ -92,6 +94,7 @@ function main(): void {
   if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`BENCH_ROUNDS must be a positive integer, not ${process.env.BENCH_ROUNDS}`);
   const only = process.env.BENCH_CORPUS;
   if (only !== undefined && !CORPORA.includes(only as CorpusName)) throw new Error(`BENCH_CORPUS must be one of ${CORPORA.join(', ')}`);
+  if (process.env.BENCH_RULES !== undefined && !NO_RULES) throw new Error(`BENCH_RULES can only be "none" (no redaction rules), not ${JSON.stringify(process.env.BENCH_RULES)}`);
   if (process.env.BENCH_RE2_CALLS === '1') countRe2Calls();
   for (const corpus of only ? [only as CorpusName] : CORPORA) {
     const gen = corpusGenerator(corpus);
@@ -99,7 +102,7 @@ function main(): void {
     re2Calls.clear();
     const seconds = Array.from({ length: ROUNDS }, () => round(lines, corpus));
     const cpu = median(seconds);
-    console.log(`sealtrail ingest, ${corpus} corpus: ${EVENTS.toLocaleString('en-US')} lines, ${PACKS_FOR_CORPUS[corpus].join(' + ')}`);
+    console.log(`sealtrail ingest, ${corpus} corpus: ${EVENTS.toLocaleString('en-US')} lines, ${NO_RULES ? 'no redaction rules' : PACKS_FOR_CORPUS[corpus].join(' + ')}`);
     console.log(`  records per CPU-second:  ${Math.round(EVENTS / cpu).toLocaleString('en-US')} (median of ${ROUNDS}; each: ${seconds.map((s) => Math.round(EVENTS / s).toLocaleString('en-US')).join(', ')})`);
     console.log(`  CPU per record:          ${((cpu * 1e6) / EVENTS).toFixed(1)} µs`);
     for (const [label, s] of re2Calls) {
@@ -108,7 +111,7 @@ function main(): void {
       console.log(`  ${label.padEnd(16)} ${perRecord.toFixed(2)} calls a record, ${us.toFixed(1)} µs a record (timed, so slower than unwatched)`);
     }
   }
-  console.log(`  node ${process.version}; rerun: ${only ? `BENCH_CORPUS=${only} ` : ''}npm run bench:ingest`);
+  console.log(`  node ${process.version}; rerun: ${only ? `BENCH_CORPUS=${only} ` : ''}${NO_RULES ? 'BENCH_RULES=none ' : ''}npm run bench:ingest`);
 }
 
 main();
