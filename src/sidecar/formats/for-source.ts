@@ -1,28 +1,15 @@
 /**
  * The LineFormat a source's `format` (and `mapping`) names. A mapping file is
- * read once, here, at start: a broken mapping stops the sidecar with its
+ * read once, at start (source-format.ts): a broken mapping stops the sidecar with its
  * file:line:col instead of quarantining every line.
  */
 import type { SourceFormatConfig } from '../../config/types.js';
 import { autoFormat } from './auto.js';
-import { cloudEventsFormat } from './cloudevents.js';
 import type { LineFormat } from './format.js';
-import { loadMapping } from './mapped/index.js';
 import { otlpJsonFormat } from './otlp/index.js';
-import { sealtrailFormat } from './sealtrail.js';
+import { formatWithoutOtlp } from './source-format.js';
 
 /** `baseDir`: where a relative mapping path is resolved (the working directory, like every path in the config). */
 export function formatFor(cfg: SourceFormatConfig, baseDir: string): LineFormat {
-  switch (cfg.format) {
-    case 'sealtrail':
-      return sealtrailFormat;
-    case 'otlp-json':
-      return otlpJsonFormat;
-    case 'cloudevents':
-      return cloudEventsFormat;
-    case 'auto':
-      return autoFormat;
-    case 'mapped':
-      return loadMapping(cfg.mapping, baseDir);
-  }
+  return formatWithoutOtlp(cfg, baseDir) ?? (cfg.format === 'auto' ? autoFormat : otlpJsonFormat);
 }

@@ -12,6 +12,15 @@ import { sealtrailFormat } from './sealtrail.js';
 
 /** `baseDir`: where a relative mapping path is resolved (the working directory, like every path in the config). */
 export async function sourceFormat(cfg: SourceFormatConfig, baseDir: string): Promise<LineFormat> {
+  return formatWithoutOtlp(cfg, baseDir) ?? (await import('./for-source.js')).formatFor(cfg, baseDir);
+}
+
+/**
+ * The formats that need no OTLP decoder; undefined for `otlp-json` and
+ * `auto`, which formatFor answers. The one place a format name becomes a
+ * LineFormat, for both.
+ */
+export function formatWithoutOtlp(cfg: SourceFormatConfig, baseDir: string): LineFormat | undefined {
   switch (cfg.format) {
     case 'sealtrail':
       return sealtrailFormat;
@@ -20,6 +29,6 @@ export async function sourceFormat(cfg: SourceFormatConfig, baseDir: string): Pr
     case 'mapped':
       return loadMapping(cfg.mapping, baseDir);
     default:
-      return (await import('./for-source.js')).formatFor(cfg, baseDir);
+      return undefined;
   }
 }
