@@ -135,6 +135,14 @@ describe('stage 2 asks only the rules of the groups the probe saw', () => {
     expect(matcherKeys().sort()).toEqual(['all', 'keys']);
   });
 
+  it('redacts with a ruleset whose only rule is a triggered one (no probe at all)', () => {
+    const only = compileRuleset([{ id: 'sf', pattern: '[\\s\\S]+', scope: { include: ['$.password'] } }]);
+    const v = { password: 'hunter2', other: 'x' };
+    expect(only.redact(v)).toEqual(only.redactUnprobed(v));
+    expect((only.redact(v) as Record<string, string>).other).toBe('x');
+    expect(JSON.stringify(only.redact(v))).not.toContain('hunter2');
+  });
+
   it('keeps every rule in play when there are more groups than a mask has bits', () => {
     const many = Array.from({ length: 160 }, (_, i) => ({ id: `r${i}`, pattern: `tok${i}x[0-9]+` }));
     const big = compileRuleset(many);

@@ -82,14 +82,13 @@ export class CompiledRuleset implements Ruleset {
   private readonly raw: RawProbe | undefined;
   private readonly matchers = new Map<string, Matcher>();
   /**
-   * Each probed rule's bit in a suspect's group mask (record-probe.ts); a
-   * triggered rule has none: it is not probed, so it is always asked where
-   * its member is present.
+   * Each probed rule's group (record-probe.ts; its bit in a suspect's mask is
+   * groupBit of it). A triggered rule has none: it is not probed, so it is
+   * always asked where its member is present.
    */
-  private readonly probeBits = new Map<CompiledRule, number>();
+  private readonly probeGroup = new Map<CompiledRule, number>();
   /** a rule's probe group, or -1 for the rules no group covers: what the stage-2 sieve keeps together */
   private readonly blockOf = (rule: CompiledRule): number => this.probeGroup.get(rule) ?? -1;
-  private readonly probeGroup = new Map<CompiledRule, number>();
 
   constructor(rules: readonly CompiledRule[], decode: DecodeSettings, maxDepth: number) {
     this.rules = rules;
@@ -109,11 +108,7 @@ export class CompiledRuleset implements Ruleset {
     this.probe = probeRules.length > 0 ? RecordProbe.build(probeRules, decode) : undefined;
     if (this.probe) {
       const groups = this.probe.ruleGroups();
-      const count = this.probe.re.groupCount;
-      probeRules.forEach((r, i) => {
-        this.probeBits.set(r, groupBit(groups[i]!, count));
-        this.probeGroup.set(r, groups[i]!);
-      });
+      probeRules.forEach((r, i) => this.probeGroup.set(r, groups[i]!));
     }
     // Trigger names ride in the raw probe as quoted literals: one RE2 pass answers both questions.
     const triggerAlt = rawTriggerAlternative(triggerNames);
@@ -201,10 +196,11 @@ export class CompiledRuleset implements Ruleset {
    */
   private allowed(rules: readonly CompiledRule[], mask: number): Uint8Array | undefined {
     if (mask === ALL_GROUPS) return undefined;
+    const count = this.probe?.re.groupCount ?? 0; // no probe: every rule is a triggered one
     const allow = new Uint8Array(rules.length);
     for (let i = 0; i < rules.length; i++) {
-      const bit = this.probeBits.get(rules[i]!);
-      allow[i] = bit === undefined || (mask & bit) !== 0 ? 1 : 0;
+      const g = this.probeGroup.get(rules[i]!);
+      allow[i] = g === undefined || (mask & groupBit(g, count)) !== 0 ? 1 : 0;
     }
     return allow;
   }
