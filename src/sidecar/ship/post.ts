@@ -74,11 +74,13 @@ function nodePoster(endpoint: string): Poster {
   return {
     post: (body, headers, signal) =>
       new Promise<PostAnswer>((resolve, reject) => {
-        const req = send(url, { method: 'POST', agent, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        // Encoded once: its length and the bytes sent (a batch is up to max_body_bytes).
+        const bytes = Buffer.from(body, 'utf8');
+        const req = send(url, { method: 'POST', agent, signal, headers: { ...headers, 'content-length': String(bytes.length) } }, (res) => {
           readCapped(res, MAX_ANSWER_BYTES).then((text) => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], text }), reject);
         });
         req.on('error', reject);
-        req.end(body);
+        req.end(bytes);
       }),
     close: async () => agent.destroy(),
   };
